@@ -1,0 +1,260 @@
+"""The ledger as a library: create, append, read, prove, rebuild.
+
+``Ledger`` ties the pieces together: records are completed and validated,
+signed into entries (``envelope``), checked against the current state
+(``rules``), stored with their tree hashes (``store``, ``tree``), projected
+into the browsing tables (``projection``), and each batch ends with a
+checkpoint signed by the log key (``checkpoint``). A batch is one SQLite
+transaction: it appends entirely or not at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence
+
+from ledger import tree
+from ledger.checkpoint import Checkpoint, open_checkpoint_untrusted, sign_checkpoint
+from ledger.envelope import Entry
+from ledger.errors import LedgerError, NotFoundError, ProofError, RecordError
+from ledger.note import Signer, parse_verifier_key_untrusted
+from ledger.projection import Projection
+from ledger.quotes import anchor_quote, snapshot_text
+from ledger.records import Claim, KeyRecord, Record, utc_now
+from ledger.rules import check_entry
+from ledger.store import Store
+
+MAX_BATCH = 1_000_000
+
+
+class Ledger:
+    def __init__(self, store: Store):
+        self.store = store
+        meta = store.meta()
+        self.origin = meta["origin"]
+        self.log_vkey = meta["log_vkey"]
+        self.log_verifier = parse_verifier_key_untrusted(self.log_vkey)
+        self.projection = Projection(store.conn, self.record_at)
+
+    # --- opening ------------------------------------------------------------------
+    @classmethod
+    def create(cls, path, log_signer: Signer, *, display_name: Optional[str] = None, created: Optional[str] = None) -> "Ledger":
+        """Create a ledger whose origin is the log key's name; entry 0 registers the log key."""
+        store = Store.create(path, {"origin": log_signer.name, "log_vkey": log_signer.vkey})
+        try:
+            ledger = cls(store)
+            ledger.projection.create_tables()
+            store.conn.execute("COMMIT")
+            record = KeyRecord(id="key:log", created=created or utc_now(), vkey=log_signer.vkey,
+                               display_name=display_name or log_signer.name, role="log", status="active")
+            ledger.append([record], log_signer, log_signer)
+        except BaseException:
+            store.close()
+            Path(path).unlink(missing_ok=True)
+            raise
+        return ledger
+
+    @classmethod
+    def open(cls, path, *, readonly: bool = False, immutable: bool = False) -> "Ledger":
+        return cls(Store.open(path, readonly=readonly, immutable=immutable))
+
+    def close(self):
+        self.store.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- reading --------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return self.store.size()
+
+    def entry(self, index: int) -> Entry:
+        return Entry.from_leaf_untrusted(index, self.store.leaf(index))
+
+    def record_at(self, index: int) -> Record:
+        return self.entry(index).record
+
+    def current(self, record_id: str) -> Entry:
+        head = self.projection.head(record_id)
+        if head is None:
+            raise NotFoundError(f"no record {record_id!r} in this ledger")
+        return self.entry(head.entry_idx)
+
+    def history(self, record_id: str) -> list[Entry]:
+        indexes = self.store.record_versions(record_id)
+        if not indexes:
+            raise NotFoundError(f"no record {record_id!r} in this ledger")
+        return [self.entry(i) for i in indexes]
+
+    def notices_for(self, record_id: str) -> list[Entry]:
+        rows = self.store.conn.execute("SELECT entry_idx FROM notices WHERE target_id = ? ORDER BY entry_idx", (record_id,))
+        return [self.entry(r[0]) for r in rows]
+
+    def read_snapshot(self, sha256: str):
+        return self.store.snapshot(sha256)
+
+    # --- checkpoints and proofs ------------------------------------------------------------
+    def latest_checkpoint_note(self) -> str:
+        row = self.store.latest_checkpoint()
+        if row is None:
+            raise NotFoundError("the log has no checkpoint yet")
+        return row[1]
+
+    def checkpoint_note(self, tree_size: int) -> str:
+        for size, note in self.store.checkpoints():
+            if size == tree_size:
+                return note
+        raise NotFoundError(f"no checkpoint was signed at tree size {tree_size}")
+
+    def _size_or_latest(self, size: Optional[int]) -> int:
+        latest = self.store.latest_checkpoint()
+        if latest is None:
+            raise NotFoundError("the log has no checkpoint yet")
+        if size is None:
+            return latest[0]
+        if not 1 <= size <= self.size:
+            raise ProofError(f"tree size {size} is out of range: the log has {self.size} entries")
+        return size
+
+    def prove_inclusion(self, index: int, size: Optional[int] = None) -> dict:
+        size = self._size_or_latest(size)
+        if not 0 <= index < size:
+            raise ProofError(f"entry {index} is not in a tree of size {size}")
+        hashes = tree.prove_inclusion(size, index, self.store)
+        return {"leaf_index": index, "tree_size": size, "hashes": [tree_b64(h) for h in hashes]}
+
+    def prove_consistency(self, old_size: int, size: Optional[int] = None) -> dict:
+        size = self._size_or_latest(size)
+        if not 1 <= old_size <= size:
+            raise ProofError(f"old size {old_size} must be between 1 and the tree size {size}")
+        hashes = tree.prove_consistency(old_size, size, self.store)
+        return {"old_size": old_size, "tree_size": size, "hashes": [tree_b64(h) for h in hashes]}
+
+    def root(self, size: Optional[int] = None) -> bytes:
+        return tree.tree_hash(self.size if size is None else size, self.store)
+
+    # --- appending ---------------------------------------------------------------------------
+    def append(self, records: Sequence, signer: Signer, log_signer: Signer, *, snapshots: Iterable[tuple[bytes, str]] = (),
+               progress: Optional[Callable[[int], None]] = None, on_wait: Optional[Callable[[], None]] = None) -> list[Entry]:
+        """Sign and append ``records`` (Record objects or dicts) as one atomic batch.
+
+        ``snapshots`` are (content, media type) pairs stored content-addressed
+        before the records are checked. ``signer`` signs every record;
+        ``log_signer`` signs the checkpoint that ends the batch.
+        """
+        if log_signer.vkey != self.log_vkey:
+            raise LedgerError(f"the checkpoint key {log_signer.vkey} is not this ledger's log key {self.log_vkey}")
+        if not records:
+            raise RecordError("nothing to append: the batch is empty")
+        if len(records) > MAX_BATCH:
+            raise RecordError(f"a batch holds at most {MAX_BATCH} records; split the file")
+        snapshots = list(snapshots)
+        entries = []
+        with self.store.write_lock(on_wait=on_wait):
+            for content, media_type in snapshots:
+                self.store.add_snapshot(hashlib.sha256(content).hexdigest(), media_type, content)
+            size = self.store.size()
+            self._check_consistent_with_last_checkpoint(size)
+            next_hash_index = tree.stored_hash_count(size)
+            for i, item in enumerate(records):
+                where = f"record {i + 1}"
+                record = self._complete(item, where)
+                entry = Entry.sign(size + i, record, signer, self.origin)
+                try:
+                    check_entry(entry, self.projection, self.origin, self.store.snapshot)
+                except LedgerError as e:
+                    raise type(e)(f"{where}: {e}") from e
+                hashes = tree.stored_hashes_for_record_hash(entry.index, entry.leaf_hash, self.store)
+                self.store.insert_entry(entry, hashes, next_hash_index)
+                next_hash_index += len(hashes)
+                self.projection.apply(entry)
+                entries.append(entry)
+                if progress:
+                    progress(1)
+            new_size = size + len(entries)
+            note = sign_checkpoint(Checkpoint(origin=self.origin, size=new_size, root_hash=tree.tree_hash(new_size, self.store)), log_signer)
+            self.store.add_checkpoint(new_size, note)
+        return entries
+
+    def _check_consistent_with_last_checkpoint(self, size: int) -> None:
+        # The log never signs a tree that is not an append-only extension of
+        # the last tree it signed (RFC 9162 §2.1.4): re-derive both roots
+        # from the stored hashes and check them against the signed note.
+        latest = self.store.latest_checkpoint()
+        if latest is None:
+            if size:
+                raise LedgerError("the log has entries but no checkpoint; it was not written by this program")
+            return
+        old_size, note = latest
+        checkpoint = open_checkpoint_untrusted(note, self.log_verifier, self.origin)
+        if old_size != size or checkpoint.size != size or tree.tree_hash(size, self.store) != checkpoint.root_hash:
+            raise LedgerError(
+                f"refusing to sign: the stored tree (size {size}) does not match the last signed checkpoint (size {checkpoint.size}); run 'ledger verify'"
+            )
+
+    def _complete(self, item, where: str) -> Record:
+        """Fill what an editor may leave out (created time, quote anchor) and validate."""
+        data = item.to_dict() if isinstance(item, Record) else dict(item) if isinstance(item, dict) else item
+        if not isinstance(data, dict):
+            raise RecordError(f"{where}: a record must be a JSON object")
+        data.setdefault("created", utc_now())
+        data.setdefault("version", 1)
+        record = Record.from_dict(data)
+        if isinstance(record, Claim) and record.quote and record.quote.start is None:
+            sha = self.projection.source_snapshot(record.source)
+            stored = self.store.snapshot(sha) if sha else None
+            if stored:
+                text = snapshot_text(stored[1], stored[0])
+                if text is None:
+                    raise RecordError(f"{where}: the snapshot of {record.source} is not UTF-8 text")
+                q = record.quote
+                try:
+                    anchored = anchor_quote(text, q.exact, q.prefix, q.suffix)
+                except RecordError as e:
+                    raise RecordError(f"{where}: {e}") from e
+                record = record.evolve(quote=anchored)
+        return record
+
+    def revision(self, record_id: str, note: str, **changes) -> Record:
+        """The next version of a record with ``changes`` applied (not yet appended)."""
+        current = self.current(record_id)
+        data = current.record.to_dict()
+        for key, value in changes.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value.to_dict() if hasattr(value, "to_dict") else value
+        data.update(version=current.record.version + 1, replaces=current.hash_hex, note=note, created=utc_now())
+        return Record.from_dict(data)
+
+    # --- maintenance ----------------------------------------------------------------------------
+    def rebuild(self, progress: Optional[Callable[[int], None]] = None) -> int:
+        """Drop and recompute the browsing tables from the entries; returns the entry count."""
+        with self.store.write_lock():
+            self.projection.drop_tables()
+            self.projection.create_tables()
+            count = 0
+            for index, leaf in self.store.leaves():
+                self.projection.apply(Entry.from_leaf_untrusted(index, leaf))
+                count += 1
+                if progress:
+                    progress(1)
+        return count
+
+    def export_jsonl(self, out) -> int:
+        """Write line i = leaf bytes of entry i (docs/format.md); returns the count."""
+        count = 0
+        for _, leaf in self.store.leaves():
+            out.write(leaf + b"\n")
+            count += 1
+        return count
+
+
+def tree_b64(h: bytes) -> str:
+    return base64.b64encode(h).decode()

@@ -1,0 +1,397 @@
+"""The browsing tables: a deterministic projection of the log entries.
+
+These tables are what the published site shows. They hold nothing the log
+does not: every row is computed from entries, in log order, by ``apply``.
+``ledger rebuild`` drops and recomputes them; ``ledger verify`` recomputes
+them in memory and compares every row, so the site cannot show text the log
+does not contain.
+
+The same tables are the state the append rules read (which record versions
+are current, which keys are valid), so appending and verifying check records
+against exactly the same state.
+
+This module speaks plain ``sqlite3`` (no sqlite-utils) so that verifiers
+need only the standard library and ``cryptography``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Callable, Optional
+
+import attrs
+
+from ledger.diff import diff_records
+from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, Review, Source
+
+# Table name -> (DDL, primary-key columns used to order rows when comparing).
+TABLES = {
+    "record_heads": ("""CREATE TABLE record_heads (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, version INTEGER NOT NULL,
+        entry_idx INTEGER NOT NULL, entry_hash TEXT NOT NULL, first_idx INTEGER NOT NULL,
+        status TEXT NOT NULL)""", "id"),
+    "editors": ("""CREATE TABLE editors (
+        signer TEXT PRIMARY KEY, key_id TEXT NOT NULL, name TEXT NOT NULL, display_name TEXT NOT NULL,
+        vkey TEXT NOT NULL, role TEXT NOT NULL, status TEXT NOT NULL, registered_idx INTEGER NOT NULL,
+        revoked_idx INTEGER, revoke_reason TEXT, record_id TEXT NOT NULL)""", "signer"),
+    "sources": ("""CREATE TABLE sources (
+        id TEXT PRIMARY KEY, version INTEGER NOT NULL, type TEXT NOT NULL, title TEXT NOT NULL,
+        url TEXT, publisher TEXT, author TEXT, language TEXT, published TEXT, retrieved TEXT,
+        description TEXT, anonymous INTEGER, public INTEGER, third_party INTEGER, license TEXT,
+        snapshot_sha256 TEXT, snapshot_media_type TEXT, snapshot_size INTEGER, archives TEXT,
+        status TEXT NOT NULL, signer TEXT NOT NULL REFERENCES editors(signer), created TEXT NOT NULL,
+        entry_idx INTEGER NOT NULL, entry_hash TEXT NOT NULL)""", "id"),
+    "source_links": ("""CREATE TABLE source_links (
+        source_id TEXT NOT NULL REFERENCES sources(id), position INTEGER NOT NULL, rel TEXT NOT NULL,
+        target_id TEXT NOT NULL REFERENCES sources(id), note TEXT,
+        PRIMARY KEY (source_id, position))""", "source_id, position"),
+    "claims": ("""CREATE TABLE claims (
+        id TEXT PRIMARY KEY, version INTEGER NOT NULL, text TEXT NOT NULL, language TEXT NOT NULL,
+        translation TEXT, translation_language TEXT,
+        source_id TEXT NOT NULL REFERENCES sources(id), source_title TEXT NOT NULL, publisher TEXT,
+        quote TEXT, quote_prefix TEXT, quote_suffix TEXT, quote_start INTEGER, quote_end INTEGER,
+        attribution TEXT, anonymous INTEGER, attribution_source_id TEXT REFERENCES sources(id),
+        quantity_value TEXT, quantity_unit TEXT, quantity_subject TEXT, quantity_period TEXT,
+        claim_date TEXT, tags TEXT,
+        verdict TEXT, verdict_label TEXT, review_id TEXT REFERENCES reviews(id),
+        status TEXT NOT NULL, status_reason TEXT,
+        signer TEXT NOT NULL REFERENCES editors(signer), created TEXT NOT NULL, first_created TEXT NOT NULL,
+        entry_idx INTEGER NOT NULL, entry_hash TEXT NOT NULL)""", "id"),
+    "claim_versions": ("""CREATE TABLE claim_versions (
+        entry_idx INTEGER PRIMARY KEY, claim_id TEXT NOT NULL REFERENCES claims(id), version INTEGER NOT NULL,
+        entry_hash TEXT NOT NULL, replaces TEXT, text TEXT NOT NULL, translation TEXT, quote TEXT,
+        note TEXT, changes TEXT NOT NULL, correction_id TEXT, correction_reason TEXT,
+        signer TEXT NOT NULL REFERENCES editors(signer), created TEXT NOT NULL)""", "entry_idx"),
+    "claim_chain": ("""CREATE TABLE claim_chain (
+        claim_id TEXT NOT NULL REFERENCES claims(id), position INTEGER NOT NULL,
+        source_id TEXT NOT NULL REFERENCES sources(id), rel TEXT,
+        PRIMARY KEY (claim_id, position))""", "claim_id, position"),
+    "reviews": ("""CREATE TABLE reviews (
+        id TEXT PRIMARY KEY, version INTEGER NOT NULL, claim_id TEXT NOT NULL REFERENCES claims(id),
+        label TEXT NOT NULL, label_language TEXT, rating TEXT NOT NULL,
+        rating_value INTEGER, rating_best INTEGER, rating_worst INTEGER,
+        explanation TEXT, evidence TEXT, reviewed TEXT, url TEXT, status TEXT NOT NULL,
+        signer TEXT NOT NULL REFERENCES editors(signer), created TEXT NOT NULL,
+        entry_idx INTEGER NOT NULL, entry_hash TEXT NOT NULL)""", "id"),
+    "notices": ("""CREATE TABLE notices (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, target_id TEXT NOT NULL, target_kind TEXT NOT NULL,
+        target_entry TEXT NOT NULL, corrected_entry TEXT, reason TEXT NOT NULL,
+        signer TEXT NOT NULL REFERENCES editors(signer), created TEXT NOT NULL,
+        entry_idx INTEGER NOT NULL, entry_hash TEXT NOT NULL)""", "id"),
+}
+
+INDEXES = (
+    "CREATE INDEX claims_source ON claims(source_id)",
+    "CREATE INDEX claims_signer ON claims(signer)",
+    "CREATE INDEX claims_verdict ON claims(verdict)",
+    "CREATE INDEX claims_entry ON claims(entry_idx)",
+    "CREATE INDEX claim_versions_claim ON claim_versions(claim_id, version)",
+    "CREATE INDEX claim_chain_source ON claim_chain(source_id)",
+    "CREATE INDEX reviews_claim ON reviews(claim_id)",
+    "CREATE INDEX source_links_target ON source_links(target_id)",
+    "CREATE INDEX notices_target ON notices(target_id)",
+)
+
+# Full-text search over what readers look for. unicode61 with
+# remove_diacritics 2 folds ș ț ă â î, so "masini-unelte" finds "mașini-unelte".
+FTS = """CREATE VIRTUAL TABLE claims_fts USING fts5(
+    text, translation, quote, source_title, content='claims', content_rowid='rowid',
+    tokenize='unicode61 remove_diacritics 2')"""
+FTS_TRIGGERS = (
+    """CREATE TRIGGER claims_ai AFTER INSERT ON claims BEGIN
+        INSERT INTO claims_fts(rowid, text, translation, quote, source_title)
+        VALUES (new.rowid, new.text, new.translation, new.quote, new.source_title); END""",
+    """CREATE TRIGGER claims_ad AFTER DELETE ON claims BEGIN
+        INSERT INTO claims_fts(claims_fts, rowid, text, translation, quote, source_title)
+        VALUES ('delete', old.rowid, old.text, old.translation, old.quote, old.source_title); END""",
+    """CREATE TRIGGER claims_au AFTER UPDATE ON claims BEGIN
+        INSERT INTO claims_fts(claims_fts, rowid, text, translation, quote, source_title)
+        VALUES ('delete', old.rowid, old.text, old.translation, old.quote, old.source_title);
+        INSERT INTO claims_fts(rowid, text, translation, quote, source_title)
+        VALUES (new.rowid, new.text, new.translation, new.quote, new.source_title); END""",
+)
+
+
+@attrs.frozen
+class Head:
+    """The current version of a record."""
+
+    id: str
+    kind: str
+    version: int
+    entry_idx: int
+    entry_hash: str
+    first_idx: int
+    status: str
+
+
+@attrs.frozen
+class KeyState:
+    signer: str
+    vkey: str
+    role: str
+    status: str
+    registered_idx: int
+    revoked_idx: Optional[int]
+    record_id: str
+
+
+def _json(value):
+    return None if value is None else json.dumps(list(value), ensure_ascii=False)
+
+
+def _bool(value):
+    return None if value is None else int(value)
+
+
+class Projection:
+    """Reads and updates the browsing tables on one sqlite3 connection.
+
+    ``read_record(entry_idx)`` returns the record stored at an entry; the
+    projection needs it to diff versions and to recompute verdicts.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, read_record: Callable[[int], Record]):
+        self.conn = conn
+        self.read_record = read_record
+
+    # --- schema -----------------------------------------------------------
+    def create_tables(self) -> None:
+        for ddl, _ in TABLES.values():
+            self.conn.execute(ddl)
+        for ddl in INDEXES + (FTS,) + FTS_TRIGGERS:
+            self.conn.execute(ddl)
+
+    def drop_tables(self) -> None:
+        for name in ("claims_fts",) + tuple(TABLES):
+            self.conn.execute(f"DROP TABLE IF EXISTS {name}")
+
+    def dump(self, table: str) -> list[tuple]:
+        """Every row of a browsing table in primary-key order (for comparisons)."""
+        _, order = TABLES[table]
+        return self.conn.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
+
+    # --- state the rules read ---------------------------------------------
+    def head(self, record_id: str) -> Optional[Head]:
+        row = self.conn.execute(
+            "SELECT id, kind, version, entry_idx, entry_hash, first_idx, status FROM record_heads WHERE id = ?", (record_id,)
+        ).fetchone()
+        return Head(*row) if row else None
+
+    def key(self, signer: str) -> Optional[KeyState]:
+        row = self.conn.execute(
+            "SELECT signer, vkey, role, status, registered_idx, revoked_idx, record_id FROM editors WHERE signer = ?", (signer,)
+        ).fetchone()
+        return KeyState(*row) if row else None
+
+    def source_snapshot(self, source_id: str) -> Optional[str]:
+        row = self.conn.execute("SELECT snapshot_sha256 FROM sources WHERE id = ?", (source_id,)).fetchone()
+        return row[0] if row else None
+
+    def log_key(self) -> Optional[KeyState]:
+        row = self.conn.execute("SELECT signer FROM editors WHERE role = 'log' ORDER BY registered_idx LIMIT 1").fetchone()
+        return self.key(row[0]) if row else None
+
+    # --- applying entries ----------------------------------------------------
+    def apply(self, entry) -> None:
+        record = entry.record
+        previous = self.head(record.id)
+        status = previous.status if previous else "active"
+        self.conn.execute(
+            "INSERT OR REPLACE INTO record_heads VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (record.id, record.kind, record.version, entry.index, entry.hash_hex,
+             previous.first_idx if previous else entry.index, status),
+        )
+        getattr(self, f"_apply_{record.kind}")(entry, record, previous)
+
+    def _apply_key(self, entry, record: KeyRecord, previous):
+        name, _, key_id_plus = record.vkey.partition("+")
+        key_id = key_id_plus.split("+", 1)[0]
+        signer = f"{name}+{key_id}"
+        if previous is None:
+            self.conn.execute(
+                "INSERT INTO editors VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
+                (signer, key_id, name, record.display_name, record.vkey, record.role, record.status, entry.index, record.id),
+            )
+            return
+        revoked = self.conn.execute("SELECT revoked_idx FROM editors WHERE signer = ?", (signer,)).fetchone()[0]
+        if record.status == "revoked" and revoked is None:
+            revoked = entry.index
+        self.conn.execute(
+            "UPDATE editors SET display_name = ?, status = ?, revoked_idx = ?, revoke_reason = ? WHERE signer = ?",
+            (record.display_name, record.status, revoked, record.reason if record.status == "revoked" else None, signer),
+        )
+
+    def _apply_source(self, entry, record: Source, previous):
+        snap = record.snapshot
+        old_links = self.conn.execute("SELECT rel, target_id, note FROM source_links WHERE source_id = ? ORDER BY position", (record.id,)).fetchall()
+        self.conn.execute(
+            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.id, record.version, record.type, record.title, record.url, record.publisher, record.author,
+             record.language, record.published, record.retrieved, record.description, _bool(record.anonymous),
+             _bool(record.public), _bool(record.third_party), record.license,
+             snap.sha256 if snap else None, snap.media_type if snap else None, snap.size if snap else None,
+             _json(record.archives), self._status(record.id), entry.signer, record.created, entry.index, entry.hash_hex),
+        )
+        self.conn.execute("DELETE FROM source_links WHERE source_id = ?", (record.id,))
+        links = [(link.rel, link.source, link.note) for link in record.links or ()]
+        self.conn.executemany(
+            "INSERT INTO source_links VALUES (?, ?, ?, ?, ?)",
+            [(record.id, i, rel, target, note) for i, (rel, target, note) in enumerate(links)],
+        )
+        if previous is None:
+            return
+        self.conn.execute(
+            "UPDATE claims SET source_title = ?, publisher = ? WHERE source_id = ? AND (source_title IS NOT ? OR publisher IS NOT ?)",
+            (record.title, record.publisher, record.id, record.title, record.publisher),
+        )
+        if links != [tuple(row) for row in old_links]:
+            # Any claim whose source can reach this one may now have another chain.
+            for claim_id in self._claims_reaching(record.id):
+                self._write_chain(claim_id)
+
+    def _claims_reaching(self, source_id):
+        reach, frontier = {source_id}, [source_id]
+        while frontier:
+            rows = self.conn.execute(
+                f"SELECT DISTINCT source_id FROM source_links WHERE target_id IN ({','.join('?' * len(frontier))})", frontier
+            ).fetchall()
+            frontier = [r[0] for r in rows if r[0] not in reach]
+            reach.update(frontier)
+        found = set()
+        for sid in sorted(reach):
+            found.update(r[0] for r in self.conn.execute("SELECT claim_id FROM claim_chain WHERE position = 0 AND source_id = ?", (sid,)))
+        return sorted(found)
+
+    def _links(self, source_id):
+        return self.conn.execute("SELECT rel, target_id FROM source_links WHERE source_id = ? ORDER BY position", (source_id,)).fetchall()
+
+    def chain_for(self, source_id: str, attribution_source: Optional[str]) -> list[tuple[str, Optional[str]]]:
+        """The provenance chain of a claim: [(source_id, rel from the previous link)].
+
+        From the quoting source, the shortest path along source links to the
+        source the claim is attributed to (ties broken by link order), then on
+        from there along each source's first link to a source not yet in the
+        chain, until a source has none (the origin).
+        """
+        chain = [(source_id, None)]
+        if attribution_source and attribution_source != source_id:
+            parents = {source_id: None}
+            frontier = [source_id]
+            while frontier and attribution_source not in parents:
+                next_frontier = []
+                for sid in frontier:
+                    for rel, target in self._links(sid):
+                        if target not in parents:
+                            parents[target] = (sid, rel)
+                            next_frontier.append(target)
+                frontier = next_frontier
+            if attribution_source in parents:
+                path, node = [], attribution_source
+                while parents[node] is not None:
+                    prev, rel = parents[node]
+                    path.append((node, rel))
+                    node = prev
+                chain.extend(reversed(path))
+        seen = {sid for sid, _ in chain}
+        while True:
+            step = next(((target, rel) for rel, target in self._links(chain[-1][0]) if target not in seen), None)
+            if step is None:
+                return chain
+            chain.append(step)
+            seen.add(step[0])
+
+    def _write_chain(self, claim_id):
+        source_id, attribution = self.conn.execute(
+            "SELECT source_id, attribution_source_id FROM claims WHERE id = ?", (claim_id,)
+        ).fetchone()
+        self.conn.execute("DELETE FROM claim_chain WHERE claim_id = ?", (claim_id,))
+        self.conn.executemany(
+            "INSERT INTO claim_chain VALUES (?, ?, ?, ?)",
+            [(claim_id, i, sid, rel) for i, (sid, rel) in enumerate(self.chain_for(source_id, attribution))],
+        )
+
+    def _status(self, record_id):
+        return self.head(record_id).status
+
+    def _apply_claim(self, entry, record: Claim, previous):
+        source = self.conn.execute("SELECT title, publisher FROM sources WHERE id = ?", (record.source,)).fetchone()
+        verdict = self.conn.execute("SELECT verdict, verdict_label, review_id, status_reason, first_created FROM claims WHERE id = ?", (record.id,)).fetchone()
+        verdict = verdict or (None, None, None, None, record.created)
+        q, t, a, n = record.quote, record.translation, record.attribution, record.quantity
+        self.conn.execute(
+            "INSERT OR REPLACE INTO claims VALUES (" + ", ".join("?" * 33) + ")",
+            (record.id, record.version, record.text, record.language, t.text if t else None, t.language if t else None,
+             record.source, source[0], source[1],
+             q.exact if q else None, q.prefix if q else None, q.suffix if q else None, q.start if q else None, q.end if q else None,
+             a.text if a else None, _bool(a.anonymous) if a else None, a.source if a else None,
+             n.value if n else None, n.unit if n else None, n.subject if n else None, n.period if n else None,
+             record.claim_date, _json(record.tags), verdict[0], verdict[1], verdict[2],
+             self._status(record.id), verdict[3], entry.signer, record.created, verdict[4], entry.index, entry.hash_hex),
+        )
+        old = self.read_record(previous.entry_idx).to_dict() if previous else None
+        changes = [c.describe() for c in diff_records(old, record.to_dict())]
+        self.conn.execute(
+            "INSERT INTO claim_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)",
+            (entry.index, record.id, record.version, entry.hash_hex, record.replaces, record.text,
+             t.text if t else None, q.exact if q else None, record.note, json.dumps(changes, ensure_ascii=False),
+             entry.signer, record.created),
+        )
+        self._write_chain(record.id)
+
+    def _apply_review(self, entry, record: Review, previous):
+        r = record.rating
+        self.conn.execute(
+            "INSERT OR REPLACE INTO reviews VALUES (" + ", ".join("?" * 18) + ")",
+            (record.id, record.version, record.claim, r.label, r.label_language, r.normalized, r.value, r.best, r.worst,
+             record.explanation, _json(record.evidence), record.reviewed, record.url, self._status(record.id),
+             entry.signer, record.created, entry.index, entry.hash_hex),
+        )
+        self._update_verdict(record.claim)
+
+    def _update_verdict(self, claim_id):
+        # The verdict shown is that of the most recently appended review that
+        # has not been retracted.
+        row = self.conn.execute(
+            "SELECT rating, label, id FROM reviews WHERE claim_id = ? AND status != 'retracted' ORDER BY entry_idx DESC LIMIT 1",
+            (claim_id,),
+        ).fetchone() or (None, None, None)
+        self.conn.execute(
+            "UPDATE claims SET verdict = ?, verdict_label = ?, review_id = ? WHERE id = ?"
+            " AND (verdict IS NOT ? OR verdict_label IS NOT ? OR review_id IS NOT ?)",
+            (*row, claim_id, *row),
+        )
+
+    def _notice(self, entry, record, target_entry, corrected_entry):
+        target = self.head(record.target)
+        self.conn.execute(
+            "INSERT INTO notices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.id, record.kind, record.target, target.kind, target_entry, corrected_entry, record.reason,
+             entry.signer, record.created, entry.index, entry.hash_hex),
+        )
+        return target
+
+    def _set_status(self, target, status, reason):
+        self.conn.execute("UPDATE record_heads SET status = ? WHERE id = ?", (status, target.id))
+        table = {"claim": "claims", "source": "sources", "review": "reviews"}.get(target.kind)
+        if table:
+            self.conn.execute(f"UPDATE {table} SET status = ? WHERE id = ?", (status, target.id))
+        if target.kind == "claim":
+            self.conn.execute("UPDATE claims SET status_reason = ? WHERE id = ?", (reason, target.id))
+        if target.kind == "review":
+            claim_id = self.conn.execute("SELECT claim_id FROM reviews WHERE id = ?", (target.id,)).fetchone()[0]
+            self._update_verdict(claim_id)
+
+    def _apply_correction(self, entry, record: Correction, previous):
+        target = self._notice(entry, record, record.target_entry, record.corrected_entry)
+        if target.status != "retracted":
+            self._set_status(target, "corrected", record.reason)
+        self.conn.execute(
+            "UPDATE claim_versions SET correction_id = ?, correction_reason = ? WHERE entry_hash = ?",
+            (record.id, record.reason, record.corrected_entry),
+        )
+
+    def _apply_retraction(self, entry, record: Retraction, previous):
+        target = self._notice(entry, record, record.target_entry, None)
+        self._set_status(target, "retracted", record.reason)

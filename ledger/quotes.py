@@ -1,0 +1,76 @@
+"""Quote anchors: where exactly a claim's quote sits in a source snapshot.
+
+A quote is stored as a W3C Web Annotation TextQuoteSelector (``exact``,
+``prefix``, ``suffix``) and TextPositionSelector (``start``, ``end``), with
+offsets in Unicode code points of the snapshot decoded as UTF-8
+(https://www.w3.org/TR/annotation-model/#text-quote-selector). Positions
+make the anchor exact; prefix and suffix keep it findable if a reader has a
+copy with a different header.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ledger.errors import RecordError
+from ledger.records import Quote
+
+CONTEXT = 32  # code points of prefix and suffix stored around a quote
+
+
+def snapshot_text(content: bytes, media_type: str) -> Optional[str]:
+    """The text a quote is anchored in, or None for a snapshot that is not text."""
+    if not media_type.startswith("text/"):
+        return None
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def anchor_quote(text: str, exact: str, prefix: Optional[str] = None, suffix: Optional[str] = None,
+                 start: Optional[int] = None) -> Quote:
+    """Find ``exact`` in ``text`` and return the full anchor.
+
+    The quote must occur exactly once, or be singled out by ``prefix``,
+    ``suffix`` or ``start``: an ambiguous quote is an error, never a guess.
+    """
+    if not exact:
+        raise RecordError("the quote is empty")
+    positions = []
+    at = text.find(exact)
+    while at != -1:
+        positions.append(at)
+        at = text.find(exact, at + 1)
+    if not positions:
+        raise RecordError(f"quote not found in the snapshot: {_short(exact)} (copy it exactly, including diacritics and punctuation)")
+    if start is not None:
+        positions = [p for p in positions if p == start]
+    if prefix is not None:
+        positions = [p for p in positions if text[max(0, p - len(prefix)):p] == prefix]
+    if suffix is not None:
+        positions = [p for p in positions if text[p + len(exact):p + len(exact) + len(suffix)] == suffix]
+    if not positions:
+        raise RecordError(f"the quote {_short(exact)} occurs in the snapshot, but not with the given prefix, suffix or start")
+    if len(positions) > 1:
+        raise RecordError(f"the quote {_short(exact)} occurs {len(positions)} times in the snapshot; give --start, a prefix or a suffix")
+    begin, end = positions[0], positions[0] + len(exact)
+    return Quote(exact=exact, prefix=text[max(0, begin - CONTEXT):begin], suffix=text[end:end + CONTEXT], start=begin, end=end)
+
+
+def check_quote(text: Optional[str], quote: Quote, where: str) -> None:
+    """The quote's exact text, prefix and suffix sit at its start/end offsets (code points)."""
+    if text is None:
+        raise RecordError(f"{where}: the source's snapshot is not UTF-8 text, so a quote cannot be anchored in it")
+    if quote.start is None or quote.end is None:
+        raise RecordError(f"{where}: a quote from a source with a snapshot needs start and end offsets")
+    if text[quote.start:quote.end] != quote.exact or quote.end - quote.start != len(quote.exact):
+        raise RecordError(f"{where}: the quote is not at code points {quote.start}-{quote.end} of the snapshot")
+    if quote.prefix is not None and text[max(0, quote.start - len(quote.prefix)):quote.start] != quote.prefix:
+        raise RecordError(f"{where}: the quote's prefix does not match the snapshot")
+    if quote.suffix is not None and text[quote.end:quote.end + len(quote.suffix)] != quote.suffix:
+        raise RecordError(f"{where}: the quote's suffix does not match the snapshot")
+
+
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")

@@ -1,0 +1,233 @@
+"""Record types: sources, claims, reviews, corrections, retractions and keys.
+
+Each kind is an ``attrs`` frozen class built by ``Record.from_dict`` (which
+validates against ``schema/`` first) and turned back into the exact JSON
+object by ``to_dict``. Absent optional fields are ``None`` and never written,
+so ``from_dict(d).to_dict() == d`` for every valid ``d``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import ClassVar, Optional
+
+import attrs
+
+from ledger.errors import RecordError
+from ledger.schema import validate_record
+
+# The typed links between sources that make up provenance chains.
+LINK_RELS = ("translation-of", "republishes", "reports-on", "quotes", "cites", "based-on", "primary-source")
+RATINGS = ("true", "mostly-true", "mixed", "mostly-false", "false", "misleading", "unproven", "unrated")
+
+
+def utc_now() -> str:
+    """The current time as the records' timestamp format (RFC 3339, UTC, seconds)."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _drop_none(attribute, value):
+    return value is not None
+
+
+def _tuples_to_lists(instance, attribute, value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+class _Value:
+    """Mixin for nested value objects: dict in, dict out."""
+
+    _nested: ClassVar[dict] = {}
+    _lists: ClassVar[dict] = {}
+
+    @classmethod
+    def _build(cls, data: dict):
+        kwargs = {}
+        for name, value in data.items():
+            if name in cls._nested:
+                value = cls._nested[name]._build(value)
+            elif name in cls._lists:
+                item_type = cls._lists[name]
+                value = tuple(item_type._build(v) if item_type else v for v in value)
+            kwargs[name] = value
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict:
+        # Tuples (kept immutable inside frozen records) become JSON lists.
+        return attrs.asdict(self, filter=_drop_none, value_serializer=_tuples_to_lists)
+
+
+@attrs.frozen(kw_only=True)
+class Translation(_Value):
+    language: str
+    text: str
+
+
+@attrs.frozen(kw_only=True)
+class Quote(_Value):
+    """W3C Web Annotation TextQuoteSelector + TextPositionSelector (code points)."""
+
+    exact: str
+    prefix: Optional[str] = None
+    suffix: Optional[str] = None
+    start: Optional[int] = None
+    end: Optional[int] = None
+
+
+@attrs.frozen(kw_only=True)
+class Attribution(_Value):
+    text: str
+    anonymous: Optional[bool] = None
+    source: Optional[str] = None
+
+
+@attrs.frozen(kw_only=True)
+class Quantity(_Value):
+    value: str
+    unit: Optional[str] = None
+    subject: Optional[str] = None
+    period: Optional[str] = None
+
+
+@attrs.frozen(kw_only=True)
+class Snapshot(_Value):
+    sha256: str
+    media_type: str
+    size: int
+
+
+@attrs.frozen(kw_only=True)
+class Link(_Value):
+    rel: str
+    source: str
+    note: Optional[str] = None
+
+
+@attrs.frozen(kw_only=True)
+class Rating(_Value):
+    label: str
+    normalized: str
+    label_language: Optional[str] = None
+    value: Optional[int] = None
+    best: Optional[int] = None
+    worst: Optional[int] = None
+
+
+@attrs.frozen(kw_only=True)
+class Record(_Value):
+    """Fields every record kind has."""
+
+    kind: ClassVar[str] = ""
+    id: str
+    version: int = 1
+    created: str
+    replaces: Optional[str] = None
+    note: Optional[str] = None
+
+    @classmethod
+    def from_dict(cls, data: dict, path: str = "$") -> "Record":
+        """Validate ``data`` against its kind's schema and build the typed record."""
+        validate_record(data, path)
+        kind_class = KIND_CLASSES[data["kind"]]
+        if cls is not Record and kind_class is not cls:
+            raise RecordError(f"{path}.kind: expected {cls.kind!r}, found {data['kind']!r}")
+        prefix = data["id"].split(":", 1)[0]
+        if prefix != data["kind"]:
+            raise RecordError(f"{path}.id: a {data['kind']} ID must start with '{data['kind']}:', found {data['id']!r}")
+        if (data["version"] > 1) != ("replaces" in data):
+            raise RecordError(
+                f"{path}.replaces: version {data['version']} "
+                + ("must name the entry hash of the version it replaces" if data["version"] > 1 else "is a first version and must not have 'replaces'")
+            )
+        fields = {k: v for k, v in data.items() if k != "kind"}
+        return kind_class._build(fields)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **super().to_dict()}
+
+    def evolve(self, **changes) -> "Record":
+        return attrs.evolve(self, **changes)
+
+
+@attrs.frozen(kw_only=True)
+class Source(Record):
+    kind: ClassVar[str] = "source"
+    _nested: ClassVar[dict] = {"snapshot": Snapshot}
+    _lists: ClassVar[dict] = {"links": Link, "archives": None}
+    type: str
+    title: str
+    url: Optional[str] = None
+    publisher: Optional[str] = None
+    author: Optional[str] = None
+    language: Optional[str] = None
+    published: Optional[str] = None
+    retrieved: Optional[str] = None
+    description: Optional[str] = None
+    anonymous: Optional[bool] = None
+    public: Optional[bool] = None
+    third_party: Optional[bool] = None
+    license: Optional[str] = None
+    snapshot: Optional[Snapshot] = None
+    archives: Optional[tuple] = None
+    links: Optional[tuple] = None
+
+
+@attrs.frozen(kw_only=True)
+class Claim(Record):
+    kind: ClassVar[str] = "claim"
+    _nested: ClassVar[dict] = {"translation": Translation, "quote": Quote, "attribution": Attribution, "quantity": Quantity}
+    _lists: ClassVar[dict] = {"tags": None}
+    text: str
+    language: str
+    source: str
+    translation: Optional[Translation] = None
+    quote: Optional[Quote] = None
+    attribution: Optional[Attribution] = None
+    quantity: Optional[Quantity] = None
+    claim_date: Optional[str] = None
+    tags: Optional[tuple] = None
+
+
+@attrs.frozen(kw_only=True)
+class Review(Record):
+    kind: ClassVar[str] = "review"
+    _nested: ClassVar[dict] = {"rating": Rating}
+    _lists: ClassVar[dict] = {"evidence": None}
+    claim: str
+    rating: Rating
+    explanation: Optional[str] = None
+    evidence: Optional[tuple] = None
+    reviewed: Optional[str] = None
+    url: Optional[str] = None
+
+
+@attrs.frozen(kw_only=True)
+class Correction(Record):
+    kind: ClassVar[str] = "correction"
+    target: str
+    target_entry: str
+    corrected_entry: str
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class Retraction(Record):
+    kind: ClassVar[str] = "retraction"
+    target: str
+    target_entry: str
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class KeyRecord(Record):
+    """Registers (status active) or revokes (status revoked, a new version) a key."""
+
+    kind: ClassVar[str] = "key"
+    vkey: str
+    display_name: str
+    role: str
+    status: str
+    reason: Optional[str] = None
+
+
+KIND_CLASSES = {c.kind: c for c in (Source, Claim, Review, Correction, Retraction, KeyRecord)}

@@ -1,0 +1,182 @@
+"""The rules every entry must follow, checked on append and again on verify.
+
+Both paths call ``check_entry`` with the projection state as it stood just
+before the entry, so a record refused on append is exactly a record that
+verify reports.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from ledger.errors import RecordError, SignatureError
+from ledger.note import parse_verifier_key_untrusted
+from ledger.projection import Projection
+import hashlib
+
+from ledger.quotes import check_quote, snapshot_text
+from ledger.records import Claim, Correction, KeyRecord, Retraction, Review, Source
+
+def check_entry(entry, state: Projection, origin: str, read_snapshot: Callable[[str], Optional[tuple[str, bytes]]]) -> None:
+    """Raise RecordError or SignatureError unless ``entry`` may follow the current state."""
+    record = entry.record
+    where = f"entry {entry.index} ({record.id} v{record.version})"
+    _check_signer(entry, state, origin, where)
+    _check_version(entry, state, where)
+    check = _KIND_CHECKS.get(record.kind)
+    if check:
+        check(entry, record, state, where, read_snapshot)
+
+
+def _check_signer(entry, state, origin, where):
+    record = entry.record
+    if entry.index == 0:
+        # The first entry registers the log key, signed by that key itself.
+        if not (isinstance(record, KeyRecord) and record.role == "log" and record.status == "active" and record.version == 1):
+            raise RecordError(f"{where}: the first entry must register the log key (kind key, role log)")
+        verifier = parse_verifier_key_untrusted(record.vkey)
+        if f"{verifier.name}+{verifier.key_id.hex()}" != entry.signer:
+            raise SignatureError(f"{where}: the log key must sign its own registration; signed by {entry.signer}")
+        if verifier.name != origin:
+            raise RecordError(f"{where}: the log key's name must be the log origin {origin!r}; found {verifier.name!r}")
+        _verify(verifier, entry, origin, where)
+        return
+    key = state.key(entry.signer)
+    if key is None:
+        raise SignatureError(f"{where}: signed by {entry.signer}, which is not a registered key; register it with 'ledger key add'")
+    if key.status == "revoked":
+        raise SignatureError(f"{where}: signed by {entry.signer}, which was revoked at entry {key.revoked_idx}")
+    if isinstance(record, KeyRecord) and key.role != "log":
+        raise SignatureError(f"{where}: only the log key may register or revoke keys; signed by editor key {entry.signer}")
+    _verify(parse_verifier_key_untrusted(key.vkey), entry, origin, where)
+
+
+def _verify(verifier, entry, origin, where):
+    try:
+        verifier.verify(entry.message(origin), entry.signature)
+    except SignatureError as e:
+        raise SignatureError(f"{where}: signature by {entry.signer} does not verify") from e
+
+
+def _check_version(entry, state, where):
+    record = entry.record
+    head = state.head(record.id)
+    if record.version == 1:
+        if head is not None:
+            raise RecordError(f"{where}: ID {record.id} already exists (version {head.version}); revise it instead of adding it again")
+        return
+    if head is None:
+        raise RecordError(f"{where}: version {record.version} revises {record.id}, which does not exist")
+    if head.kind != record.kind:
+        raise RecordError(f"{where}: {record.id} is a {head.kind}, not a {record.kind}")
+    if record.version != head.version + 1:
+        raise RecordError(f"{where}: expected version {head.version + 1} of {record.id}, found {record.version}")
+    if record.replaces != head.entry_hash:
+        raise RecordError(f"{where}: replaces must be the current version's entry hash {head.entry_hash}; found {record.replaces}")
+    if head.status == "retracted":
+        raise RecordError(f"{where}: {record.id} was retracted and cannot be revised")
+    if not record.note:
+        raise RecordError(f"{where}: a revision must say why in 'note'")
+
+
+def _require(state, record_id, kinds, where, field):
+    head = state.head(record_id)
+    if head is None or head.kind not in kinds:
+        wanted = " or ".join(kinds)
+        raise RecordError(f"{where}: {field} {record_id} is not a {wanted} in this ledger")
+    return head
+
+
+def _check_key(entry, record: KeyRecord, state, where, read_snapshot):
+    verifier = parse_verifier_key_untrusted(record.vkey)
+    signer = f"{verifier.name}+{verifier.key_id.hex()}"
+    if record.version == 1:
+        if entry.index > 0 and record.role == "log":
+            raise RecordError(f"{where}: a ledger has one log key, registered by its first entry")
+        if state.key(signer) is not None:
+            raise RecordError(f"{where}: key {signer} is already registered")
+        if record.status != "active":
+            raise RecordError(f"{where}: a new key must be registered with status active")
+        return
+    old = state.key(signer)
+    if old is None or old.record_id != record.id:
+        raise RecordError(f"{where}: a key record's verifier key cannot change; register a new key instead")
+    if old.status == "revoked" and record.status == "active":
+        raise RecordError(f"{where}: a revoked key stays revoked; register a new key instead")
+    if old.role != record.role:
+        raise RecordError(f"{where}: a key's role cannot change")
+    if record.role == "log" and record.status == "revoked":
+        raise RecordError(f"{where}: the log key cannot be revoked inside its own log")
+
+
+def _check_source(entry, record: Source, state, where, read_snapshot):
+    for link in record.links or ():
+        if link.source == record.id:
+            raise RecordError(f"{where}: a source cannot link to itself")
+        _require(state, link.source, ("source",), where, "linked source")
+    if record.snapshot:
+        snap = record.snapshot
+        stored = read_snapshot(snap.sha256)
+        if stored is None:
+            raise RecordError(f"{where}: snapshot {snap.sha256} is not stored; add the file with --snapshot")
+        media_type, content = stored
+        found = hashlib.sha256(content).hexdigest()
+        if found != snap.sha256 or len(content) != snap.size or media_type != snap.media_type:
+            raise RecordError(
+                f"{where}: stored snapshot is {found} ({len(content)} bytes, {media_type}); "
+                f"the record says {snap.sha256} ({snap.size} bytes, {snap.media_type})"
+            )
+
+
+def _check_claim(entry, record: Claim, state, where, read_snapshot):
+    source = _require(state, record.source, ("source",), where, "source")
+    if source.status == "retracted":
+        raise RecordError(f"{where}: source {record.source} was retracted")
+    if record.attribution and record.attribution.source:
+        _require(state, record.attribution.source, ("source",), where, "attribution source")
+    sha = state.source_snapshot(record.source)
+    if record.quote and sha:
+        media_type, content = read_snapshot(sha)
+        check_quote(snapshot_text(content, media_type), record.quote, where)
+
+
+def _check_review(entry, record: Review, state, where, read_snapshot):
+    claim = _require(state, record.claim, ("claim",), where, "claim")
+    if record.version > 1:
+        old = state.read_record(state.head(record.id).entry_idx)
+        if old.claim != record.claim:
+            raise RecordError(f"{where}: a review cannot move to another claim")
+    elif claim.status == "retracted":
+        raise RecordError(f"{where}: claim {record.claim} was retracted")
+    for source_id in record.evidence or ():
+        _require(state, source_id, ("source",), where, "evidence")
+
+
+def _check_notice(entry, record, state, where, read_snapshot):
+    if record.version > 1:
+        raise RecordError(f"{where}: corrections and retractions are not revised; append a new one")
+    target = _require(state, record.target, ("source", "claim", "review"), where, "target")
+    if target.status == "retracted":
+        raise RecordError(f"{where}: {record.target} is already retracted")
+    if isinstance(record, Retraction) and record.target_entry != target.entry_hash:
+        raise RecordError(f"{where}: target_entry must be the current version's hash {target.entry_hash}; found {record.target_entry}")
+    if isinstance(record, Correction):
+        if record.corrected_entry != target.entry_hash:
+            raise RecordError(
+                f"{where}: corrected_entry must be the current version of {record.target} ({target.entry_hash}); "
+                "append the corrected version first"
+            )
+        if record.target_entry == record.corrected_entry:
+            raise RecordError(f"{where}: target_entry and corrected_entry are the same version")
+        if target.version < 2:
+            raise RecordError(f"{where}: {record.target} has only one version; nothing was corrected")
+
+
+_KIND_CHECKS = {
+    "key": _check_key,
+    "source": _check_source,
+    "claim": _check_claim,
+    "review": _check_review,
+    "correction": _check_notice,
+    "retraction": _check_notice,
+}

@@ -1,0 +1,222 @@
+"""The SQLite file: entries, stored tree hashes, checkpoints, snapshots, metadata.
+
+This is the only module that knows how the log itself is laid out in SQL
+(the browsing tables live in ``projection``). Everything here is
+append-only: triggers refuse UPDATE and DELETE on every log table, so even a
+bug elsewhere cannot rewrite history through this connection.
+
+Writers take the database's RESERVED lock with ``BEGIN IMMEDIATE`` before
+reading the tree size, so two processes appending at once are serialized:
+the second waits (``busy_timeout``) and then appends after the first. The
+journal stays in rollback mode (not WAL) so the file is always complete on
+its own: it can be copied, served immutable or hashed between commands.
+
+Reading needs only the standard library; sqlite-utils is used for writing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+from ledger.errors import FormatError, LedgerError, LockedError, NotFoundError
+
+FORMAT = "fact-ledger/1"
+LOG_TABLES = ("meta", "entries", "tree_hashes", "checkpoints", "snapshots")
+
+SCHEMA = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE entries (
+        idx INTEGER PRIMARY KEY, leaf_hash TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+        record_id TEXT NOT NULL, version INTEGER NOT NULL, signer TEXT NOT NULL, leaf TEXT NOT NULL)""",
+    "CREATE UNIQUE INDEX entries_record ON entries(record_id, version)",
+    "CREATE TABLE tree_hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL)",
+    "CREATE TABLE checkpoints (tree_size INTEGER PRIMARY KEY, note TEXT NOT NULL)",
+    "CREATE TABLE snapshots (sha256 TEXT PRIMARY KEY, media_type TEXT NOT NULL, size INTEGER NOT NULL, content BLOB NOT NULL)",
+) + tuple(
+    f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+    for table in LOG_TABLES
+    for op in ("UPDATE", "DELETE")
+)
+
+DEFAULT_WAIT_SECONDS = 60.0
+
+
+class Store:
+    """One ledger file. Use ``Store.create`` or ``Store.open``."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection):
+        self.path = path
+        self.conn = conn
+
+    # --- opening ----------------------------------------------------------
+    @classmethod
+    def open(cls, path, *, readonly: bool = False, immutable: bool = False) -> "Store":
+        """Open an existing ledger; ``immutable`` is for serving a file nobody writes to."""
+        path = Path(path)
+        if not path.is_file():
+            raise NotFoundError(f"no ledger at {path}; create one with 'ledger init {path}'")
+        mode = "ro&immutable=1" if immutable else "ro" if readonly else "rw"
+        uri = f"file:{path.resolve()}?mode={mode}"
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() if "meta" in tables else None
+        except sqlite3.DatabaseError as e:
+            raise FormatError(f"{path} is not a ledger file ({e})") from e
+        if not fmt or fmt[0] != FORMAT or not set(LOG_TABLES) <= tables:
+            conn.close()
+            raise FormatError(f"{path} is not a fact-ledger file (expected format {FORMAT})")
+        store = cls(path, conn)
+        store._configure()
+        return store
+
+    @classmethod
+    def create(cls, path, meta: dict) -> "Store":
+        """Create a new ledger file holding the log tables (empty) and ``meta``."""
+        import sqlite_utils
+
+        path = Path(path)
+        if path.exists():
+            raise LedgerError(f"{path} already exists; choose a new file name")
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        store = cls(path, conn)
+        store._configure()
+        conn.execute("BEGIN")
+        for ddl in SCHEMA:
+            conn.execute(ddl)
+        sqlite_utils.Database(conn)["meta"].insert_all([{"key": "format", "value": FORMAT}] + [{"key": k, "value": v} for k, v in meta.items()])
+        return store
+
+    def _configure(self):
+        self.conn.execute("PRAGMA foreign_keys = OFF")
+        self.conn.execute("PRAGMA synchronous = FULL")
+
+    def close(self):
+        self.conn.close()
+
+    # --- transactions -------------------------------------------------------
+    @contextlib.contextmanager
+    def write_lock(self, wait_seconds: float = DEFAULT_WAIT_SECONDS, on_wait=None) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT; ROLLBACK on any error, leaving the file unchanged.
+
+        ``on_wait`` is called once if another writer holds the lock, so the
+        CLI can tell the editor it is waiting rather than failing.
+        """
+        self.conn.execute("PRAGMA busy_timeout = 0")
+        deadline = time.monotonic() + wait_seconds
+        told = False
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise LedgerError(f"cannot write to {self.path}: {e}") from e
+                if time.monotonic() >= deadline:
+                    raise LockedError(
+                        f"another process has been writing to {self.path} for over {wait_seconds:.0f} s; try again when it finishes"
+                    ) from e
+                if on_wait and not told:
+                    on_wait()
+                    told = True
+                time.sleep(0.01)
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # --- meta ------------------------------------------------------------------
+    def meta(self) -> dict:
+        return dict(self.conn.execute("SELECT key, value FROM meta"))
+
+    # --- entries ---------------------------------------------------------------
+    def size(self) -> int:
+        row = self.conn.execute("SELECT max(idx) FROM entries").fetchone()
+        return 0 if row[0] is None else row[0] + 1
+
+    def insert_entry(self, entry, stored_hashes: Sequence[bytes], first_hash_index: int) -> None:
+        r = entry.record
+        self.conn.execute(
+            "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (entry.index, entry.hash_hex, r.kind, r.id, r.version, entry.signer, entry.leaf.decode("utf-8")),
+        )
+        self.conn.executemany(
+            "INSERT INTO tree_hashes VALUES (?, ?)", [(first_hash_index + i, h) for i, h in enumerate(stored_hashes)]
+        )
+
+    def leaf(self, index: int) -> bytes:
+        row = self.conn.execute("SELECT leaf FROM entries WHERE idx = ?", (index,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no entry {index} (the log has {self.size()} entries)")
+        return row[0].encode("utf-8")
+
+    def leaves(self, start: int = 0, end: Optional[int] = None) -> Iterator[tuple[int, bytes]]:
+        """(index, leaf bytes) for start <= index < end, in order."""
+        end = self.size() if end is None else end
+        for idx, leaf in self.conn.execute("SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)):
+            yield idx, leaf.encode("utf-8")
+
+    def entry_rows(self, start: int = 0, end: Optional[int] = None) -> Iterator[tuple]:
+        """Raw stored rows (idx, leaf_hash, kind, record_id, version, signer, leaf) for checks."""
+        end = self.size() if end is None else end
+        yield from self.conn.execute("SELECT * FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end))
+
+    def record_versions(self, record_id: str) -> list[int]:
+        """Entry indexes of every version of a record, oldest first."""
+        return [r[0] for r in self.conn.execute("SELECT idx FROM entries WHERE record_id = ? ORDER BY version", (record_id,))]
+
+    def index_of_hash(self, leaf_hash_hex: str) -> Optional[int]:
+        row = self.conn.execute("SELECT idx FROM entries WHERE leaf_hash = ?", (leaf_hash_hex,)).fetchone()
+        return row[0] if row else None
+
+    # --- tree hashes (the tree.HashReader interface) -----------------------------
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        found = {}
+        unique = sorted(set(indexes))
+        for i in range(0, len(unique), 500):
+            chunk = unique[i:i + 500]
+            found.update(self.conn.execute(f"SELECT idx, hash FROM tree_hashes WHERE idx IN ({','.join('?' * len(chunk))})", chunk))
+        missing = [i for i in unique if i not in found]
+        if missing:
+            raise NotFoundError(f"stored tree hash {missing[0]} is missing from {self.path}")
+        return [bytes(found[i]) for i in indexes]
+
+    def stored_hash_rows(self) -> Iterator[tuple[int, bytes]]:
+        for idx, h in self.conn.execute("SELECT idx, hash FROM tree_hashes ORDER BY idx"):
+            yield idx, bytes(h)
+
+    # --- checkpoints --------------------------------------------------------------
+    def add_checkpoint(self, tree_size: int, note: str) -> None:
+        self.conn.execute("INSERT INTO checkpoints VALUES (?, ?)", (tree_size, note))
+
+    def latest_checkpoint(self) -> Optional[tuple[int, str]]:
+        return self.conn.execute("SELECT tree_size, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1").fetchone()
+
+    def checkpoints(self) -> list[tuple[int, str]]:
+        return self.conn.execute("SELECT tree_size, note FROM checkpoints ORDER BY tree_size").fetchall()
+
+    def checkpoint_covering(self, index: int) -> Optional[tuple[int, str]]:
+        """The first checkpoint whose tree includes entry ``index``."""
+        return self.conn.execute(
+            "SELECT tree_size, note FROM checkpoints WHERE tree_size > ? ORDER BY tree_size LIMIT 1", (index,)
+        ).fetchone()
+
+    # --- snapshots -------------------------------------------------------------------
+    def add_snapshot(self, sha256: str, media_type: str, content: bytes) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO snapshots VALUES (?, ?, ?, ?)", (sha256, media_type, len(content), content)
+        )
+
+    def snapshot(self, sha256: str) -> Optional[tuple[str, bytes]]:
+        row = self.conn.execute("SELECT media_type, content FROM snapshots WHERE sha256 = ?", (sha256,)).fetchone()
+        return (row[0], bytes(row[1])) if row else None
+
+    def snapshot_rows(self) -> Iterator[tuple[str, str, int, bytes]]:
+        for sha, media_type, size, content in self.conn.execute("SELECT * FROM snapshots ORDER BY sha256"):
+            yield sha, media_type, size, bytes(content)
