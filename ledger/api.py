@@ -22,7 +22,7 @@ from ledger.errors import LedgerError, NotFoundError, ProofError, RecordError
 from ledger.note import Signer, parse_verifier_key_untrusted
 from ledger.projection import Projection
 from ledger.quotes import anchor_quote, snapshot_text
-from ledger.records import Claim, KeyRecord, Record, utc_now
+from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, utc_now
 from ledger.rules import check_entry
 from ledger.store import Store
 
@@ -40,9 +40,10 @@ class Ledger:
 
     # --- opening ------------------------------------------------------------------
     @classmethod
-    def create(cls, path, log_signer: Signer, *, display_name: Optional[str] = None, created: Optional[str] = None) -> "Ledger":
+    def create(cls, path, log_signer: Signer, *, display_name: Optional[str] = None, created: Optional[str] = None,
+               extra_meta: Optional[dict] = None) -> "Ledger":
         """Create a ledger whose origin is the log key's name; entry 0 registers the log key."""
-        store = Store.create(path, {"origin": log_signer.name, "log_vkey": log_signer.vkey})
+        store = Store.create(path, {"origin": log_signer.name, "log_vkey": log_signer.vkey, **(extra_meta or {})})
         try:
             ledger = cls(store)
             ledger.projection.create_tables()
@@ -233,10 +234,28 @@ class Ledger:
         data.update(version=current.record.version + 1, replaces=current.hash_hex, note=note, created=utc_now())
         return Record.from_dict(data)
 
+    def correct(self, record_id: str, reason: str, changes: dict, signer: Signer, log_signer: Signer, **kw) -> list[Entry]:
+        """Append a corrected version of a record and the public correction notice, in one batch."""
+        current = self.current(record_id)
+        revised = self.revision(record_id, f"Correction: {reason}", **changes)
+        # Ed25519 signatures are deterministic and a leaf does not depend on
+        # its position, so the new version's entry hash is known before it is appended.
+        corrected_hash = Entry.sign(0, revised, signer, self.origin).hash_hex
+        notice = Correction(id=notice_id("correction", record_id, current.record.version), created=revised.created,
+                            target=record_id, target_entry=current.hash_hex, corrected_entry=corrected_hash, reason=reason)
+        return self.append([revised, notice], signer, log_signer, **kw)
+
+    def retract(self, record_id: str, reason: str, signer: Signer, log_signer: Signer, **kw) -> list[Entry]:
+        """Append a public retraction of a record's current version."""
+        current = self.current(record_id)
+        notice = Retraction(id=notice_id("retraction", record_id, current.record.version), created=utc_now(),
+                            target=record_id, target_entry=current.hash_hex, reason=reason)
+        return self.append([notice], signer, log_signer, **kw)
+
     # --- maintenance ----------------------------------------------------------------------------
-    def rebuild(self, progress: Optional[Callable[[int], None]] = None) -> int:
+    def rebuild(self, progress: Optional[Callable[[int], None]] = None, on_wait=None) -> int:
         """Drop and recompute the browsing tables from the entries; returns the entry count."""
-        with self.store.write_lock():
+        with self.store.write_lock(on_wait=on_wait):
             self.projection.drop_tables()
             self.projection.create_tables()
             count = 0
@@ -254,6 +273,12 @@ class Ledger:
             out.write(leaf + b"\n")
             count += 1
         return count
+
+
+def notice_id(kind: str, record_id: str, version: int) -> str:
+    """A readable ID for a notice about one version of a record, e.g. correction:claim.x.v2."""
+    slug = record_id.split(":", 1)[1]
+    return f"{kind}:{record_id.split(':', 1)[0]}.{slug}.v{version}"[:len(kind) + 129]
 
 
 def tree_b64(h: bytes) -> str:

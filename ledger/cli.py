@@ -1,0 +1,857 @@
+"""The ``ledger`` command line: a thin layer over the library.
+
+Each command parses its arguments, calls ``ledger.api`` (or ``verify``,
+``site``), and formats the result. Every library error becomes one line,
+``Error: ...``, with exit code 1; nothing is written when a command fails.
+Datasette is imported only by ``serve``, ``publish`` and ``demo`` so the
+editing commands start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ledger.errors import LedgerError
+
+MEDIA_TYPES = {".txt": "text/plain; charset=utf-8", ".html": "text/html; charset=utf-8", ".htm": "text/html; charset=utf-8",
+               ".md": "text/markdown; charset=utf-8", ".pdf": "application/pdf", ".json": "application/json"}
+
+
+# --- shared helpers ---------------------------------------------------------------
+def _passphrase(env_names, prompt, *, confirm=False):
+    for name in env_names:
+        if os.environ.get(name):
+            return os.environ[name].encode()
+    if not sys.stdin.isatty():
+        raise click.ClickException(f"{prompt} needed: set {env_names[0]} or run in a terminal to be asked")
+    return click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True).encode()
+
+
+def _load_key(path, env_names=("LEDGER_PASSPHRASE",)):
+    from ledger.keys import key_file_is_encrypted, read_key_file
+
+    if path is None:
+        raise click.ClickException("no key given: pass --key FILE or set LEDGER_KEY")
+    passphrase = _passphrase(env_names, f"Passphrase for {path}") if key_file_is_encrypted(path) else None
+    return read_key_file(path, passphrase)
+
+
+def _open(db):
+    from ledger.api import Ledger
+
+    return Ledger.open(db)
+
+
+def _log_key(ledger, path):
+    if path is None:
+        hint = ledger.store.meta().get("log_key_file")
+        if hint:
+            path = str((Path(ledger.store.path).parent / hint))
+    if path is None:
+        raise click.ClickException("signing a checkpoint needs the log key: pass --log-key FILE or set LEDGER_LOG_KEY")
+    return _load_key(path, ("LEDGER_LOG_PASSPHRASE", "LEDGER_PASSPHRASE"))
+
+
+def _waiting():
+    click.echo("Another editor is appending to this ledger; waiting for them to finish...", err=True)
+
+
+def _progress(total, label):
+    """A progress bar on stderr for bulk work in a terminal; silent otherwise."""
+    if total < 200 or not sys.stderr.isatty():
+        return None, None
+    bar = click.progressbar(length=total, label=label, file=sys.stderr)
+    bar.__enter__()
+    return bar, bar.update
+
+
+def _append(db, records, key, log_key, *, snapshots=(), as_json=False, signer=None):
+    ledger = _open(db)
+    try:
+        signer = signer or _load_key(key)
+        log_signer = signer if signer.vkey == ledger.log_vkey else _log_key(ledger, log_key)
+        bar, update = _progress(len(records), "Signing and appending")
+        try:
+            entries = ledger.append(records, signer, log_signer, snapshots=snapshots, progress=update, on_wait=_waiting)
+        finally:
+            if bar:
+                bar.__exit__(None, None, None)
+        _report(entries, ledger, as_json)
+        return entries
+    finally:
+        ledger.close()
+
+
+def _report(entries, ledger, as_json):
+    size = ledger.size
+    if as_json:
+        click.echo(json.dumps({
+            "entries": [{"index": e.index, "id": e.record.id, "kind": e.record.kind, "version": e.record.version,
+                         "entry_hash": e.hash_hex, "signer": e.signer} for e in entries],
+            "tree_size": size,
+        }, ensure_ascii=False, indent=2))
+        return
+    for e in entries[:20]:
+        click.echo(f"Appended {e.record.id} v{e.record.version} as entry {e.index} ({e.hash_hex[:16]}…)")
+    if len(entries) > 20:
+        click.echo(f"... and {len(entries) - 20} more")
+    click.echo(f"Signed checkpoint: tree size {size}")
+
+
+def _read_file(path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise click.ClickException(f"cannot read {path}: {e.strerror}") from e
+
+
+def _parse_value(text):
+    from ledger.canonical import parse_json_untrusted
+    from ledger.errors import FormatError
+
+    try:
+        return parse_json_untrusted(text)
+    except FormatError:
+        return text
+
+
+def _set_path(data, dotted, value):
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise click.ClickException(f"--set {dotted}: {part} is not an object")
+    if value is None:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = value
+
+
+def _changes(current_dict, sets, unsets):
+    """Apply --set FIELD=VALUE / --unset FIELD to a copy of a record's top-level fields."""
+    changes = {}
+    for item in sets:
+        field, eq, value = item.partition("=")
+        if not eq or not field:
+            raise click.ClickException(f"--set {item!r}: expected FIELD=VALUE, e.g. --set translation.text='...'")
+        top = field.split(".", 1)[0]
+        if top not in changes:
+            changes[top] = json.loads(json.dumps(current_dict.get(top))) if isinstance(current_dict.get(top), dict) else None
+        if "." in field:
+            changes[top] = changes[top] or {}
+            _set_path(changes[top], field.split(".", 1)[1], _parse_value(value))
+        else:
+            changes[top] = _parse_value(value)
+    for field in unsets:
+        changes[field] = None
+    if not changes:
+        raise click.ClickException("nothing to change: give --set FIELD=VALUE or --unset FIELD")
+    return changes
+
+
+def _drop_none(d):
+    return {k: v for k, v in d.items() if v is not None and v != () and v != []}
+
+
+db_argument = click.argument("db", type=click.Path(dir_okay=False))
+key_option = click.option("--key", "key", envvar="LEDGER_KEY", type=click.Path(dir_okay=False),
+                          help="Your private key file (or set LEDGER_KEY).")
+log_key_option = click.option("--log-key", envvar="LEDGER_LOG_KEY", type=click.Path(dir_okay=False),
+                              help="The log key that signs checkpoints (default: LEDGER_LOG_KEY, or the file named at init).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fact-ledger")
+def cli():
+    """fact-ledger: a signed, versioned, tamper-evident ledger of factual claims.
+
+    \b
+    Example, from nothing to a first claim:
+      ledger key new log.key --name desk.example/ledger
+      ledger init desk.db --log-key log.key
+      ledger key new ana.key --name ana@desk.example
+      ledger key add desk.db "$(ledger key vkey ana.key)" --display-name "Ana Popescu"
+      ledger source add desk.db --key ana.key --id source:article --type article --title "..." --snapshot article.txt
+      ledger claim add desk.db --key ana.key --source source:article --quote "..." --language ro
+    """
+
+
+# --- keys -------------------------------------------------------------------------------
+@cli.group()
+def key():
+    """Make, show, register and revoke Ed25519 keys."""
+
+
+@key.command("new")
+@click.argument("keyfile", type=click.Path(dir_okay=False))
+@click.option("--name", required=True, help="Key name, e.g. ana@desk.example (no spaces or '+').")
+@click.option("--unencrypted", is_flag=True, help="Write the private key without a passphrase (not recommended).")
+@json_option
+def key_new(keyfile, name, unencrypted, as_json):
+    """Make a new key file (mode 0600, encrypted with a passphrase) and print its verifier key.
+
+    \b
+    Example:
+      LEDGER_PASSPHRASE=... ledger key new ana.key --name ana@desk.example
+    """
+    from ledger.keys import generate_signer, write_key_file
+
+    signer = generate_signer(name)
+    passphrase = None if unencrypted else _passphrase(("LEDGER_PASSPHRASE",), f"New passphrase for {keyfile}", confirm=True)
+    write_key_file(keyfile, signer, passphrase)
+    if as_json:
+        click.echo(json.dumps({"file": keyfile, "name": name, "vkey": signer.vkey, "encrypted": not unencrypted}))
+    else:
+        click.echo(signer.vkey)
+
+
+@key.command("vkey")
+@click.argument("source", type=click.Path(dir_okay=False))
+def key_vkey(source):
+    """Print the verifier key of a key file, or the log's verifier key of a ledger.
+
+    \b
+    Examples:
+      ledger key vkey ana.key
+      ledger key vkey desk.db
+    """
+    from ledger.keys import HEADER
+
+    head = _read_file(source)[:len(HEADER)]
+    if head == HEADER.encode():
+        click.echo(_load_key(source).vkey)
+        return
+    ledger = _open(source)
+    click.echo(ledger.log_vkey)
+    ledger.close()
+
+
+@key.command("add")
+@db_argument
+@click.argument("vkey")
+@click.option("--display-name", required=True, help="The editor's name as readers should see it.")
+@click.option("--id", "record_id", help="Record ID (default key:<name>).")
+@log_key_option
+@json_option
+def key_add(db, vkey, display_name, record_id, log_key, as_json):
+    """Register an editor's verifier key (signed by the log key).
+
+    \b
+    Example:
+      ledger key add desk.db "$(ledger key vkey ana.key)" --display-name "Ana Popescu"
+    """
+    from ledger.note import parse_verifier_key_untrusted
+    from ledger.records import KeyRecord, utc_now
+
+    verifier = parse_verifier_key_untrusted(vkey)
+    slug = "".join(c if c.isalnum() or c in "._-" else "-" for c in verifier.name.lower()).strip("-._") or "editor"
+    record = KeyRecord(id=record_id or f"key:{slug[:100]}-{verifier.key_id.hex()}", created=utc_now(), vkey=vkey,
+                       display_name=display_name, role="editor", status="active")
+    ledger = _open(db)
+    log_signer = _log_key(ledger, log_key)
+    ledger.close()
+    _append(db, [record], None, None, as_json=as_json, signer=log_signer)
+
+
+@key.command("revoke")
+@db_argument
+@click.argument("signer")
+@click.option("--reason", required=True, help="Public reason, e.g. 'laptop stolen 2024-05-01'.")
+@log_key_option
+@json_option
+def key_revoke(db, signer, reason, log_key, as_json):
+    """Revoke an editor key (SIGNER is name+keyid or the full verifier key).
+
+    Records it signed before stay valid; anything signed by it after this
+    entry is refused.
+
+    \b
+    Example:
+      ledger key revoke desk.db ana@desk.example+1a2b3c4d --reason "key lost"
+    """
+    ledger = _open(db)
+    try:
+        signer_id = "+".join(signer.split("+")[:2])
+        state = ledger.projection.key(signer_id)
+        if state is None:
+            raise click.ClickException(f"{signer_id} is not a registered key in {db}")
+        revision = ledger.revision(state.record_id, f"Revoked: {reason}", status="revoked", reason=reason)
+        log_signer = _log_key(ledger, log_key)
+    finally:
+        ledger.close()
+    _append(db, [revision], None, None, as_json=as_json, signer=log_signer)
+
+
+# --- creating a ledger ----------------------------------------------------------------
+@cli.command()
+@db_argument
+@click.option("--log-key", type=click.Path(dir_okay=False), required=True,
+              help="The log key file; made here (named after --origin) if it does not exist.")
+@click.option("--origin", help="The log's origin, e.g. desk.example/ledger (needed when the log key is made here).")
+@click.option("--display-name", help="Publisher name shown for the log key.")
+@click.option("--unencrypted", is_flag=True, help="Write a new log key without a passphrase (not recommended).")
+def init(db, log_key, origin, display_name, unencrypted):
+    """Create a new ledger; its first entry registers the log key.
+
+    The log key's name is the log's origin, the first line of every checkpoint.
+
+    \b
+    Example:
+      ledger init desk.db --log-key log.key --origin desk.example/ledger
+    """
+    from ledger.api import Ledger
+    from ledger.keys import generate_signer, write_key_file
+
+    if Path(db).exists():
+        raise click.ClickException(f"{db} already exists; choose a new file name")
+    if Path(log_key).exists():
+        log_signer = _load_key(log_key, ("LEDGER_LOG_PASSPHRASE", "LEDGER_PASSPHRASE"))
+        if origin and origin != log_signer.name:
+            raise click.ClickException(f"--origin {origin} differs from the log key's name {log_signer.name}; the origin is the key's name")
+    else:
+        if not origin:
+            raise click.ClickException("making a new log key needs --origin, e.g. --origin desk.example/ledger")
+        log_signer = generate_signer(origin)
+        passphrase = None if unencrypted else _passphrase(("LEDGER_LOG_PASSPHRASE", "LEDGER_PASSPHRASE"), f"New passphrase for {log_key}", confirm=True)
+        write_key_file(log_key, log_signer, passphrase)
+    try:
+        hint = os.path.relpath(Path(log_key).resolve(), Path(db).resolve().parent)
+    except ValueError:
+        hint = str(Path(log_key).resolve())
+    ledger = Ledger.create(db, log_signer, display_name=display_name, extra_meta={"log_key_file": hint})
+    click.echo(f"Created {db} (origin {ledger.origin})")
+    click.echo(f"Log verifier key: {ledger.log_vkey}")
+    ledger.close()
+
+
+# --- records ----------------------------------------------------------------------------------
+@cli.group()
+def source():
+    """Add sources: documents, people, organizations, assessments."""
+
+
+@source.command("add")
+@db_argument
+@key_option
+@log_key_option
+@click.option("--id", "record_id", required=True, help="Record ID, e.g. source:ap-2024-04-12.")
+@click.option("--type", "source_type", default="article", show_default=True,
+              type=click.Choice(["article", "report", "statement", "dataset", "document", "assessment", "person", "organization", "other"]))
+@click.option("--title", required=True)
+@click.option("--url")
+@click.option("--publisher")
+@click.option("--author")
+@click.option("--language", help="BCP 47 tag, e.g. ro, en.")
+@click.option("--published", help="Date: YYYY, YYYY-MM or YYYY-MM-DD.")
+@click.option("--retrieved", help="When the snapshot was taken (YYYY-MM-DDTHH:MM:SSZ).")
+@click.option("--description")
+@click.option("--anonymous", is_flag=True, default=None, help="A person or group speaking on condition of anonymity.")
+@click.option("--not-public", is_flag=True, help="The document itself is not public (e.g. a classified assessment).")
+@click.option("--third-party", is_flag=True, default=None, help="The snapshot is third-party content kept as evidence.")
+@click.option("--license", "license_")
+@click.option("--snapshot", type=click.Path(dir_okay=False), help="Archived copy of the document; its SHA-256 is recorded.")
+@click.option("--media-type", help="Media type of the snapshot (default from its file name).")
+@click.option("--archive", multiple=True, help="Public archive URL (repeatable).")
+@click.option("--link", multiple=True, help="REL=SOURCE_ID, e.g. translation-of=source:ap (repeatable).")
+@json_option
+def source_add(db, key, log_key, record_id, source_type, title, url, publisher, author, language, published, retrieved,
+               description, anonymous, not_public, third_party, license_, snapshot, media_type, archive, link, as_json):
+    """Add a source, optionally with an archived snapshot and typed links to other sources.
+
+    \b
+    Example:
+      ledger source add desk.db --key ana.key --id source:ro-article --type article \\
+        --title "China a crescut vânzările către Rusia..." --language ro \\
+        --snapshot article-ro.txt --third-party --link translation-of=source:ap-report
+    """
+    import hashlib
+
+    from ledger.records import utc_now
+
+    links = []
+    for item in link:
+        rel, eq, target = item.partition("=")
+        if not eq:
+            raise click.ClickException(f"--link {item!r}: expected REL=SOURCE_ID, e.g. translation-of=source:ap")
+        links.append({"rel": rel, "source": target})
+    snapshots, snap = [], None
+    if snapshot:
+        content = _read_file(snapshot)
+        media_type = media_type or MEDIA_TYPES.get(Path(snapshot).suffix.lower(), "application/octet-stream")
+        snapshots.append((content, media_type))
+        snap = {"sha256": hashlib.sha256(content).hexdigest(), "media_type": media_type, "size": len(content)}
+    record = _drop_none({
+        "kind": "source", "id": record_id, "version": 1, "created": utc_now(), "type": source_type, "title": title,
+        "url": url, "publisher": publisher, "author": author, "language": language, "published": published,
+        "retrieved": retrieved, "description": description, "anonymous": anonymous, "public": False if not_public else None,
+        "third_party": third_party, "license": license_, "snapshot": snap, "archives": list(archive), "links": links,
+    })
+    _append(db, [record], key, log_key, snapshots=snapshots, as_json=as_json)
+
+
+@cli.group()
+def claim():
+    """Add and revise claims anchored to quotes in their sources."""
+
+
+def _claim_fields(text, language, translation, translation_language, attributed_to, anonymous, attribution_source,
+                  quantity, unit, subject, period, tag, claim_date):
+    fields = {"text": text, "language": language, "claim_date": claim_date}
+    if translation:
+        fields["translation"] = {"language": translation_language, "text": translation}
+    if attributed_to:
+        fields["attribution"] = _drop_none({"text": attributed_to, "anonymous": anonymous, "source": attribution_source})
+    if quantity:
+        fields["quantity"] = _drop_none({"value": quantity, "unit": unit, "subject": subject, "period": period})
+    if tag:
+        fields["tags"] = list(tag)
+    return fields
+
+
+def claim_options(f):
+    for option in reversed([
+        click.option("--text", help="The claim as stated (default: the quote)."),
+        click.option("--language", help="Language of the claim text (BCP 47), e.g. ro."),
+        click.option("--translation", help="An English (or --translation-language) translation."),
+        click.option("--translation-language", default="en", show_default=True),
+        click.option("--attributed-to", help="Who the claim is attributed to, as the source says."),
+        click.option("--anonymous", is_flag=True, default=None, help="The attribution is to anonymous people."),
+        click.option("--attribution-source", help="Source ID of who it is attributed to (builds the chain)."),
+        click.option("--quantity", help="Structured value as a decimal string, e.g. 90."),
+        click.option("--unit"), click.option("--subject"), click.option("--period"),
+        click.option("--tag", multiple=True, help="Tag (repeatable)."),
+        click.option("--claim-date", help="When the claim was made (YYYY-MM-DD)."),
+    ]):
+        f = option(f)
+    return f
+
+
+@claim.command("add")
+@db_argument
+@key_option
+@log_key_option
+@click.option("--id", "record_id", help="Record ID (default: claim: and a random suffix).")
+@click.option("--source", "source_id", required=True, help="ID of the source the quote is in.")
+@click.option("--quote", required=True, help="The exact words in the source's snapshot.")
+@click.option("--prefix", help="Text just before the quote, when it occurs more than once.")
+@click.option("--suffix", help="Text just after the quote, when it occurs more than once.")
+@click.option("--start", type=int, help="Code-point offset of the quote, when it occurs more than once.")
+@claim_options
+@json_option
+def claim_add(db, key, log_key, record_id, source_id, quote, prefix, suffix, start, text, language, translation,
+              translation_language, attributed_to, anonymous, attribution_source, quantity, unit, subject, period, tag,
+              claim_date, as_json):
+    """Add a claim anchored to an exact quote in a source's snapshot.
+
+    \b
+    Example:
+      ledger claim add desk.db --key ana.key --id claim:microelectronics-90 \\
+        --source source:ro-article --language ro \\
+        --quote "în 2023 aproximativ 90% din microelectronica Rusiei a venit din China" \\
+        --translation "in 2023 about 90% of Russia's microelectronics came from China" \\
+        --attributed-to "two senior Biden administration officials" --anonymous \\
+        --attribution-source source:officials --quantity 90 --unit % --period 2023
+    """
+    import secrets
+
+    from ledger.records import utc_now
+
+    if not language:
+        raise click.ClickException("--language is required, e.g. --language ro")
+    quote_obj = {"exact": quote, "prefix": prefix, "suffix": suffix, "start": start}
+    ledger = _open(db)
+    try:
+        sha = ledger.projection.source_snapshot(source_id)
+        stored = ledger.store.snapshot(sha) if sha else None
+    finally:
+        ledger.close()
+    if stored:
+        from ledger.quotes import anchor_quote, snapshot_text
+
+        text_of_snapshot = snapshot_text(stored[1], stored[0])
+        if text_of_snapshot is None:
+            raise click.ClickException(f"the snapshot of {source_id} is not UTF-8 text; a quote cannot be anchored in it")
+        quote_obj = anchor_quote(text_of_snapshot, quote, prefix, suffix, start).to_dict()
+    record = _drop_none({
+        "kind": "claim", "id": record_id or f"claim:{secrets.token_hex(6)}", "version": 1, "created": utc_now(),
+        "source": source_id, "quote": _drop_none(quote_obj),
+        **_drop_none(_claim_fields(text or quote, language, translation, translation_language, attributed_to, anonymous,
+                                   attribution_source, quantity, unit, subject, period, tag, claim_date)),
+    })
+    _append(db, [record], key, log_key, as_json=as_json)
+
+
+@claim.command("revise")
+@db_argument
+@click.argument("record_id")
+@key_option
+@log_key_option
+@click.option("--note", required=True, help="Why this version is made (shown in the history).")
+@claim_options
+@click.option("--set", "sets", multiple=True, help="FIELD=VALUE for any other field (JSON or text; dotted for nested).")
+@click.option("--unset", "unsets", multiple=True, help="Remove an optional field.")
+@json_option
+def claim_revise(db, record_id, key, log_key, note, text, language, translation, translation_language, attributed_to,
+                 anonymous, attribution_source, quantity, unit, subject, period, tag, claim_date, sets, unsets, as_json):
+    """Append a new version of a claim; the old version stays in the history.
+
+    \b
+    Example:
+      ledger claim revise desk.db claim:microelectronics-90 --key ana.key \\
+        --translation "in 2023 about 90% of Russia's microelectronics came from China" \\
+        --note "Translation made closer to the Romanian"
+    """
+    fields = _drop_none(_claim_fields(text, language, translation, translation_language, attributed_to, anonymous,
+                                      attribution_source, quantity, unit, subject, period, tag, claim_date))
+    _revise(db, record_id, key, log_key, note, fields, sets, unsets, as_json, kind="claim")
+
+
+def _revise(db, record_id, key, log_key, note, fields, sets, unsets, as_json, kind=None):
+    ledger = _open(db)
+    try:
+        current = ledger.current(record_id)
+        if kind and current.record.kind != kind:
+            raise click.ClickException(f"{record_id} is a {current.record.kind}, not a {kind}")
+        changes = dict(fields)
+        if sets or unsets:
+            changes.update(_changes(current.record.to_dict(), sets, unsets))
+        if not changes:
+            raise click.ClickException("nothing to change: give the fields to change or --set FIELD=VALUE")
+        revised = ledger.revision(record_id, note, **changes)
+    finally:
+        ledger.close()
+    _append(db, [revised], key, log_key, as_json=as_json)
+
+
+@cli.command()
+@db_argument
+@click.argument("record_id")
+@key_option
+@log_key_option
+@click.option("--note", required=True, help="Why this version is made.")
+@click.option("--set", "sets", multiple=True, help="FIELD=VALUE (JSON or text; dotted for nested fields).")
+@click.option("--unset", "unsets", multiple=True, help="Remove an optional field.")
+@json_option
+def revise(db, record_id, key, log_key, note, sets, unsets, as_json):
+    """Append a new version of any record (source, claim, review).
+
+    \b
+    Example:
+      ledger revise desk.db source:ap-report --key ana.key --set published=2024-04-12 --note "Date added"
+    """
+    _revise(db, record_id, key, log_key, note, {}, sets, unsets, as_json)
+
+
+@cli.group()
+def review():
+    """Add verdicts on claims."""
+
+
+@review.command("add")
+@db_argument
+@key_option
+@log_key_option
+@click.option("--id", "record_id", help="Record ID (default: review:<claim slug>-<random>).")
+@click.option("--claim", "claim_id", required=True)
+@click.option("--label", required=True, help="The desk's own verdict label, in its own language.")
+@click.option("--label-language", help="Language of the label, e.g. ro.")
+@click.option("--rating", required=True, type=click.Choice(["true", "mostly-true", "mixed", "mostly-false", "false", "misleading", "unproven", "unrated"]),
+              help="The normalized rating.")
+@click.option("--explanation")
+@click.option("--evidence", multiple=True, help="Source ID used as evidence (repeatable).")
+@click.option("--reviewed", help="Date of the review (YYYY-MM-DD).")
+@click.option("--url", help="Where the review is published.")
+@json_option
+def review_add(db, key, log_key, record_id, claim_id, label, label_language, rating, explanation, evidence, reviewed, url, as_json):
+    """Add a review (verdict) of a claim.
+
+    \b
+    Example:
+      ledger review add desk.db --key mihai.key --claim claim:microelectronics-90 \\
+        --label "Neverificabil" --label-language ro --rating unproven \\
+        --explanation "The assessment is not public." --evidence source:assessment
+    """
+    import secrets
+
+    from ledger.records import utc_now
+
+    slug = claim_id.split(":", 1)[-1][:100]
+    record = _drop_none({
+        "kind": "review", "id": record_id or f"review:{slug}-{secrets.token_hex(3)}", "version": 1, "created": utc_now(),
+        "claim": claim_id, "rating": _drop_none({"label": label, "label_language": label_language, "normalized": rating}),
+        "explanation": explanation, "evidence": list(evidence), "reviewed": reviewed, "url": url,
+    })
+    _append(db, [record], key, log_key, as_json=as_json)
+
+
+@cli.command()
+@db_argument
+@click.argument("record_id")
+@key_option
+@log_key_option
+@click.option("--reason", required=True, help="The public reason for the correction.")
+@click.option("--set", "sets", multiple=True, help="FIELD=VALUE of the corrected version (dotted for nested).")
+@click.option("--unset", "unsets", multiple=True)
+@json_option
+def correct(db, record_id, key, log_key, reason, sets, unsets, as_json):
+    """Correct a record: a corrected version plus a public correction notice, in one batch.
+
+    \b
+    Example:
+      ledger correct desk.db claim:imports-q4 --key ana.key \\
+        --set translation.text="almost 70% of Russia's roughly $900 million in imports" \\
+        --reason "The translation said billion; the article says million."
+    """
+    ledger = _open(db)
+    try:
+        current = ledger.current(record_id)
+        changes = _changes(current.record.to_dict(), sets, unsets)
+        signer = _load_key(key)
+        log_signer = signer if signer.vkey == ledger.log_vkey else _log_key(ledger, log_key)
+        entries = ledger.correct(record_id, reason, changes, signer, log_signer, on_wait=_waiting)
+        _report(entries, ledger, as_json)
+    finally:
+        ledger.close()
+
+
+@cli.command()
+@db_argument
+@click.argument("record_id")
+@key_option
+@log_key_option
+@click.option("--reason", required=True, help="The public reason for the retraction.")
+@json_option
+def retract(db, record_id, key, log_key, reason, as_json):
+    """Retract a record. It stays in the ledger and on the site, marked retracted.
+
+    \b
+    Example:
+      ledger retract desk.db claim:duplicate --key ana.key --reason "Duplicate of claim:imports-q4"
+    """
+    ledger = _open(db)
+    try:
+        signer = _load_key(key)
+        log_signer = signer if signer.vkey == ledger.log_vkey else _log_key(ledger, log_key)
+        entries = ledger.retract(record_id, reason, signer, log_signer, on_wait=_waiting)
+        _report(entries, ledger, as_json)
+    finally:
+        ledger.close()
+
+
+@cli.command()
+@db_argument
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@key_option
+@log_key_option
+@click.option("--snapshot", "snapshot_files", multiple=True, type=click.Path(dir_okay=False),
+              help="A snapshot file the records refer to by SHA-256 (repeatable).")
+@json_option
+def append(db, file, key, log_key, snapshot_files, as_json):
+    """Validate, sign and append unsigned records from a JSON or JSONL file, as one atomic batch.
+
+    FILE holds one record object, a JSON array of them, or one per line (JSONL);
+    '-' reads standard input. 'created' and 'version' (1) may be left out; a
+    claim's quote needs only 'exact' when its source has a snapshot.
+
+    \b
+    Example:
+      ledger append desk.db records.jsonl --key ana.key --snapshot article-ro.txt
+    """
+    from ledger.canonical import parse_json_untrusted
+    from ledger.errors import FormatError
+
+    data = sys.stdin.buffer.read() if file == "-" else _read_file(file)
+    try:
+        parsed = parse_json_untrusted(data)
+        records = parsed if isinstance(parsed, list) else [parsed]
+    except FormatError as whole_error:
+        records = []
+        for number, line in enumerate(data.split(b"\n"), 1):
+            if line.strip():
+                try:
+                    records.append(parse_json_untrusted(line))
+                except FormatError as e:
+                    raise FormatError(f"{file} line {number}: {e}" if data.count(b"\n") > 1 else f"{file}: {whole_error}") from e
+    snapshots = []
+    for path in snapshot_files:
+        snapshots.append((_read_file(path), MEDIA_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")))
+    _append(db, records, key, log_key, snapshots=snapshots, as_json=as_json)
+
+
+# --- reading ------------------------------------------------------------------------------------
+def _entry_json(entry):
+    return {"index": entry.index, "entry_hash": entry.hash_hex, "signer": entry.signer, "record": entry.record.to_dict()}
+
+
+@cli.command()
+@db_argument
+@click.argument("record_id")
+@json_option
+def show(db, record_id, as_json):
+    """Show the current version of a record.
+
+    \b
+    Example:
+      ledger show desk.db claim:microelectronics-90
+    """
+    ledger = _open(db)
+    try:
+        entry = ledger.current(record_id)
+        head = ledger.projection.head(record_id)
+        if as_json:
+            click.echo(json.dumps({**_entry_json(entry), "status": head.status}, ensure_ascii=False, indent=2))
+            return
+        click.echo(f"{record_id}  version {entry.record.version}  status {head.status}")
+        click.echo(f"entry {entry.index}  hash {entry.hash_hex}  signed by {entry.signer}")
+        click.echo(json.dumps(entry.record.to_dict(), ensure_ascii=False, indent=2))
+    finally:
+        ledger.close()
+
+
+@cli.command()
+@db_argument
+@click.argument("record_id")
+@json_option
+def history(db, record_id, as_json):
+    """Show every version of a record, what changed and why, and its corrections and retractions.
+
+    \b
+    Example:
+      ledger history desk.db claim:microelectronics-90
+    """
+    from ledger.diff import diff_records
+
+    ledger = _open(db)
+    try:
+        versions = ledger.history(record_id)
+        notices = ledger.notices_for(record_id)
+        if as_json:
+            click.echo(json.dumps({"versions": [_entry_json(e) for e in versions], "notices": [_entry_json(e) for e in notices]},
+                                  ensure_ascii=False, indent=2))
+            return
+        previous = None
+        for entry in versions:
+            r = entry.record
+            click.echo(f"v{r.version}  entry {entry.index}  {r.created}  signed by {entry.signer}  hash {entry.hash_hex[:16]}…")
+            if r.note:
+                click.echo(f"    why: {r.note}")
+            for change in diff_records(previous, r.to_dict()):
+                click.echo(f"    {change.describe()}")
+            previous = r.to_dict()
+        for entry in notices:
+            r = entry.record
+            click.echo(f"{r.kind.upper()}  entry {entry.index}  {r.created}  signed by {entry.signer}: {r.reason}")
+    finally:
+        ledger.close()
+
+
+@cli.command("log")
+@db_argument
+@click.option("--start", type=int, default=0, show_default=True)
+@click.option("--limit", type=int, default=50, show_default=True)
+@json_option
+def log_command(db, start, limit, as_json):
+    """List log entries in order.
+
+    \b
+    Example:
+      ledger log desk.db --start 0 --limit 20
+    """
+    ledger = _open(db)
+    try:
+        rows = list(ledger.store.entry_rows(start, start + limit))
+        if as_json:
+            click.echo(json.dumps([{"index": r[0], "entry_hash": r[1], "kind": r[2], "id": r[3], "version": r[4], "signer": r[5]} for r in rows], indent=2))
+            return
+        for idx, leaf_hash, kind, record_id, version, signer, _ in rows:
+            click.echo(f"{idx:>7}  {leaf_hash[:16]}…  {kind:<10}  {record_id} v{version}  {signer}")
+        click.echo(f"({ledger.size} entries in all)")
+    finally:
+        ledger.close()
+
+
+@cli.command()
+@db_argument
+def rebuild(db):
+    """Recompute the browsing tables from the log entries.
+
+    \b
+    Example:
+      ledger rebuild desk.db
+    """
+    ledger = _open(db)
+    try:
+        bar, update = _progress(ledger.size, "Rebuilding")
+        count = ledger.rebuild(progress=update, on_wait=_waiting)
+        if bar:
+            bar.__exit__(None, None, None)
+        click.echo(f"Rebuilt the browsing tables from {count} entries")
+    finally:
+        ledger.close()
+
+
+@cli.command()
+@db_argument
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of standard output.")
+def export(db, fmt, output):
+    """Export the log: line i is exactly the leaf bytes of entry i.
+
+    \b
+    Example:
+      ledger export desk.db --format jsonl -o entries.jsonl
+    """
+    ledger = _open(db)
+    try:
+        if output:
+            if Path(output).exists():
+                raise click.ClickException(f"{output} already exists")
+            tmp = Path(output).with_name(Path(output).name + ".partial")
+            with open(tmp, "wb") as f:
+                count = ledger.export_jsonl(f)
+            tmp.rename(output)
+            click.echo(f"Wrote {count} entries to {output}", err=True)
+        else:
+            ledger.export_jsonl(sys.stdout.buffer)
+    finally:
+        ledger.close()
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def main():
+    """Run the CLI: every error is one line 'Error: ...' and exit code 1."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Error: aborted", err=True)
+        sys.exit(1)
+    except click.exceptions.UsageError as e:
+        hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
+        click.echo(f"Error: {e.format_message()}{hint}", err=True)
+        sys.exit(1)
+    except click.ClickException as e:
+        click.echo(f"Error: {_one_line(e.format_message())}", err=True)
+        sys.exit(1)
+    except LedgerError as e:
+        click.echo(f"Error: {_one_line(str(e))}", err=True)
+        sys.exit(1)
+    except OSError as e:
+        if isinstance(e, BrokenPipeError):
+            sys.exit(0)
+        click.echo(f"Error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Error: interrupted; nothing was appended", err=True)
+        sys.exit(130)
