@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 from ledger import tree
-from ledger.checkpoint import Checkpoint, open_checkpoint_untrusted, sign_checkpoint
+from ledger.checkpoint import Checkpoint, format_tlog_proof, open_checkpoint_untrusted, sign_checkpoint
 from ledger.envelope import Entry
 from ledger.errors import LedgerError, NotFoundError, ProofError, RecordError
 from ledger.note import Signer, parse_verifier_key_untrusted
@@ -136,6 +136,23 @@ class Ledger:
             raise ProofError(f"old size {old_size} must be between 1 and the tree size {size}")
         hashes = tree.prove_consistency(old_size, size, self.store)
         return {"old_size": old_size, "tree_size": size, "hashes": [tree_b64(h) for h in hashes]}
+
+    def tlog_proof(self, index: int, size: Optional[int] = None) -> str:
+        """The C2SP tlog-proof@v1 bundle for entry ``index``; its extra data carries the
+        entry and the registration of the key that signed it (docs/verify.md)."""
+        from ledger.verify import proof_extra
+
+        size = self._size_or_latest(size)
+        note = self.checkpoint_note(size)
+        entry = self.entry(index) if 0 <= index < size else None
+        if entry is None:
+            raise ProofError(f"entry {index} is not in a tree of size {size}")
+        key = self.projection.key(entry.signer)
+        if key is None:
+            raise NotFoundError(f"the key {entry.signer} that signed entry {index} is not registered")
+        key_index = key.registered_idx
+        extra = proof_extra(entry.leaf, key_index, self.store.leaf(key_index), tree.prove_inclusion(size, key_index, self.store))
+        return format_tlog_proof(index, tree.prove_inclusion(size, index, self.store), note, extra)
 
     def root(self, size: Optional[int] = None) -> bytes:
         return tree.tree_hash(self.size if size is None else size, self.store)

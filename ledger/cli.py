@@ -824,6 +824,116 @@ def export(db, fmt, output):
         ledger.close()
 
 
+# --- the log: checkpoints, proofs, verification ----------------------------------------
+@cli.command()
+@db_argument
+@click.option("--size", type=int, help="The checkpoint signed at this tree size (default: the latest).")
+def checkpoint(db, size):
+    """Print the latest signed checkpoint (a C2SP signed note).
+
+    Save it: 'ledger verify DB --since saved.checkpoint' later proves the log
+    only grew since.
+
+    \b
+    Example:
+      ledger checkpoint desk.db > saved.checkpoint
+    """
+    ledger = _open(db)
+    try:
+        click.echo(ledger.latest_checkpoint_note() if size is None else ledger.checkpoint_note(size), nl=False)
+    finally:
+        ledger.close()
+
+
+@cli.command()
+@db_argument
+@click.argument("index", type=int, required=False)
+@click.option("--size", type=int, help="Tree size to prove against (default: the latest checkpoint).")
+@click.option("--consistency", "old_size", type=int, help="Prove the tree of this older size is a prefix of the current one.")
+@click.option("--format", "fmt", type=click.Choice(["json", "tlog-proof"]), default="json", show_default=True)
+def prove(db, index, size, old_size, fmt):
+    """Print an inclusion proof for entry INDEX, or a consistency proof with --consistency OLD.
+
+    JSON hashes are base64, in RFC 6962 audit-path order. --format tlog-proof
+    prints the C2SP tlog-proof@v1 bundle with the signed checkpoint; its
+    'extra' line carries the entry and its signer's key registration, so
+    'ledger verify CLAIM_ID --proof FILE' can check it offline.
+
+    \b
+    Examples:
+      ledger prove desk.db 7
+      ledger prove desk.db 7 --format tlog-proof > claim.tlog-proof
+      ledger prove desk.db --consistency 5
+    """
+    ledger = _open(db)
+    try:
+        if old_size is not None:
+            if index is not None:
+                raise click.ClickException("give either INDEX or --consistency OLD, not both")
+            click.echo(json.dumps(ledger.prove_consistency(old_size, size), indent=2))
+        elif index is None:
+            raise click.ClickException("give the entry INDEX to prove, or --consistency OLD")
+        elif fmt == "tlog-proof":
+            click.echo(ledger.tlog_proof(index, size), nl=False)
+        else:
+            click.echo(json.dumps(ledger.prove_inclusion(index, size), indent=2))
+    finally:
+        ledger.close()
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--checkpoint", "checkpoint_file", type=click.Path(dir_okay=False), help="With a JSONL export: its signed checkpoint file.")
+@click.option("--snapshots", "snapshot_dir", type=click.Path(file_okay=False), help="With a JSONL export: a folder of snapshots named by SHA-256.")
+@click.option("--since", "since_file", type=click.Path(dir_okay=False), help="A checkpoint saved earlier: prove the log only grew since.")
+@click.option("--vkey", help="Pin the log's verifier key (recommended).")
+@click.option("--proof", "proof_file", type=click.Path(dir_okay=False), help="Verify one claim (SOURCE is its ID) from a tlog-proof bundle.")
+@click.option("--workers", type=int, help="Processes for signature checks (default: all cores).")
+@json_option
+def verify(source, checkpoint_file, snapshot_dir, since_file, vkey, proof_file, workers, as_json):
+    """Verify a ledger file, a JSONL export with its checkpoint, or a published site, trusting nothing else.
+
+    Exit code 0 only when every check holds. With --proof, SOURCE is a claim ID
+    and the bundle is checked offline against --vkey.
+
+    \b
+    Examples:
+      ledger verify desk.db --vkey "$(cat log.vkey)" --since saved.checkpoint
+      ledger verify entries.jsonl --checkpoint checkpoint.txt
+      ledger verify http://127.0.0.1:8001/
+      ledger verify claim:microelectronics-90 --proof claim.tlog-proof --vkey "..."
+    """
+    from ledger import verify as verifying
+
+    if proof_file:
+        if not vkey:
+            raise click.ClickException("verifying a proof bundle needs the log's key: --vkey 'name+keyid+key'")
+        result = verifying.verify_claim_proof(source, _read_file(proof_file), vkey)
+        if as_json:
+            click.echo(json.dumps({"ok": True, **__import__("attrs").asdict(result)}, ensure_ascii=False, indent=2))
+        else:
+            click.echo(f"OK: {result.claim_id} is entry {result.leaf_index} of the log, included in the checkpoint of size {result.tree_size} "
+                       f"signed by {vkey.split('+')[0]}; signed by {result.signer} (registered at entry {result.key_leaf_index}).")
+        return
+    since_note = _read_file(since_file).decode("utf-8", "replace") if since_file else None
+    src = verifying.open_source(source, checkpoint_file, snapshot_dir)
+    bar = None
+    if sys.stderr.isatty() and not as_json:
+        total = getattr(src, "size", None) or (src.store.size() if hasattr(src, "store") else None)
+        bar = click.progressbar(length=total or 0, label="Verifying", file=sys.stderr) if total else None
+    if bar:
+        with bar:
+            report = verifying.verify_ledger(src, vkey=vkey, since_note=since_note, progress=bar.update, workers=workers)
+    else:
+        report = verifying.verify_ledger(src, vkey=vkey, since_note=since_note, workers=workers)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)
+
+
 def _one_line(message: str) -> str:
     return " ".join(message.split())
 

@@ -25,6 +25,9 @@ import attrs
 from ledger.diff import diff_records
 from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, Review, Source
 
+# Links that say where a document itself comes from (followed past the attribution).
+LINEAGE_RELS = ("translation-of", "republishes", "based-on", "primary-source")
+
 # Table name -> (DDL, primary-key columns used to order rows when comparing).
 TABLES = {
     "record_heads": ("""CREATE TABLE record_heads (
@@ -271,9 +274,12 @@ class Projection:
         """The provenance chain of a claim: [(source_id, rel from the previous link)].
 
         From the quoting source, the shortest path along source links to the
-        source the claim is attributed to (ties broken by link order), then on
-        from there along each source's first link to a source not yet in the
-        chain, until a source has none (the origin).
+        source the claim is attributed to (ties broken by link order); then on
+        from the last source along its first *lineage* link (translation-of,
+        republishes, based-on, primary-source) to a source not yet in the chain,
+        until there is none. "quotes", "cites" and "reports-on" links are
+        followed only on the way to the attributed source: a report cites many
+        people, and only the attribution says which one a claim comes from.
         """
         chain = [(source_id, None)]
         if attribution_source and attribution_source != source_id:
@@ -296,7 +302,7 @@ class Projection:
                 chain.extend(reversed(path))
         seen = {sid for sid, _ in chain}
         while True:
-            step = next(((target, rel) for rel, target in self._links(chain[-1][0]) if target not in seen), None)
+            step = next(((target, rel) for rel, target in self._links(chain[-1][0]) if rel in LINEAGE_RELS and target not in seen), None)
             if step is None:
                 return chain
             chain.append(step)
@@ -320,8 +326,11 @@ class Projection:
         verdict = self.conn.execute("SELECT verdict, verdict_label, review_id, status_reason, first_created FROM claims WHERE id = ?", (record.id,)).fetchone()
         verdict = verdict or (None, None, None, None, record.created)
         q, t, a, n = record.quote, record.translation, record.attribution, record.quantity
+        # DELETE then INSERT, not INSERT OR REPLACE: REPLACE's implicit delete
+        # does not fire the trigger that keeps the full-text index in step.
+        self.conn.execute("DELETE FROM claims WHERE id = ?", (record.id,))
         self.conn.execute(
-            "INSERT OR REPLACE INTO claims VALUES (" + ", ".join("?" * 33) + ")",
+            "INSERT INTO claims VALUES (" + ", ".join("?" * 33) + ")",
             (record.id, record.version, record.text, record.language, t.text if t else None, t.language if t else None,
              record.source, source[0], source[1],
              q.exact if q else None, q.prefix if q else None, q.suffix if q else None, q.start if q else None, q.end if q else None,

@@ -17,18 +17,26 @@ import hashlib
 from ledger.quotes import check_quote, snapshot_text
 from ledger.records import Claim, Correction, KeyRecord, Retraction, Review, Source
 
-def check_entry(entry, state: Projection, origin: str, read_snapshot: Callable[[str], Optional[tuple[str, bytes]]]) -> None:
-    """Raise RecordError or SignatureError unless ``entry`` may follow the current state."""
+def check_entry(entry, state: Projection, origin: str, read_snapshot: Optional[Callable[[str], Optional[tuple[str, bytes]]]],
+                signature_sink: Optional[list] = None) -> None:
+    """Raise RecordError or SignatureError unless ``entry`` may follow the current state.
+
+    ``read_snapshot(sha256)`` gives (media type, bytes) of a stored snapshot;
+    ``None`` means snapshots are not available (a bare export), so snapshot
+    and quote checks are skipped. With ``signature_sink``, the Ed25519 check
+    is not done here: (index, public key, message, signature) is appended for
+    the caller to verify in bulk.
+    """
     record = entry.record
     where = f"entry {entry.index} ({record.id} v{record.version})"
-    _check_signer(entry, state, origin, where)
+    _check_signer(entry, state, origin, where, signature_sink)
     _check_version(entry, state, where)
     check = _KIND_CHECKS.get(record.kind)
     if check:
         check(entry, record, state, where, read_snapshot)
 
 
-def _check_signer(entry, state, origin, where):
+def _check_signer(entry, state, origin, where, sink):
     record = entry.record
     if entry.index == 0:
         # The first entry registers the log key, signed by that key itself.
@@ -39,7 +47,7 @@ def _check_signer(entry, state, origin, where):
             raise SignatureError(f"{where}: the log key must sign its own registration; signed by {entry.signer}")
         if verifier.name != origin:
             raise RecordError(f"{where}: the log key's name must be the log origin {origin!r}; found {verifier.name!r}")
-        _verify(verifier, entry, origin, where)
+        _verify(verifier, entry, origin, where, sink)
         return
     key = state.key(entry.signer)
     if key is None:
@@ -48,10 +56,13 @@ def _check_signer(entry, state, origin, where):
         raise SignatureError(f"{where}: signed by {entry.signer}, which was revoked at entry {key.revoked_idx}")
     if isinstance(record, KeyRecord) and key.role != "log":
         raise SignatureError(f"{where}: only the log key may register or revoke keys; signed by editor key {entry.signer}")
-    _verify(parse_verifier_key_untrusted(key.vkey), entry, origin, where)
+    _verify(parse_verifier_key_untrusted(key.vkey), entry, origin, where, sink)
 
 
-def _verify(verifier, entry, origin, where):
+def _verify(verifier, entry, origin, where, sink):
+    if sink is not None:
+        sink.append((entry.index, verifier.public_key, entry.message(origin), entry.signature))
+        return
     try:
         verifier.verify(entry.message(origin), entry.signature)
     except SignatureError as e:
@@ -114,7 +125,7 @@ def _check_source(entry, record: Source, state, where, read_snapshot):
         if link.source == record.id:
             raise RecordError(f"{where}: a source cannot link to itself")
         _require(state, link.source, ("source",), where, "linked source")
-    if record.snapshot:
+    if record.snapshot and read_snapshot is not None:
         snap = record.snapshot
         stored = read_snapshot(snap.sha256)
         if stored is None:
@@ -135,7 +146,7 @@ def _check_claim(entry, record: Claim, state, where, read_snapshot):
     if record.attribution and record.attribution.source:
         _require(state, record.attribution.source, ("source",), where, "attribution source")
     sha = state.source_snapshot(record.source)
-    if record.quote and sha:
+    if record.quote and sha and read_snapshot is not None:
         media_type, content = read_snapshot(sha)
         check_quote(snapshot_text(content, media_type), record.quote, where)
 

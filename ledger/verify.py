@@ -1,0 +1,645 @@
+"""Verify a whole ledger, offline, trusting nothing but the log's verifier key.
+
+The procedure (docs/verify.md) replays every entry from the first:
+
+1. each leaf is the RFC 8785 canonical form of a valid signed envelope;
+2. the rules hold at its position (``rules.check_entry``): the signer is a
+   registered key not revoked before it, the version links name the entry
+   hash of the version replaced, references exist, quotes sit in their
+   snapshots at the stated offsets;
+3. every Ed25519 signature verifies (across all CPU cores when large);
+4. the RFC 6962 tree recomputed from the leaves matches every stored tree
+   hash and the root of every signed checkpoint; the last checkpoint covers
+   every entry;
+5. the browsing tables the site shows equal, row for row, the projection
+   recomputed from the entries, and the file holds no other tables, views
+   or triggers;
+6. with ``since``: the current log is an append-only extension of a
+   checkpoint saved earlier (same root at that size).
+
+Sources are a ledger file, a JSONL export with a checkpoint file, or the
+base URL of a published site. This module needs only the standard library,
+``cryptography`` and the two small pure-Python packages our records use
+(``attrs``, ``rfc8785``): no Datasette, sqlite-utils or jsonschema.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import attrs
+
+from ledger import tree
+from ledger.checkpoint import Checkpoint, open_checkpoint_untrusted, parse_tlog_proof_untrusted, verify_tlog_proof
+from ledger.envelope import Entry
+from ledger.errors import FormatError, LedgerError, NotFoundError, ProofError, RecordError, SignatureError
+from ledger.note import Verifier, parse_verifier_key_untrusted
+from ledger.projection import TABLES, Projection
+from ledger.rules import check_entry
+
+PARALLEL_THRESHOLD = 4000  # below this, a process pool costs more than it saves
+MAX_FAILURES = 1000
+
+
+@attrs.frozen
+class Failure:
+    where: str
+    message: str
+
+    def __str__(self):
+        return f"{self.where}: {self.message}"
+
+
+@attrs.define
+class Report:
+    source: str
+    origin: Optional[str] = None
+    log_vkey: Optional[str] = None
+    vkey_pinned: bool = False
+    entries: int = 0
+    tree_size: int = 0
+    root: Optional[str] = None
+    checkpoints: int = 0
+    signatures: int = 0
+    snapshots: int = 0
+    quotes_checked: int = 0
+    tables_checked: list = attrs.Factory(list)
+    since: Optional[dict] = None
+    failures: list = attrs.Factory(list)
+    warnings: list = attrs.Factory(list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and self.entries > 0
+
+    def fail(self, where: str, message: str) -> None:
+        if len(self.failures) < MAX_FAILURES:
+            self.failures.append(Failure(where, message))
+
+    def to_json(self) -> dict:
+        data = attrs.asdict(self)
+        data["failures"] = [{"where": f.where, "message": f.message} for f in self.failures]
+        data["ok"] = self.ok
+        return data
+
+    def summary(self) -> str:
+        lines = [f"Verified {self.source}"]
+        lines.append(f"  origin        {self.origin}")
+        lines.append(f"  log key       {self.log_vkey} ({'pinned with --vkey' if self.vkey_pinned else 'NOT pinned: taken from entry 0'})")
+        lines.append(f"  entries       {self.entries}; signatures checked {self.signatures}")
+        lines.append(f"  tree          size {self.tree_size}, root {self.root}")
+        lines.append(f"  checkpoints   {self.checkpoints} signed checkpoints match the tree")
+        lines.append(f"  snapshots     {self.snapshots} checked; {self.quotes_checked} quote anchors checked")
+        if self.tables_checked:
+            lines.append(f"  site tables   {', '.join(self.tables_checked)} equal the projection of the entries")
+        if self.since:
+            lines.append(f"  since         extends the checkpoint of size {self.since['size']} (append-only)")
+        for warning in self.warnings:
+            lines.append(f"  warning: {warning}")
+        if self.ok:
+            lines.append("OK: every check holds.")
+        else:
+            lines.append(f"FAILED: {len(self.failures)} problem(s):")
+            lines.extend(f"  - {f}" for f in self.failures[:50])
+            if len(self.failures) > 50:
+                lines.append(f"  ... and {len(self.failures) - 50} more (use --json for all)")
+        return "\n".join(lines)
+
+
+# --- sources ----------------------------------------------------------------------
+class LedgerFileSource:
+    """A ledger SQLite file, opened read-only."""
+
+    def __init__(self, path):
+        from ledger.store import Store
+
+        self.path = Path(path)
+        self.store = Store.open(path, readonly=True)
+        self.name = str(path)
+
+    def leaves(self) -> Iterator[tuple[int, bytes]]:
+        return self.store.leaves()
+
+    def checkpoint_notes(self) -> list[tuple[int, str]]:
+        return self.store.checkpoints()
+
+    def snapshot(self, sha256):
+        return self.store.snapshot(sha256)
+
+    snapshots_available = True
+
+
+class ExportSource:
+    """A JSONL export (line i = leaf i) with a checkpoint file; optional snapshot folder."""
+
+    def __init__(self, jsonl_path, checkpoint_path, snapshot_dir=None):
+        self.name = str(jsonl_path)
+        try:
+            self.data = Path(jsonl_path).read_bytes()
+            self.note = Path(checkpoint_path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise FormatError(f"cannot read the export: {e}") from e
+        if self.data and not self.data.endswith(b"\n"):
+            raise FormatError(f"{jsonl_path}: the last line has no newline; the export is truncated")
+        self.snapshot_dir = Path(snapshot_dir) if snapshot_dir else None
+        self.snapshots_available = bool(self.snapshot_dir)
+
+    def leaves(self):
+        for i, line in enumerate(self.data.split(b"\n")[:-1]):
+            yield i, line
+
+    def checkpoint_notes(self):
+        return [(None, self.note)]
+
+    def snapshot(self, sha256):
+        if self.snapshot_dir is None:
+            return None
+        path = self.snapshot_dir / sha256
+        if not path.is_file():
+            return None
+        meta = self.snapshot_dir / f"{sha256}.type"
+        media_type = meta.read_text().strip() if meta.is_file() else "application/octet-stream"
+        return media_type, path.read_bytes()
+
+
+class SiteSource:
+    """A published site, read through its documented verifier routes only."""
+
+    PAGE = 10000
+
+    def __init__(self, base_url: str, timeout: float = 60.0):
+        self.base = base_url.rstrip("/") + "/"
+        self.name = self.base
+        self.timeout = timeout
+        self.snapshots_available = True
+        info = json.loads(self._get("-/ledger.json"))
+        self.size = int(info["size"])
+        self.database = info.get("database")
+
+    def _get(self, path: str) -> bytes:
+        url = urllib.parse.urljoin(self.base, path)
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as response:
+                return response.read()
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                raise NotFoundError(f"{url}: 404 Not Found") from e
+            raise LedgerError(f"{url}: HTTP {e.code}") from e
+        except (urllib.error.URLError, OSError) as e:
+            raise LedgerError(f"cannot reach {url}: {getattr(e, 'reason', e)}") from e
+
+    def leaves(self):
+        index = 0
+        while index < self.size:
+            end = min(index + self.PAGE, self.size)
+            data = self._get(f"-/entries.jsonl?start={index}&end={end}")
+            lines = data.split(b"\n")
+            if lines[-1] != b"" or len(lines) - 1 != end - index:
+                raise FormatError(f"{self.base}-/entries.jsonl?start={index}&end={end}: expected {end - index} lines, found {len(lines) - 1}")
+            for line in lines[:-1]:
+                yield index, line
+                index += 1
+
+    def checkpoint_notes(self):
+        return [(None, self._get("-/checkpoint").decode("utf-8"))]
+
+    def snapshot(self, sha256):
+        try:
+            url = urllib.parse.urljoin(self.base, f"-/snapshots/{sha256}")
+            with urllib.request.urlopen(url, timeout=self.timeout) as response:
+                return response.headers.get("Content-Type", "application/octet-stream"), response.read()
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                return None
+            raise LedgerError(f"{url}: HTTP {e.code}") from e
+        except (urllib.error.URLError, OSError) as e:
+            raise LedgerError(f"cannot reach {url}: {getattr(e, 'reason', e)}") from e
+
+    def table_rows(self, table: str) -> list[dict]:
+        """Every row of a browsing table through Datasette's JSON API."""
+        rows, path = [], f"{self.database}/{table}.json?_shape=objects&_size=1000&_nofacet=1&_nosuggest=1"
+        while path:
+            page = json.loads(self._get(path))
+            rows.extend(page["rows"])
+            path = page.get("next_url")
+        return rows
+
+
+def open_source(spec: str, checkpoint: Optional[str] = None, snapshot_dir: Optional[str] = None):
+    """A source from what the user typed: URL, export (with --checkpoint) or ledger file."""
+    if spec.startswith(("http://", "https://")):
+        return SiteSource(spec)
+    path = Path(spec)
+    if path.is_dir():
+        entries = path / "entries.jsonl"
+        cp = Path(checkpoint) if checkpoint else path / "checkpoint"
+        snaps = Path(snapshot_dir) if snapshot_dir else (path / "snapshots" if (path / "snapshots").is_dir() else None)
+        return ExportSource(entries, cp, snaps)
+    if checkpoint:
+        return ExportSource(path, checkpoint, snapshot_dir)
+    if not path.is_file():
+        raise NotFoundError(f"{spec} not found: give a ledger file, an export with --checkpoint FILE, or a site URL")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head != b"SQLite format 3\x00":
+        raise FormatError(f"{spec} is not a ledger file; for a JSONL export also give --checkpoint FILE")
+    return LedgerFileSource(path)
+
+
+# --- signatures across cores ----------------------------------------------------------------
+def _verify_chunk(items):
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    keys, bad = {}, []
+    for index, public_key, message, signature in items:
+        key = keys.get(public_key) or keys.setdefault(public_key, Ed25519PublicKey.from_public_bytes(public_key))
+        try:
+            key.verify(signature, message)
+        except InvalidSignature:
+            bad.append(index)
+    return bad
+
+
+def verify_signatures(items: list, workers: Optional[int] = None, progress=None) -> list[int]:
+    """Indexes whose signature fails; items are (index, public key, message, signature)."""
+    if len(items) < PARALLEL_THRESHOLD or (workers or os.cpu_count() or 1) == 1:
+        bad = _verify_chunk(items)
+        if progress:
+            progress(len(items))
+        return bad
+    workers = workers or os.cpu_count() or 1
+    size = max(1000, len(items) // (workers * 8))
+    chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    bad = []
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+        for chunk, result in zip(chunks, pool.map(_verify_chunk, chunks)):
+            bad.extend(result)
+            if progress:
+                progress(len(chunk))
+    return sorted(bad)
+
+
+# --- the procedure --------------------------------------------------------------------
+def verify_ledger(source, *, vkey: Optional[str] = None, since_note: Optional[str] = None,
+                  progress: Optional[Callable[[int], None]] = None, workers: Optional[int] = None) -> Report:
+    """Run every check on ``source``; returns a Report (``report.ok``)."""
+    report = Report(source=source.name)
+    pinned = parse_verifier_key_untrusted(vkey) if vkey else None
+    report.vkey_pinned = pinned is not None
+
+    mem = sqlite3.connect(":memory:", isolation_level=None)
+    mem.execute("CREATE TABLE _leaves (idx INTEGER PRIMARY KEY, leaf BLOB)")
+    projection = Projection(mem, lambda i: Entry.from_leaf_untrusted(i, bytes(mem.execute("SELECT leaf FROM _leaves WHERE idx = ?", (i,)).fetchone()[0])).record)
+    projection.create_tables()
+    mem.execute("BEGIN")
+
+    checkpoint_notes = source.checkpoint_notes()
+    builder = tree.TreeBuilder()
+    stored_hashes = _stored_hashes(source)
+    roots = {}
+    wanted_sizes = {size for size, _ in checkpoint_notes if size}
+    since = None
+    pending_signatures = []
+    origin = None
+    log_verifier = None
+    snapshot_cache = {}
+
+    def read_snapshot(sha):
+        if sha not in snapshot_cache:
+            snapshot_cache[sha] = source.snapshot(sha)
+        return snapshot_cache[sha]
+
+    count = 0
+    for index, leaf in source.leaves():
+        if index != count:
+            report.fail(f"entry {count}", f"entries are not contiguous: found index {index}")
+            break
+        count += 1
+        mem.execute("INSERT INTO _leaves VALUES (?, ?)", (index, leaf))
+        for h in builder.append(tree.leaf_hash(leaf)):
+            if stored_hashes is not None:
+                found = next(stored_hashes, None)
+                if found is None or found[1] != h:
+                    report.fail(f"entry {index}", "stored tree hash " + (f"{found[0]} differs from the hash recomputed from the leaves" if found else "missing"))
+        if builder.size in wanted_sizes:
+            roots[builder.size] = builder.root()
+        try:
+            entry = Entry.from_leaf_untrusted(index, leaf)
+        except (FormatError, RecordError) as e:
+            report.fail(f"entry {index}", str(e).removeprefix(f"entry {index}: "))
+            continue
+        if isinstance(source, LedgerFileSource):
+            _check_entry_row(source, entry, report)
+        if index == 0:
+            origin, log_verifier = _log_key_from_first(entry, pinned, report)
+            if log_verifier is None:
+                break
+        try:
+            check_entry(entry, projection, origin, read_snapshot if source.snapshots_available else None, pending_signatures)
+            if entry.record.kind == "claim" and entry.record.quote and source.snapshots_available and projection.source_snapshot(entry.record.source):
+                report.quotes_checked += 1
+            projection.apply(entry)
+        except (RecordError, SignatureError, FormatError) as e:
+            report.fail(f"entry {index} ({entry.record.id} v{entry.record.version})", _strip_where(str(e), index))
+        if progress:
+            progress(1)
+    report.entries = count
+    report.tree_size = builder.size
+    report.root = base64.b64encode(builder.root()).decode() if count else None
+    report.origin = origin
+    report.log_vkey = log_verifier.vkey if log_verifier else None
+    if stored_hashes is not None and next(stored_hashes, None) is not None:
+        report.fail("tree_hashes", "holds more stored hashes than the entries produce")
+
+    # Signatures, in bulk and on every core.
+    bad = verify_signatures(pending_signatures, workers)
+    report.signatures = len(pending_signatures)
+    for index in bad:
+        report.fail(f"entry {index}", "Ed25519 signature does not verify under the signer's registered key")
+
+    if log_verifier is None:
+        report.fail("entry 0", "no log key: the ledger is empty or its first entry is unreadable")
+        return report
+
+    _check_checkpoints(checkpoint_notes, roots, builder, log_verifier, origin, report)
+    if since_note is not None:
+        _check_since(since_note, source, log_verifier, origin, builder, report)
+    _check_snapshots(source, report)
+    if isinstance(source, LedgerFileSource):
+        _check_file_tables(source, mem, projection, report, origin, log_verifier)
+    elif isinstance(source, SiteSource):
+        _check_site_tables(source, projection, report)
+    mem.close()
+    return report
+
+
+def _strip_where(message, index):
+    return message.split(": ", 1)[1] if message.startswith(f"entry {index} ") and ": " in message else message
+
+
+def _stored_hashes(source):
+    if isinstance(source, LedgerFileSource):
+        return iter(source.store.stored_hash_rows())
+    return None
+
+
+def _check_entry_row(source, entry, report):
+    row = source.store.conn.execute("SELECT leaf_hash, kind, record_id, version, signer FROM entries WHERE idx = ?", (entry.index,)).fetchone()
+    expected = (entry.hash_hex, entry.record.kind, entry.record.id, entry.record.version, entry.signer)
+    if tuple(row) != expected:
+        report.fail(f"entry {entry.index}", f"stored columns {tuple(row)} do not match the leaf, expected {expected}")
+
+
+def _log_key_from_first(entry, pinned, report):
+    from ledger.records import KeyRecord
+
+    record = entry.record
+    if not (isinstance(record, KeyRecord) and record.role == "log"):
+        report.fail("entry 0", "the first entry must register the log key")
+        return None, None
+    verifier = parse_verifier_key_untrusted(record.vkey)
+    if pinned and pinned.vkey != verifier.vkey:
+        report.fail("entry 0", f"log key is {verifier.vkey}, expected the pinned {pinned.vkey}")
+        return None, None
+    if not pinned:
+        report.warnings.append("the log key was not pinned (--vkey): anyone could have made this ledger; compare the key with one you trust")
+    return verifier.name, verifier
+
+
+def _check_checkpoints(notes, roots, builder, log_verifier, origin, report):
+    last_size = 0
+    for stored_size, note in notes:
+        where = f"checkpoint {stored_size}" if stored_size else "checkpoint"
+        try:
+            checkpoint = open_checkpoint_untrusted(note, log_verifier, origin)
+        except (FormatError, SignatureError) as e:
+            report.fail(where, f"not a valid checkpoint signed by the log key: {e}")
+            continue
+        if stored_size is not None and checkpoint.size != stored_size:
+            report.fail(where, f"the note says tree size {checkpoint.size}")
+            continue
+        if checkpoint.size > builder.size:
+            report.fail(where, f"covers {checkpoint.size} entries but only {builder.size} are present (entries were removed)")
+            continue
+        root = roots.get(checkpoint.size) if checkpoint.size in roots else (builder.root() if checkpoint.size == builder.size else None)
+        if root != checkpoint.root_hash:
+            report.fail(where, f"signed root {base64.b64encode(checkpoint.root_hash).decode()} differs from the root recomputed from the entries "
+                               f"{base64.b64encode(root).decode() if root else '?'}")
+            continue
+        report.checkpoints += 1
+        last_size = max(last_size, checkpoint.size)
+    if last_size != builder.size:
+        report.fail("checkpoints", f"the latest signed checkpoint covers {last_size} entries, but the log has {builder.size}: the rest is not committed")
+
+
+def _check_since(note, source, log_verifier, origin, builder, report):
+    try:
+        old = open_checkpoint_untrusted(note, log_verifier, origin)
+    except (FormatError, SignatureError) as e:
+        report.fail("--since", f"the saved checkpoint is not signed by this log's key: {e}")
+        return
+    if old.size > builder.size:
+        report.fail("--since", f"the saved checkpoint covers {old.size} entries but the log now has only {builder.size}: entries were removed")
+        return
+    # Recompute the root at the old size from the current leaves: equal roots
+    # prove the first old.size entries are unchanged (RFC 9162 §2.1.4).
+    recomputed = tree.root_from_leaf_hashes(tree.leaf_hash(leaf) for i, leaf in _leaves_upto(source, old.size))
+    if recomputed != old.root_hash:
+        report.fail("--since", f"history was rewritten: the saved checkpoint of size {old.size} has root "
+                               f"{base64.b64encode(old.root_hash).decode()}, the current log's first {old.size} entries give "
+                               f"{base64.b64encode(recomputed).decode()}")
+        return
+    report.since = {"size": old.size, "root": base64.b64encode(old.root_hash).decode()}
+
+
+def _leaves_upto(source, size):
+    for index, leaf in source.leaves():
+        if index >= size:
+            return
+        yield index, leaf
+
+
+def _check_snapshots(source, report):
+    if isinstance(source, LedgerFileSource):
+        for sha, media_type, size, content in source.store.snapshot_rows():
+            if hashlib.sha256(content).hexdigest() != sha or len(content) != size:
+                report.fail(f"snapshot {sha}", f"content hashes to {hashlib.sha256(content).hexdigest()} ({len(content)} bytes, recorded {size})")
+            report.snapshots += 1
+    elif source.snapshots_available:
+        report.snapshots = -1  # counted through the rules
+
+
+def _expected_schema(origin, log_vkey):
+    from ledger.store import SCHEMA
+
+    conn = sqlite3.connect(":memory:")
+    for ddl in SCHEMA:
+        conn.execute(ddl)
+    Projection(conn, None).create_tables()
+    rows = set(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+    conn.close()
+    return rows
+
+
+def _check_file_tables(source, mem, projection, report, origin, log_verifier):
+    conn = source.store.conn
+    found = set(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+    expected = _expected_schema(origin, log_verifier.vkey)
+    for obj in sorted(found - expected, key=str):
+        report.fail("schema", f"unexpected {obj[0]} {obj[1]!r} in the file (not created by the ledger)")
+    for obj in sorted(expected - found, key=str):
+        report.fail("schema", f"{obj[0]} {obj[1]!r} is missing or altered")
+    meta = dict(conn.execute("SELECT key, value FROM meta"))
+    if meta.get("origin") != origin or meta.get("log_vkey") != log_verifier.vkey:
+        report.fail("meta", f"origin/log_vkey {meta.get('origin')!r}/{meta.get('log_vkey')!r} differ from entry 0's {origin!r}/{log_verifier.vkey!r}")
+    file_projection = Projection(conn, None)
+    for table in TABLES:
+        try:
+            got = file_projection.dump(table)
+        except sqlite3.DatabaseError as e:
+            report.fail(f"table {table}", f"cannot be read: {e}")
+            continue
+        _compare_rows(table, projection.dump(table), got, report)
+        report.tables_checked.append(table)
+    _check_fts(source, report)
+
+
+def _check_fts(source, report):
+    # FTS5's integrity-check compares the full-text index with the claims
+    # table; it is a write statement, so run it on a private copy.
+    size = source.path.stat().st_size
+    with tempfile.TemporaryDirectory() as tmp:
+        target = sqlite3.connect(":memory:" if size < 256 * 2**20 else str(Path(tmp) / "copy.db"))
+        source.store.conn.backup(target)
+        try:
+            target.execute("INSERT INTO claims_fts(claims_fts, rank) VALUES ('integrity-check', 1)")
+            report.tables_checked.append("claims_fts")
+        except sqlite3.DatabaseError as e:
+            report.fail("table claims_fts", f"the search index does not match the claims table: {e}")
+        finally:
+            target.close()
+
+
+def _compare_rows(table, expected, found, report):
+    if expected == found:
+        return
+    _, order = TABLES[table]
+    key_count = len(order.split(","))
+    exp = {tuple(r[:key_count]): r for r in expected}
+    got = {tuple(r[:key_count]): r for r in found}
+    for key in sorted(exp.keys() | got.keys(), key=str):
+        if key not in got:
+            report.fail(f"table {table}", f"row {_key(key)} is missing (the entries produce it)")
+        elif key not in exp:
+            report.fail(f"table {table}", f"row {_key(key)} is not produced by any entry")
+        elif exp[key] != got[key]:
+            diffs = [i for i, (a, b) in enumerate(zip(exp[key], got[key])) if a != b]
+            report.fail(f"table {table}", f"row {_key(key)} column {diffs[0] if diffs else '?'}: expected {exp[key][diffs[0]]!r}, found {got[key][diffs[0]]!r}"
+                        if diffs else f"row {_key(key)} differs")
+    if len(found) != len(set(got)):
+        report.fail(f"table {table}", "holds duplicate rows")
+
+
+def _key(key):
+    return key[0] if len(key) == 1 else key
+
+
+def _check_site_tables(source, projection, report):
+    for table in TABLES:
+        if table == "record_heads":
+            continue
+        columns = [c[1] for c in projection.conn.execute(f"PRAGMA table_info({table})")]
+        try:
+            rows = source.table_rows(table)
+        except (LedgerError, KeyError, ValueError) as e:
+            report.fail(f"site table {table}", f"cannot be read: {e}")
+            continue
+        found = sorted((tuple(row.get(c) for c in columns) for row in rows), key=_sort_key)
+        expected = sorted((tuple(r) for r in projection.dump(table)), key=_sort_key)
+        _compare_rows(table, expected, found, report)
+        report.tables_checked.append(table)
+
+
+def _sort_key(row):
+    return tuple("" if v is None else str(v) for v in row)
+
+
+# --- one claim from a tlog-proof bundle -------------------------------------------------------
+@attrs.frozen
+class ClaimProofReport:
+    claim_id: str
+    leaf_index: int
+    tree_size: int
+    signer: str
+    record: dict
+    key_leaf_index: int
+
+
+def proof_extra(entry_leaf: bytes, key_index: int, key_leaf: bytes, key_hashes: list[bytes]) -> bytes:
+    """The tlog-proof ``extra`` of a claim bundle (docs/verify.md §One claim)."""
+    from ledger.canonical import canonical_bytes
+
+    return canonical_bytes({
+        "leaf": base64.b64encode(entry_leaf).decode(),
+        "key": {"leaf_index": key_index, "leaf": base64.b64encode(key_leaf).decode(),
+                "hashes": [base64.b64encode(h).decode() for h in key_hashes]},
+    })
+
+
+def verify_claim_proof(claim_id: str, proof_text, vkey: str) -> ClaimProofReport:
+    """Verify one claim offline from a tlog-proof bundle made by ``ledger prove --format tlog-proof``.
+
+    Checks: the checkpoint is signed by the log key ``vkey``; the claim's
+    entry is included in it at the stated index; the editor key that signed
+    the entry is registered by an entry (signed by the log key) included in
+    the same checkpoint; and the entry's signature verifies under that key.
+    It cannot show the key was not revoked later: verify the full ledger for that.
+    """
+    from ledger.canonical import parse_json_untrusted
+    from ledger.envelope import signed_message
+
+    verifier = parse_verifier_key_untrusted(vkey)
+    proof = parse_tlog_proof_untrusted(proof_text)
+    if proof.extra is None:
+        raise FormatError("the bundle has no 'extra' line: it does not carry the entry; make it with 'ledger prove --format tlog-proof'")
+    extra = parse_json_untrusted(proof.extra)
+    try:
+        leaf = base64.b64decode(extra["leaf"], validate=True)
+        key_info = extra["key"]
+        key_leaf = base64.b64decode(key_info["leaf"], validate=True)
+        key_index = int(key_info["leaf_index"])
+        key_hashes = [base64.b64decode(h, validate=True) for h in key_info["hashes"]]
+    except (KeyError, TypeError, ValueError) as e:
+        raise FormatError(f"the bundle's extra data is not in the expected form: {e}") from e
+    checkpoint = verify_tlog_proof(proof, leaf, verifier, verifier.name)
+    entry = Entry.from_leaf_untrusted(proof.leaf_index, leaf)
+    if entry.record.id != claim_id:
+        raise ProofError(f"the bundle proves {entry.record.id}, not {claim_id}")
+    key_entry = Entry.from_leaf_untrusted(key_index, key_leaf)
+    tree.verify_inclusion(key_index, checkpoint.size, tree.leaf_hash(key_leaf), key_hashes, checkpoint.root_hash)
+    if key_entry.record.kind != "key" or key_entry.signer != f"{verifier.name}+{verifier.key_id.hex()}":
+        raise SignatureError(f"entry {key_index} is not a key registration signed by the log key")
+    verifier.verify(signed_message(verifier.name, key_entry.record.to_dict()), key_entry.signature)
+    editor = parse_verifier_key_untrusted(key_entry.record.vkey)
+    if f"{editor.name}+{editor.key_id.hex()}" != entry.signer:
+        raise SignatureError(f"entry {key_index} registers {editor.name}+{editor.key_id.hex()}, but the claim is signed by {entry.signer}")
+    if key_index >= proof.leaf_index:
+        raise SignatureError(f"the signer's key was registered at entry {key_index}, after the claim's entry {proof.leaf_index}")
+    try:
+        editor.verify(signed_message(verifier.name, entry.record.to_dict()), entry.signature)
+    except SignatureError as e:
+        raise SignatureError(f"the claim's signature does not verify under {editor.vkey}") from e
+    return ClaimProofReport(claim_id=claim_id, leaf_index=proof.leaf_index, tree_size=checkpoint.size, signer=editor.vkey,
+                            record=entry.record.to_dict(), key_leaf_index=key_index)
