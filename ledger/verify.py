@@ -511,7 +511,8 @@ def _check_file_tables(source, mem, projection, report, origin, log_verifier):
         except sqlite3.DatabaseError as e:
             report.fail(f"table {table}", f"cannot be read: {e}")
             continue
-        _compare_rows(table, projection.dump(table), got, report)
+        columns = [c[1] for c in mem.execute(f"PRAGMA table_info({table})")]
+        _compare_rows(table, projection.dump(table), got, report, columns)
         report.tables_checked.append(table)
     _check_fts(source, report)
 
@@ -532,7 +533,7 @@ def _check_fts(source, report):
             target.close()
 
 
-def _compare_rows(table, expected, found, report):
+def _compare_rows(table, expected, found, report, columns):
     if expected == found:
         return
     _, order = TABLES[table]
@@ -546,7 +547,7 @@ def _compare_rows(table, expected, found, report):
             report.fail(f"table {table}", f"row {_key(key)} is not produced by any entry")
         elif exp[key] != got[key]:
             diffs = [i for i, (a, b) in enumerate(zip(exp[key], got[key])) if a != b]
-            report.fail(f"table {table}", f"row {_key(key)} column {diffs[0] if diffs else '?'}: expected {exp[key][diffs[0]]!r}, found {got[key][diffs[0]]!r}"
+            report.fail(f"table {table}", f"row {_key(key)} column {columns[diffs[0]]}: expected {exp[key][diffs[0]]!r}, found {got[key][diffs[0]]!r}"
                         if diffs else f"row {_key(key)} differs")
     if len(found) != len(set(got)):
         report.fail(f"table {table}", "holds duplicate rows")
@@ -568,7 +569,7 @@ def _check_site_tables(source, projection, report):
             continue
         found = sorted((tuple(row.get(c) for c in columns) for row in rows), key=_sort_key)
         expected = sorted((tuple(r) for r in projection.dump(table)), key=_sort_key)
-        _compare_rows(table, expected, found, report)
+        _compare_rows(table, expected, found, report, columns)
         report.tables_checked.append(table)
 
 
