@@ -934,6 +934,75 @@ def verify(source, checkpoint_file, snapshot_dir, since_file, vkey, proof_file, 
         sys.exit(1)
 
 
+# --- the site ------------------------------------------------------------------------------
+@cli.command()
+@db_argument
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("-p", "--port", default=8001, show_default=True, type=click.IntRange(0, 65535))
+def serve(db, host, port):
+    """Serve the ledger read-only with Datasette (opened immutable, nothing can write).
+
+    \b
+    Example:
+      ledger serve desk.db --port 8001
+    """
+    from ledger import site
+
+    click.echo(f"Serving {db} read-only at http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+    site.serve(db, host=host, port=port)
+
+
+@cli.command()
+@db_argument
+@click.argument("outdir", type=click.Path(file_okay=False))
+def publish(db, outdir):
+    """Write a self-contained bundle to deploy the site (datasette publish / package).
+
+    \b
+    Example:
+      ledger publish desk.db site-bundle && cat site-bundle/README.md
+    """
+    from ledger import site
+
+    out = site.publish_bundle(db, outdir)
+    click.echo(f"Wrote the publishable bundle to {out}; see {out}/README.md to deploy it")
+
+
+@cli.command()
+@click.option("--db", "db_path", default="demo/demo.db", show_default=True, type=click.Path(dir_okay=False),
+              help="Where to write the demo ledger (replaced if it exists).")
+@click.option("-p", "--port", default=8001, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--no-serve", is_flag=True, help="Only build the ledger.")
+def demo(db_path, port, no_serve):
+    """Build the demo ledger from the seed article (a Romanian translation of an AP report) and serve it.
+
+    The demo keys are written unencrypted beside the database: they are
+    derived from published seeds and protect nothing.
+
+    \b
+    Example:
+      ledger demo --port 8001
+    """
+    import tempfile
+
+    from ledger.demo import build_demo
+
+    target = Path(db_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        ledger = build_demo(Path(tmp) / "demo.db", target.parent / "keys")
+        claims = ledger.store.conn.execute("SELECT count(*) FROM claims").fetchone()[0]
+        size, vkey = ledger.size, ledger.log_vkey
+        ledger.close()
+        os.replace(Path(tmp) / "demo.db", target)
+    click.echo(f"Built {target}: {size} entries, {claims} claims. Log verifier key: {vkey}", err=True)
+    if not no_serve:
+        from ledger import site
+
+        click.echo(f"Serving the demo read-only at http://127.0.0.1:{port}/ (Ctrl-C to stop)", err=True)
+        site.serve(target, host="127.0.0.1", port=port)
+
+
 def _one_line(message: str) -> str:
     return " ".join(message.split())
 

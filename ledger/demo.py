@@ -36,7 +36,12 @@ from ledger.keys import write_key_file
 from ledger.note import Signer
 from ledger.records import KeyRecord
 
-ARTICLE_PATH = Path(__file__).resolve().parent.parent / "data" / "seed" / "article-ro.txt"
+# In a source checkout the seed is data/seed/; an installed wheel carries it as ledger/_data/seed/.
+ARTICLE_PATH = next(
+    (p for p in (Path(__file__).resolve().parent / "_data" / "seed" / "article-ro.txt",
+                 Path(__file__).resolve().parent.parent / "data" / "seed" / "article-ro.txt") if p.is_file()),
+    Path(__file__).resolve().parent.parent / "data" / "seed" / "article-ro.txt",
+)
 ARTICLE_MEDIA_TYPE = "text/plain; charset=utf-8"
 
 DEMO_ORIGIN = "demo.fact-ledger.example/log"
@@ -68,6 +73,7 @@ SRC_CUSTOMS = "source:russian-customs-data"
 OFFICIALS = {"text": "Two senior Biden administration officials, speaking on condition of anonymity",
              "anonymous": True, "source": SRC_OFFICIALS}
 ASSESSMENT = {"text": "A US intelligence assessment, as reported by AP", "anonymous": False, "source": SRC_ASSESSMENT}
+AP_OWN = {"text": "The Associated Press, in its own reporting", "anonymous": False, "source": SRC_AP}
 FRF = {"text": "Free Russia Foundation analysis of Russian customs data", "anonymous": False, "source": SRC_FRF}
 
 CLAIM_90PCT = "claim:ro-microelectronics-90pct"
@@ -248,6 +254,29 @@ def _claims_mihai() -> list[dict]:
                "China is providing Russia with satellite imagery for its war against Ukraine.",
                "China furnizează imagini din satelit Rusiei pentru războiul său împotriva Ucrainei",
                OFFICIALS, ["satellites", "imagery"], t),
+        # AP's own reporting: attributed to the AP report itself, so the chain stops there.
+        _claim("claim:ro-blinken-china-trip",
+               "Secretarul de stat Antony Blinken urmează să călătorească în China luna aceasta pentru discuții.",
+               "Secretary of State Antony Blinken is to travel to China this month for talks.",
+               "secretarul de stat Antony Blinken urmează să călătorească în China luna aceasta pentru discuții",
+               AP_OWN, ["diplomacy"], t),
+        _claim("claim:ro-blinken-g7-capri",
+               "Blinken urmează să participe săptămâna viitoare la reuniunea miniștrilor de externe ai G7 de la Capri, "
+               "unde se așteaptă să-și exprime îngrijorarea față de sprijinul indirect al Chinei pentru Rusia.",
+               "Blinken is to attend the G7 foreign ministers' meeting in Capri next week, where he is expected to "
+               "voice concern about China's growing indirect support for Russia.",
+               "Blinken urmează să participe săptămâna viitoare la reuniunea miniștrilor de externe ale Grupului 7 "
+               "de la Capri, Italia, unde se așteaptă să-și manifeste îngrijorarea cu privire la sprijinul indirect "
+               "tot mai mare al Chinei pentru Rusia",
+               AP_OWN, ["diplomacy", "g7"], t),
+        _claim("claim:ro-biden-raised-concern-with-xi",
+               "Președintele Joe Biden i-a transmis direct președintelui chinez Xi Jinping îngrijorarea privind "
+               "sprijinul indirect al Beijingului pentru efortul de război al Rusiei.",
+               "President Joe Biden has directly conveyed to Chinese President Xi Jinping his concern about Beijing's "
+               "indirect support for Russia's war effort.",
+               "Președintele Joe Biden i-a transmis direct președintelui chinez Xi Jinping îngrijorarea cu privire "
+               "la sprijinirea indirectă a Beijing a efortului de război al Rusiei",
+               AP_OWN, ["diplomacy"], t),
         # Entered by mistake: Ana already had this claim. Retracted in step 5.
         _claim(CLAIM_DUPLICATE,
                "Aproximativ 90% din microelectronica Rusiei a venit din China în 2023.",

@@ -183,9 +183,13 @@ class SiteSource:
         self.name = self.base
         self.timeout = timeout
         self.snapshots_available = True
-        info = json.loads(self._get("-/ledger.json"))
-        self.size = int(info["size"])
-        self.database = info.get("database")
+        try:
+            info = json.loads(self._get("-/ledger.json"))
+            self.size = int(info["size"])
+            self.database = info["database"]
+            self.checkpoint_sizes = [int(n) for n in info["checkpoint_sizes"]]
+        except (ValueError, KeyError, TypeError) as e:
+            raise FormatError(f"{self.base}-/ledger.json is not a fact-ledger site description: {e}") from e
 
     def _get(self, path: str) -> bytes:
         url = urllib.parse.urljoin(self.base, path)
@@ -212,7 +216,11 @@ class SiteSource:
                 index += 1
 
     def checkpoint_notes(self):
-        return [(None, self._get("-/checkpoint").decode("utf-8"))]
+        notes = [(size, self._get(f"-/checkpoint/{size}").decode("utf-8")) for size in self.checkpoint_sizes]
+        latest = self._get("-/checkpoint").decode("utf-8")
+        if not notes or latest != notes[-1][1]:
+            notes.append((None, latest))
+        return notes
 
     def snapshot(self, sha256):
         try:
@@ -377,6 +385,8 @@ def verify_ledger(source, *, vkey: Optional[str] = None, since_note: Optional[st
     if since_note is not None:
         _check_since(since_note, source, log_verifier, origin, builder, report)
     _check_snapshots(source, report)
+    if not isinstance(source, LedgerFileSource):
+        report.snapshots = sum(1 for value in snapshot_cache.values() if value is not None)
     if isinstance(source, LedgerFileSource):
         _check_file_tables(source, mem, projection, report, origin, log_verifier)
     elif isinstance(source, SiteSource):
@@ -477,8 +487,6 @@ def _check_snapshots(source, report):
             if hashlib.sha256(content).hexdigest() != sha or len(content) != size:
                 report.fail(f"snapshot {sha}", f"content hashes to {hashlib.sha256(content).hexdigest()} ({len(content)} bytes, recorded {size})")
             report.snapshots += 1
-    elif source.snapshots_available:
-        report.snapshots = -1  # counted through the rules
 
 
 def _expected_schema(origin, log_vkey):
