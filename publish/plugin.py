@@ -1,0 +1,589 @@
+"""The fact-ledger Datasette plugin: verifier routes, claim and source pages, feed, guards.
+
+One file of ``@hookimpl`` functions, using only hooks that Datasette 1.0 keeps.
+The verifier routes under ``/-/`` are a stable interface, specified with their
+exact response formats in docs/site.md; everything else is for reading.
+
+The site is strictly read-only: the database is served immutable, and
+``asgi_wrapper`` refuses every method but GET, HEAD and OPTIONS before
+Datasette sees the request.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shlex
+import weakref
+import xml.etree.ElementTree as ET
+from hashlib import sha256
+from pathlib import Path
+from urllib.parse import quote
+
+import datasette
+from datasette import hookimpl
+from datasette.utils import tilde_encode
+from datasette.utils.asgi import Response
+from markupsafe import Markup, escape
+
+from ledger.api import Ledger
+from ledger.checkpoint import format_tlog_proof
+from ledger.errors import LedgerError, NotFoundError, ProofError
+
+PLUGIN = "fact-ledger"
+ENTRIES_PAGE_CAP = 10_000
+FEED_SIZE = 50
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+VERIFIER_PREFIXES = ("/-/checkpoint", "/-/vkey", "/-/proof/", "/-/entries.jsonl", "/-/snapshots/", "/-/ledger.json", "/-/feed.atom")
+DEFAULT_ROBOTS_DISALLOW = ("/-/entries.jsonl", "/-/proof/", "/-/snapshots/")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+SLUG = r"[a-z0-9][a-z0-9._-]{0,127}"
+# Private-use code points that the search query's snippet() puts around
+# matches; render_cell turns them into <mark> after escaping the text.
+MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"
+
+_sites: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+class Site:
+    """The served ledger: its Datasette database and the Ledger opened on the same file."""
+
+    def __init__(self, db, ledger: Ledger):
+        self.db = db
+        self.ledger = ledger
+
+
+async def ledger_site(ds) -> Site:
+    """Find the database holding the log (the one with an ``entries`` table), open it once."""
+    site = _sites.get(ds)
+    if site is None:
+        for db in ds.databases.values():
+            if db.path and {"entries", "checkpoints", "meta"} <= set(await db.table_names()):
+                site = _sites[ds] = Site(db, Ledger.open(db.path, immutable=True))
+                break
+        else:
+            raise NotFoundError("no ledger database is being served")
+    return site
+
+
+# --- responses ----------------------------------------------------------------
+
+def _text(body: str, status: int = 200) -> Response:
+    return Response.text(body, status=status, headers={"Cache-Control": "no-cache"})
+
+
+def _error(status: int, message: str) -> Response:
+    return Response.json({"ok": False, "status": status, "error": message}, status=status)
+
+
+def _uint(value, what: str) -> int:
+    if value is None or not re.fullmatch(r"[0-9]{1,19}", value):
+        raise ProofError(f"{what}: expected a non-negative decimal integer, found {value!r}")
+    return int(value)
+
+
+def _optional_uint(request, name: str):
+    value = request.args.get(name)
+    return None if value is None else _uint(value, name)
+
+
+def _verifier(fn):
+    """Turn LedgerErrors into JSON errors (404 for missing things, 400 for bad parameters)."""
+
+    async def view(datasette, request):
+        try:
+            return await fn(await ledger_site(datasette), request)
+        except NotFoundError as e:
+            return _error(404, str(e))
+        except LedgerError as e:
+            return _error(400, str(e))
+
+    return view
+
+
+# --- verifier routes ---------------------------------------------------------------
+
+@_verifier
+async def checkpoint_latest(site, request):
+    return _text(site.ledger.latest_checkpoint_note())
+
+
+@_verifier
+async def checkpoint_at(site, request):
+    return _text(site.ledger.checkpoint_note(_uint(request.url_vars["size"], "size")))
+
+
+@_verifier
+async def vkey(site, request):
+    return _text(site.ledger.log_vkey + "\n")
+
+
+@_verifier
+async def proof_inclusion(site, request):
+    index = _uint(request.url_vars["index"], "index")
+    return Response.json(site.ledger.prove_inclusion(index, _optional_uint(request, "size")))
+
+
+@_verifier
+async def proof_consistency(site, request):
+    old = _uint(request.args.get("old"), "old")
+    return Response.json(site.ledger.prove_consistency(old, _optional_uint(request, "size")))
+
+
+@_verifier
+async def proof_tlog(site, request):
+    ledger = site.ledger
+    index = _uint(request.url_vars["index"], "index")
+    size = _optional_uint(request, "size")
+    proof = ledger.prove_inclusion(index, size)
+    note = ledger.checkpoint_note(proof["tree_size"])
+    hashes = [base64.b64decode(h) for h in proof["hashes"]]
+    return _text(format_tlog_proof(index, hashes, note))
+
+
+@_verifier
+async def entries_jsonl(site, request):
+    size = site.ledger.size
+    start = _optional_uint(request, "start") or 0
+    end = _optional_uint(request, "end")
+    end = min(start + ENTRIES_PAGE_CAP, size) if end is None else end
+    if not start <= end <= size:
+        raise ProofError(f"expected 0 <= start <= end <= {size} (the log size), found start={start} end={end}")
+    if end - start > ENTRIES_PAGE_CAP:
+        raise ProofError(f"at most {ENTRIES_PAGE_CAP} entries per request; found end - start = {end - start}")
+    body = b"".join(leaf + b"\n" for _, leaf in site.ledger.store.leaves(start, end))
+    return Response(body, content_type="application/jsonl; charset=utf-8",
+                    headers={"X-Ledger-Size": str(size), "X-Ledger-Start": str(start), "X-Ledger-End": str(end)})
+
+
+@_verifier
+async def snapshot(site, request):
+    name = request.url_vars["sha256"]
+    found = site.ledger.store.snapshot(name) if SHA256_HEX.fullmatch(name) else None
+    if found is None:
+        raise NotFoundError(f"no snapshot named {name!r}; names are 64 lowercase hex digits (SHA-256)")
+    media_type, content = found
+    return Response(content, content_type=media_type, headers={
+        "X-Content-Type-Options": "nosniff",
+        # An archived HTML page must never run script or reach this origin.
+        "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'none'; style-src 'unsafe-inline'",
+        "Cache-Control": "public, max-age=31536000, immutable",
+    })
+
+
+@_verifier
+async def ledger_json(site, request):
+    ledger = site.ledger
+    checkpoints = ledger.store.checkpoints()
+    return Response.json({
+        "format": "fact-ledger/1",
+        "origin": ledger.origin,
+        "size": ledger.size,
+        "vkey": ledger.log_vkey,
+        "checkpoint_sizes": [size for size, _ in checkpoints],
+        "latest_checkpoint_size": checkpoints[-1][0] if checkpoints else None,
+        "entries_page_cap": ENTRIES_PAGE_CAP,
+        "database": site.db.name,
+        "routes": {
+            "checkpoint": "/-/checkpoint",
+            "checkpoint_at": "/-/checkpoint/{size}",
+            "vkey": "/-/vkey",
+            "inclusion_proof": "/-/proof/inclusion/{index}.json?size={size}",
+            "consistency_proof": "/-/proof/consistency.json?old={old}&size={size}",
+            "tlog_proof": "/-/proof/tlog/{index}?size={size}",
+            "entries": "/-/entries.jsonl?start={start}&end={end}",
+            "snapshot": "/-/snapshots/{sha256}",
+            "feed": "/-/feed.atom",
+        },
+    })
+
+
+# --- the feed ------------------------------------------------------------------------
+
+FEED_SQL = """
+select v.entry_idx, v.entry_hash, case when v.version = 1 then 'claim' else 'revision' end as kind,
+       v.claim_id as target_id, v.claim_id as claim_id, v.version, v.text, v.note as why, v.signer, v.created
+  from claim_versions v
+union all
+select n.entry_idx, n.entry_hash, n.kind, n.target_id,
+       case n.target_kind when 'claim' then n.target_id
+                          when 'review' then (select claim_id from reviews r where r.id = n.target_id) end,
+       null, null, n.reason, n.signer, n.created
+  from notices n
+order by entry_idx desc limit :limit
+"""
+
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+def _feed_title(row) -> str:
+    kind, target, text, why = row["kind"], row["target_id"], row["text"], row["why"]
+    if kind == "claim":
+        return f"New claim: {text}"
+    if kind == "revision":
+        return f"Revised claim (version {row['version']}): {text} ({why})"
+    return f"{kind.capitalize()} of {target}: {why}"
+
+
+async def feed(datasette, request):
+    try:
+        site = await ledger_site(datasette)
+    except NotFoundError as e:
+        return _error(404, str(e))
+    rows = list(await site.db.execute(FEED_SQL, {"limit": FEED_SIZE}))
+    names = dict(list(await site.db.execute("select signer, display_name from editors")))
+    ET.register_namespace("", ATOM)
+    root = ET.Element(f"{{{ATOM}}}feed")
+
+    def add(parent, tag, text=None, **attrs):
+        el = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
+        if text is not None:
+            el.text = text
+        return el
+
+    origin = site.ledger.origin
+    title = datasette.metadata("title") or "Fact ledger"
+    add(root, "id", f"urn:fact-ledger:log:{quote(origin, safe='')}")
+    add(root, "title", f"{title}: new claims, revisions, corrections and retractions")
+    add(root, "updated", rows[0]["created"] if rows else "1970-01-01T00:00:00Z")
+    add(root, "link", rel="self", href=datasette.absolute_url(request, "/-/feed.atom"))
+    add(root, "link", rel="alternate", href=datasette.absolute_url(request, "/"))
+    add(add(root, "author"), "name", _config(datasette).get("publisher") or origin)
+    for row in rows:
+        entry = add(root, "entry")
+        add(entry, "id", f"urn:fact-ledger:entry:{row['entry_hash']}")
+        add(entry, "title", _feed_title(row))
+        add(entry, "updated", row["created"])
+        path = claim_path(row["claim_id"]) if row["claim_id"] else source_path(row["target_id"])
+        add(entry, "link", rel="alternate", href=datasette.absolute_url(request, path))
+        add(add(entry, "author"), "name", names.get(row["signer"], row["signer"]))
+        add(entry, "summary", f"Log entry {row['entry_idx']}, signed by {row['signer']}.")
+    body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return Response(body, content_type="application/atom+xml; charset=utf-8")
+
+
+# --- robots.txt ----------------------------------------------------------------------
+
+def _config(datasette) -> dict:
+    return datasette.plugin_config(PLUGIN) or {}
+
+
+async def robots(datasette):
+    config = _config(datasette)
+    if config.get("robots", "allow") == "disallow":
+        lines = ["User-agent: *", "Disallow: /"]
+    else:
+        lines = ["User-agent: *"] + [f"Disallow: {p}" for p in config.get("robots_disallow", DEFAULT_ROBOTS_DISALLOW)] + ["Allow: /"]
+    return Response.text("\n".join(lines) + "\n")
+
+
+# --- claim and source pages -------------------------------------------------------------
+
+def claim_path(claim_id: str) -> str:
+    return "/claim/" + quote(claim_id.split(":", 1)[1], safe="")
+
+
+def source_path(source_id: str) -> str:
+    return "/source/" + quote(source_id.split(":", 1)[1], safe="")
+
+
+def http_url(value):
+    """``value`` if it is an http(s) URL, else None: nothing else is ever rendered as a link."""
+    return value if isinstance(value, str) and re.fullmatch(r"https?://[^\s\"'<>`]+", value) else None
+
+
+def _json_list(value) -> list:
+    try:
+        items = json.loads(value) if value else []
+    except ValueError:
+        return []
+    return items if isinstance(items, list) else []
+
+
+def verify_command(base_url: str, claim_id: str, index: int, vkey: str) -> str:
+    """The shell command a skeptic runs to check a claim's entry against the signed checkpoint."""
+    url = base_url.rstrip("/") + f"/-/proof/tlog/{index}"
+    return (f"curl -s {shlex.quote(url)} > claim.tlog-proof && "
+            f"ledger verify {shlex.quote(claim_id)} --proof claim.tlog-proof --vkey {shlex.quote(vkey)}")
+
+
+async def _rows(db, sql, params=None):
+    return [dict(r) for r in await db.execute(sql, params or {})]
+
+
+async def _editors(db) -> dict:
+    return {r["signer"]: r for r in await _rows(db, "select signer, key_id, display_name, role, status from editors")}
+
+
+def _checkpoint(ledger, index):
+    covering = ledger.store.checkpoint_covering(index)
+    return {"size": covering[0], "note": covering[1]} if covering else None
+
+
+async def claim_page(datasette, request):
+    site = await ledger_site(datasette)
+    db, ledger = site.db, site.ledger
+    claim_id = "claim:" + request.url_vars["slug"]
+    found = await _rows(db, "select * from claims where id = :id", {"id": claim_id})
+    if not found:
+        return await _not_found(datasette, request, f"No claim {claim_id} in this ledger.")
+    claim = found[0]
+    editors = await _editors(db)
+    chain = await _rows(db, """select ch.position, ch.rel, s.* from claim_chain ch join sources s on s.id = ch.source_id
+                               where ch.claim_id = :id order by ch.position""", {"id": claim_id})
+    for link in chain:
+        link["path"] = source_path(link["id"])
+        link["url_link"] = http_url(link["url"])
+        link["archive_links"] = [u for u in map(http_url, _json_list(link["archives"])) if u]
+    versions = await _rows(db, "select * from claim_versions where claim_id = :id order by version", {"id": claim_id})
+    for v in versions:
+        v["change_list"] = [str(c) for c in _json_list(v["changes"])]
+        v["editor"] = editors.get(v["signer"])
+        v["checkpoint"] = _checkpoint(ledger, v["entry_idx"])
+    notices = await _rows(db, "select * from notices where target_id = :id order by entry_idx", {"id": claim_id})
+    for n in notices:
+        n["editor"] = editors.get(n["signer"])
+    reviews = await _rows(db, "select * from reviews where claim_id = :id order by entry_idx desc", {"id": claim_id})
+    for r in reviews:
+        r["editor"] = editors.get(r["signer"])
+        r["url_link"] = http_url(r["url"])
+        r["evidence_list"] = [{"id": e, "path": source_path(e)} for e in _json_list(r["evidence"]) if isinstance(e, str) and ":" in e]
+    base = datasette.absolute_url(request, "/")
+    context = {
+        "claim": claim,
+        "tags": [str(t) for t in _json_list(claim["tags"])],
+        "signer": editors.get(claim["signer"]),
+        "chain": chain,
+        "versions": versions,
+        "notices": notices,
+        "reviews": reviews,
+        "checkpoint": _checkpoint(ledger, claim["entry_idx"]),
+        "vkey": ledger.log_vkey,
+        "verify_command": verify_command(base, claim_id, claim["entry_idx"], ledger.log_vkey),
+        "ledger_db": db.name,
+        "row_url": datasette.urls.row(db.name, "claims", tilde_encode(claim_id)),
+        "source_path": source_path,
+    }
+    return Response.html(await datasette.render_template("ledger_claim.html", context, request=request))
+
+
+async def source_page(datasette, request):
+    site = await ledger_site(datasette)
+    db = site.db
+    source_id = "source:" + request.url_vars["slug"]
+    found = await _rows(db, "select * from sources where id = :id", {"id": source_id})
+    if not found:
+        return await _not_found(datasette, request, f"No source {source_id} in this ledger.")
+    source = found[0]
+    editors = await _editors(db)
+    links_out = await _rows(db, """select l.rel, l.note, l.target_id as id, s.title, s.type from source_links l
+                                   left join sources s on s.id = l.target_id where l.source_id = :id order by l.position""", {"id": source_id})
+    links_in = await _rows(db, """select l.rel, l.note, l.source_id as id, s.title, s.type from source_links l
+                                  left join sources s on s.id = l.source_id where l.target_id = :id order by l.source_id, l.position""", {"id": source_id})
+    for link in links_out + links_in:
+        link["path"] = source_path(link["id"])
+    quoting = await _rows(db, "select id, text, verdict, verdict_label, status, quote from claims where source_id = :id order by entry_idx", {"id": source_id})
+    reaching = await _rows(db, """select c.id, c.text, c.verdict, c.verdict_label, c.status, ch.position from claim_chain ch
+                                  join claims c on c.id = ch.claim_id where ch.source_id = :id and ch.position > 0
+                                  order by c.entry_idx""", {"id": source_id})
+    for c in quoting + reaching:
+        c["path"] = claim_path(c["id"])
+    notices = await _rows(db, "select * from notices where target_id = :id order by entry_idx", {"id": source_id})
+    context = {
+        "source": source,
+        "url_link": http_url(source["url"]),
+        "archive_links": [u for u in map(http_url, _json_list(source["archives"])) if u],
+        "signer": editors.get(source["signer"]),
+        "links_out": links_out,
+        "links_in": links_in,
+        "quoting": quoting,
+        "reaching": reaching,
+        "notices": notices,
+        "checkpoint": _checkpoint(site.ledger, source["entry_idx"]),
+        "ledger_db": db.name,
+        "row_url": datasette.urls.row(db.name, "sources", tilde_encode(source_id)),
+    }
+    return Response.html(await datasette.render_template("ledger_source.html", context, request=request))
+
+
+async def _not_found(datasette, request, message):
+    html = await datasette.render_template("error.html", {"ok": False, "error": message, "status": 404, "title": "Not found"}, request=request)
+    return Response.html(html, status=404)
+
+
+@hookimpl
+def register_routes():
+    return [
+        (r"^/-/checkpoint$", checkpoint_latest),
+        (r"^/-/checkpoint/(?P<size>[^/]+)$", checkpoint_at),
+        (r"^/-/vkey$", vkey),
+        (r"^/-/proof/inclusion/(?P<index>[^/]+)\.json$", proof_inclusion),
+        (r"^/-/proof/consistency\.json$", proof_consistency),
+        (r"^/-/proof/tlog/(?P<index>[^/]+)$", proof_tlog),
+        (r"^/-/entries\.jsonl$", entries_jsonl),
+        (r"^/-/snapshots/(?P<sha256>[^/]*)$", snapshot),
+        (r"^/-/ledger\.json$", ledger_json),
+        (r"^/-/feed\.atom$", feed),
+        (r"^/robots\.txt$", robots),
+        (rf"^/claim/(?P<slug>{SLUG})$", claim_page),
+        (rf"^/source/(?P<slug>{SLUG})$", source_page),
+    ]
+
+
+# --- the home page, cells, CSS, search functions -----------------------------------------
+
+@hookimpl
+def extra_template_vars(template, datasette, request):
+    if template != "index.html":
+        return {}
+
+    async def home():
+        try:
+            site = await ledger_site(datasette)
+        except NotFoundError:
+            return {"ledger": None}
+        ledger = site.ledger
+        newest = await _rows(site.db, """select id, text, translation, verdict, verdict_label, status, source_title, created
+                                         from claims order by entry_idx desc limit 10""")
+        for c in newest:
+            c["path"] = claim_path(c["id"])
+        counts = {t: (await site.db.execute(f"select count(*) from {t}")).first()[0]
+                  for t in ("claims", "sources", "reviews", "notices", "editors")}
+        latest = ledger.store.latest_checkpoint()
+        return {"ledger": {
+            "db": site.db.name,
+            "origin": ledger.origin,
+            "size": ledger.size,
+            "vkey": ledger.log_vkey,
+            "checkpoint": latest[1] if latest else None,
+            "checkpoint_size": latest[0] if latest else None,
+            "newest": newest,
+            "counts": counts,
+            "publisher": _config(datasette).get("publisher"),
+        }}
+
+    return home
+
+
+@hookimpl
+def render_cell(row, value, column, table, database, datasette):
+    if not isinstance(value, str):
+        return None
+    # Datasette links a table's primary key to its row page; the label
+    # columns (claims.text, sources.title) link to the readable pages.
+    if table == "claims" and column in ("id", "text"):
+        return _link(claim_path, row["id"], value, "claim:")
+    if table == "sources" and column in ("id", "title"):
+        return _link(source_path, row["id"], value, "source:")
+    if table == "sources" and column == "snapshot_sha256" and SHA256_HEX.fullmatch(value):
+        return Markup('<a href="/-/snapshots/{}">{}</a>').format(value, value)
+    if table is None and column == "id" and re.fullmatch(rf"claim:{SLUG}", value):
+        return _link(claim_path, value, value, "claim:")
+    if table is None and column == "snippet" and MARK_OPEN in value:
+        return Markup(str(escape(value)).replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>"))
+    return None
+
+
+def _link(path, record_id, text, prefix):
+    if not (isinstance(record_id, str) and record_id.startswith(prefix)):
+        return None
+    return Markup('<a href="{}">{}</a>').format(path(record_id), text)
+
+
+@hookimpl
+def extra_css_urls():
+    return ["/ledger-assets/ledger.css"]
+
+
+def fts_query(text):
+    """A user's words as an FTS5 query: every word must match, and no operator is interpreted."""
+    words = re.findall(r"[^\s\"]+", text or "")
+    return " ".join('"' + w + '"' for w in words) or '""'
+
+
+@hookimpl
+def prepare_connection(conn):
+    conn.create_function("ledger_fts_query", 1, fts_query, deterministic=True)
+
+
+@hookimpl
+def startup(datasette):
+    async def open_ledger():
+        try:
+            await ledger_site(datasette)
+        except NotFoundError:
+            pass  # Datasette serving other databases: the ledger routes answer 404.
+
+    return open_ledger
+
+
+# --- read-only guard and security headers --------------------------------------------------
+
+def _inline_script_hashes() -> tuple[str, ...]:
+    """CSP hashes of the inline scripts Datasette's own templates emit.
+
+    Datasette 0.65 pages carry a few fixed inline scripts (menus, the SQL
+    editor, a table flag). Allowing exactly those by hash keeps every other
+    inline script, and so any injected one, blocked.
+    """
+    templates = Path(datasette.__file__).parent / "templates"
+    found = set()
+    for path in templates.glob("*.html"):
+        for body in re.findall(r"<script>(.*?)</script>", path.read_text("utf-8"), re.S):
+            variants = [body.replace("{{ datasette_allow_facet }}", v) for v in ("true", "false")]
+            for text in variants:
+                if "{{" not in text and "{%" not in text:
+                    found.add("'sha256-" + base64.b64encode(sha256(text.encode("utf-8")).digest()).decode() + "'")
+    return tuple(sorted(found))
+
+
+CSP = "; ".join([
+    "default-src 'self'",
+    "script-src 'self' " + " ".join(_inline_script_hashes()),
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+HTML_HEADERS = ((b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DENY"))
+ALL_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"strict-origin-when-cross-origin"))
+CORS_HEADERS = ((b"access-control-allow-origin", b"*"), (b"access-control-allow-methods", b"GET, HEAD, OPTIONS"))
+
+
+async def _send_simple(send, status, headers, body=b""):
+    await send({"type": "http.response.start", "status": status, "headers": list(headers)})
+    await send({"type": "http.response.body", "body": body})
+
+
+@hookimpl
+def asgi_wrapper():
+    def wrap(app):
+        async def read_only(scope, receive, send):
+            if scope["type"] != "http":
+                return await app(scope, receive, send)
+            cors = scope["path"].startswith(VERIFIER_PREFIXES)
+            extra = ALL_HEADERS + (CORS_HEADERS if cors else ())
+            if scope["method"] not in SAFE_METHODS:
+                body = json.dumps({"ok": False, "status": 405, "error": "this ledger is read-only: only GET, HEAD and OPTIONS are allowed"}).encode()
+                return await _send_simple(send, 405, extra + ((b"allow", b"GET, HEAD, OPTIONS"), (b"content-type", b"application/json")), body)
+            if scope["method"] == "OPTIONS":
+                return await _send_simple(send, 204, extra + ((b"allow", b"GET, HEAD, OPTIONS"),))
+
+            async def send_with_headers(event):
+                if event["type"] == "http.response.start":
+                    headers = list(event.get("headers") or [])
+                    present = {k.lower() for k, _ in headers}
+                    content_type = dict((k.lower(), v) for k, v in headers).get(b"content-type", b"")
+                    add = extra + (HTML_HEADERS if content_type.startswith(b"text/html") else ())
+                    headers += [(k, v) for k, v in add if k not in present]
+                    event = {**event, "headers": headers}
+                await send(event)
+
+            await app(scope, receive, send_with_headers)
+
+        return read_only
+
+    return wrap
