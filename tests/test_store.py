@@ -1,0 +1,142 @@
+"""ledger.store: the SQLite log tables are append-only, and a failed batch changes nothing."""
+
+import shutil
+import sqlite3
+
+import pytest
+
+from ledger.api import Ledger
+from ledger.demo import DEMO_ORIGIN, _signer, build_demo
+from ledger.errors import FormatError, LedgerError, NotFoundError, RecordError
+from ledger.store import LOG_TABLES, Store
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("store-demo")
+    build_demo(tmp / "demo.db", tmp / "keys").close()
+    return tmp / "demo.db"
+
+
+@pytest.fixture
+def demo_path(template, tmp_path):
+    path = tmp_path / "demo.db"
+    shutil.copyfile(template, path)
+    return path
+
+
+@pytest.mark.parametrize("table, column", [
+    ("entries", "leaf"), ("tree_hashes", "hash"), ("checkpoints", "note"), ("snapshots", "content"), ("meta", "value"),
+])
+@pytest.mark.parametrize("op", ["UPDATE", "DELETE"])
+def test_log_tables_are_append_only(demo_path, table, column, op):
+    conn = sqlite3.connect(demo_path)
+    before = conn.execute(f"SELECT * FROM {table}").fetchall()
+    assert before
+    sql = f"UPDATE {table} SET {column} = {column} || ''" if op == "UPDATE" else f"DELETE FROM {table}"
+    with pytest.raises(sqlite3.IntegrityError) as e:
+        conn.execute(sql)
+    assert str(e.value) == f"{table} is append-only"
+    assert conn.execute(f"SELECT * FROM {table}").fetchall() == before
+    conn.close()
+
+
+def test_every_log_table_has_both_triggers(demo_path):
+    conn = sqlite3.connect(demo_path)
+    triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    conn.close()
+    assert {f"{t}_no_{op}" for t in LOG_TABLES for op in ("update", "delete")} <= triggers
+
+
+def test_failed_batch_leaves_file_byte_identical(demo_path, tmp_path):
+    before = demo_path.read_bytes()
+    ledger = Ledger.open(demo_path)
+    size = ledger.size
+    ana, log = _signer("ana@demo.fact-ledger.example"), _signer(DEMO_ORIGIN)
+    good = {"kind": "source", "id": "source:new-one", "version": 1, "created": "2024-05-01T00:00:00Z",
+            "type": "other", "title": "A new source"}
+    bad = {"kind": "claim", "id": "claim:dangling", "version": 1, "created": "2024-05-01T00:00:00Z",
+           "text": "x", "language": "ro", "source": "source:does-not-exist"}
+    with pytest.raises(RecordError) as e:
+        ledger.append([good, good | {"id": "source:new-two"}, bad, good | {"id": "source:new-three"}], ana, log,
+                      snapshots=[(b"new snapshot bytes", "text/plain")])
+    assert str(e.value) == (f"record 3: entry {size + 2} (claim:dangling v1): source source:does-not-exist is not a "
+                            "source in this ledger")
+    assert ledger.size == size
+    ledger.close()
+    assert demo_path.read_bytes() == before
+
+
+def test_failed_batch_then_good_batch(demo_path):
+    ledger = Ledger.open(demo_path)
+    size = ledger.size
+    ana, log = _signer("ana@demo.fact-ledger.example"), _signer(DEMO_ORIGIN)
+    with pytest.raises(LedgerError):
+        ledger.append([{"kind": "source", "id": "source:a", "type": "other", "title": "t"}, {"kind": "nope"}], ana, log)
+    entries = ledger.append([{"kind": "source", "id": "source:a", "type": "other", "title": "t"}], ana, log)
+    assert [e.index for e in entries] == [size]
+    assert ledger.store.latest_checkpoint()[0] == size + 1
+    ledger.close()
+
+
+def test_wrong_checkpoint_key_refused(demo_path):
+    before = demo_path.read_bytes()
+    ledger = Ledger.open(demo_path)
+    ana = _signer("ana@demo.fact-ledger.example")
+    with pytest.raises(LedgerError, match=r"^the checkpoint key .* is not this ledger's log key"):
+        ledger.append([{"kind": "source", "id": "source:a", "type": "other", "title": "t"}], ana, ana)
+    ledger.close()
+    assert demo_path.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [b"not a database at all, just some text" * 100, b"SQLite format 3\x00" + b"\x00" * 100])
+def test_open_non_ledger_file(tmp_path, content):
+    path = tmp_path / "x.db"
+    path.write_bytes(content)
+    with pytest.raises(FormatError) as e:
+        Store.open(path)
+    assert str(e.value).startswith(f"{path} is not a ledger file (")
+
+
+def test_open_other_sqlite_database(tmp_path):
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE meta (key TEXT, value TEXT)")
+    conn.execute("INSERT INTO meta VALUES ('format', 'something-else/1')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(FormatError) as e:
+        Store.open(path)
+    assert str(e.value) == f"{path} is not a fact-ledger file (expected format fact-ledger/1)"
+
+
+def test_open_missing_file(tmp_path):
+    with pytest.raises(NotFoundError) as e:
+        Store.open(tmp_path / "none.db")
+    assert str(e.value) == f"no ledger at {tmp_path / 'none.db'}; create one with 'ledger init {tmp_path / 'none.db'}'"
+
+
+def test_create_refuses_existing(demo_path):
+    with pytest.raises(LedgerError, match="already exists; choose a new file name$"):
+        Store.create(demo_path, {})
+
+
+def test_readers(demo_path):
+    store = Store.open(demo_path, readonly=True)
+    size = store.size()
+    assert size == store.conn.execute("SELECT count(*) FROM entries").fetchone()[0] > 20
+    assert [i for i, _ in store.leaves(5, 8)] == [5, 6, 7]
+    assert store.leaf(5) == dict(store.leaves(5, 6))[5]
+    with pytest.raises(NotFoundError) as e:
+        store.leaf(size)
+    assert str(e.value) == f"no entry {size} (the log has {size} entries)"
+    assert store.meta()["origin"] == DEMO_ORIGIN
+    with pytest.raises(sqlite3.OperationalError):
+        store.conn.execute("INSERT INTO meta VALUES ('x', 'y')")
+    store.close()
+
+
+def test_no_wal(demo_path):
+    conn = sqlite3.connect(demo_path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    conn.close()
