@@ -1,0 +1,164 @@
+"""Shared fixtures: deterministic test keys, a fresh ledger, the demo ledger, and CLI runners.
+
+CLI fixtures (``log_key_file``, ``editor_key_file``, ``ledger_db``, ``demo_db``,
+``run``, ``run_process``, ``file_hash``) are used by ``test_cli.py`` and
+``test_concurrency.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+import pytest
+from click.testing import CliRunner
+
+from ledger.api import Ledger
+from ledger.demo import build_demo
+from ledger.keys import signer_from_seed, write_key_file
+from ledger.records import KeyRecord
+
+# --- keys and a fresh ledger (CLI tests) ------------------------------------------------------
+TEST_PASSPHRASE = "correct horse battery staple"
+TEST_ORIGIN = "test.fact-ledger.example/log"
+TEST_EDITOR = "ana@test.fact-ledger.example"
+TEST_CREATED = "2024-05-01T10:00:00Z"
+LEDGER_ENV_VARS = ("LEDGER_PASSPHRASE", "LEDGER_LOG_PASSPHRASE", "LEDGER_KEY", "LEDGER_LOG_KEY")
+
+
+def test_signer(name: str):
+    """A deterministic signer: the seed is derived from the name."""
+    return signer_from_seed(name, hashlib.sha256(b"fact-ledger test key seed\n" + name.encode()).digest())
+
+
+test_signer.__test__ = False  # not a test, despite the name
+
+
+@pytest.fixture
+def ledger_env(monkeypatch):
+    """A clean environment: only LEDGER_PASSPHRASE is set (to TEST_PASSPHRASE)."""
+    for name in LEDGER_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEDGER_PASSPHRASE", TEST_PASSPHRASE)
+    return TEST_PASSPHRASE
+
+
+@pytest.fixture
+def log_key_file(tmp_path, ledger_env) -> Path:
+    """The log key (origin TEST_ORIGIN), encrypted with TEST_PASSPHRASE."""
+    path = tmp_path / "log.key"
+    write_key_file(path, test_signer(TEST_ORIGIN), TEST_PASSPHRASE.encode())
+    return path
+
+
+@pytest.fixture
+def editor_key_file(tmp_path, ledger_env) -> Path:
+    """An editor key (TEST_EDITOR), encrypted with TEST_PASSPHRASE; registered in ``ledger_db``."""
+    path = tmp_path / "ana.key"
+    write_key_file(path, test_signer(TEST_EDITOR), TEST_PASSPHRASE.encode())
+    return path
+
+
+@pytest.fixture
+def ledger_db(tmp_path, log_key_file, editor_key_file) -> Path:
+    """A fresh ledger: entry 0 the log key, entry 1 the editor key. The log key file is named in meta."""
+    path = tmp_path / "desk.db"
+    log = test_signer(TEST_ORIGIN)
+    editor = test_signer(TEST_EDITOR)
+    ledger = Ledger.create(path, log, display_name="Test desk", created=TEST_CREATED,
+                           extra_meta={"log_key_file": log_key_file.name})
+    try:
+        ledger.append([KeyRecord(id="key:ana", created=TEST_CREATED, vkey=editor.vkey, display_name="Ana Test",
+                                 role="editor", status="active")], log, log)
+    finally:
+        ledger.close()
+    return path
+
+
+# --- the demo ledger --------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def _demo_build(tmp_path_factory):
+    """Built once per session (per xdist worker); tests get copies through ``demo_db``."""
+    tmp = tmp_path_factory.mktemp("demo-source")
+    build_demo(tmp / "demo.db", tmp / "demo-keys").close()
+    return tmp
+
+
+@pytest.fixture
+def demo_db(tmp_path, _demo_build, ledger_env) -> Path:
+    """A private copy of the demo ledger; its (unencrypted) keys are in ``tmp_path / 'demo-keys'``."""
+    shutil.copytree(_demo_build / "demo-keys", tmp_path / "demo-keys")
+    path = tmp_path / "demo.db"
+    shutil.copyfile(_demo_build / "demo.db", path)
+    return path
+
+
+# --- running the CLI --------------------------------------------------------------------------
+@attrs.frozen
+class CliRun:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def stderr_lines(self) -> list[str]:
+        return self.stderr.splitlines()
+
+
+def _invoke_main(*args, input=None, env: dict | None = None) -> CliRun:
+    """Run ``ledger.cli.main`` in this process, with the real entry point's error handling.
+
+    ``env`` overrides environment variables for this call (None removes one).
+    """
+    from ledger.cli import main
+
+    runner = CliRunner()
+    code = 0
+    with runner.isolation(input=input, env=env) as (out, err, _):
+        saved = sys.argv
+        sys.argv = ["ledger", *[str(a) for a in args]]
+        try:
+            main()
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        finally:
+            sys.argv = saved
+        stdout, stderr = out.getvalue().decode("utf-8", "replace"), err.getvalue().decode("utf-8", "replace")
+    return CliRun(code, stdout, stderr)
+
+
+@pytest.fixture
+def run(ledger_env):
+    """``run(*args, input=None, env=None)``: the CLI in this process through ``ledger.cli.main``."""
+    return _invoke_main
+
+
+def run_ledger_process(*args, input: bytes | None = None, env: dict | None = None, timeout: float = 60) -> CliRun:
+    """``python -m ledger ARGS`` in a child process, stdin not a terminal."""
+    full_env = {**os.environ, **(env or {})}
+    full_env = {k: v for k, v in full_env.items() if v is not None}
+    proc = subprocess.run([sys.executable, "-m", "ledger", *[str(a) for a in args]],
+                          input=input if input is not None else b"", capture_output=True, timeout=timeout, env=full_env)
+    return CliRun(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+
+
+@pytest.fixture
+def run_process(ledger_env):
+    """``run_process(*args, input=None, env=None)``: the real entry point in a child process (None removes a variable)."""
+    return run_ledger_process
+
+
+def sha256_of_file(path) -> str | None:
+    path = Path(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+@pytest.fixture
+def file_hash():
+    """``file_hash(path)``: SHA-256 hex of a file, or None when it does not exist."""
+    return sha256_of_file
