@@ -1,0 +1,114 @@
+"""`ledger verify URL` against a real `ledger serve` on 127.0.0.1, honest and tampered."""
+
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from ledger.demo import build_demo
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def serve():
+    """Start `python -m ledger serve DB` on a free port; yields a function returning its URL."""
+    procs = []
+
+    def start(db_path):
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "ledger", "serve", str(db_path), "--port", str(port)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read().decode(errors="replace")
+            try:
+                with urllib.request.urlopen(base + "-/ledger.json", timeout=1):
+                    return base
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("ledger serve did not answer within 30 s")
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("site-verify")
+    ledger = build_demo(tmp / "demo.db", tmp / "keys")
+    vkey = ledger.log_vkey
+    ledger.close()
+    return tmp / "demo.db", vkey
+
+
+def verify(*args):
+    return subprocess.run([sys.executable, "-m", "ledger", "verify", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_verify_a_live_site(demo, serve):
+    db, vkey = demo
+    base = serve(db)
+    result = verify(base, "--vkey", vkey)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK: every check holds." in result.stdout
+    assert "9 signed checkpoints match the tree" in result.stdout
+    assert "claims, claim_versions, claim_chain" in result.stdout
+
+
+def test_a_site_showing_text_the_log_does_not_contain_fails(demo, serve, tmp_path):
+    db, vkey = demo
+    forged = tmp_path / "forged.db"
+    shutil.copy(db, forged)
+    conn = sqlite3.connect(forged)
+    conn.execute("UPDATE claims SET translation = 'China supplies nothing to Russia' WHERE id = 'claim:ro-microelectronics-90pct'")
+    conn.commit()
+    conn.close()
+    result = verify(serve(forged), "--vkey", vkey)
+    assert result.returncode == 1
+    assert "table claims: row claim:ro-microelectronics-90pct column translation: expected " in result.stdout
+    assert "found 'China supplies nothing to Russia'" in result.stdout
+    assert "FAILED: 1 problem(s):" in result.stdout
+    site_tables = next(line for line in result.stdout.splitlines() if line.strip().startswith("site tables"))
+    assert " claims," not in site_tables
+
+
+def test_a_site_of_another_log_key_fails_when_pinned(demo, serve, tmp_path):
+    db, _ = demo
+    other = "someone.example/log+00000000+AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    result = verify(serve(db), "--vkey", other)
+    assert result.returncode == 1
+    assert result.stderr == "Error: verifier key someone.example/log: key ID expected c5017f7e, found 00000000\n"
+
+
+def test_an_unreachable_site_is_a_one_line_error():
+    result = verify(f"http://127.0.0.1:{free_port()}/")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: cannot reach http://127.0.0.1:")
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_site_signed_by_another_log_key_fails_at_entry_0(demo, serve):
+    from ledger.note import Signer
+
+    db, vkey = demo
+    impostor = Signer.from_seed("demo.fact-ledger.example/log", b"\x42" * 32).vkey
+    result = verify(serve(db), "--vkey", impostor)
+    assert result.returncode == 1
+    assert f"entry 0: log key is {vkey}, expected the pinned {impostor}" in result.stdout
