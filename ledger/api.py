@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Optional, Sequence
 
 from ledger import tree
 from ledger.checkpoint import Checkpoint, format_tlog_proof, open_checkpoint_untrusted, sign_checkpoint
-from ledger.envelope import Entry
+from ledger.envelope import Entry, EntrySigner
 from ledger.errors import LedgerError, NotFoundError, ProofError, RecordError
 from ledger.note import Signer, parse_verifier_key_untrusted
 from ledger.projection import Projection
@@ -179,22 +179,28 @@ class Ledger:
                 self.store.add_snapshot(hashlib.sha256(content).hexdigest(), media_type, content)
             size = self.store.size()
             self._check_consistent_with_last_checkpoint(size)
-            next_hash_index = tree.stored_hash_count(size)
-            for i, item in enumerate(records):
-                where = f"record {i + 1}"
-                record = self._complete(item, where)
-                entry = Entry.sign(size + i, record, signer, self.origin)
-                try:
-                    check_entry(entry, self.projection, self.origin, self.store.snapshot)
-                except LedgerError as e:
-                    raise type(e)(f"{where}: {e}") from e
-                hashes = tree.stored_hashes_for_record_hash(entry.index, entry.leaf_hash, self.store)
-                self.store.insert_entry(entry, hashes, next_hash_index)
-                next_hash_index += len(hashes)
-                self.projection.apply(entry)
-                entries.append(entry)
-                if progress:
-                    progress(1)
+            # The tree's right edge is read once; each leaf's stored hashes
+            # then come from memory (the same hashes, see tree.TreeBuilder)
+            # and are written together at the end.
+            builder = tree.TreeBuilder.from_reader(size, self.store)
+            hashes = []
+            entry_signer = EntrySigner(signer, self.origin)
+            with self.projection.cached():
+                for i, item in enumerate(records):
+                    where = f"record {i + 1}"
+                    record = self._complete(item, where)
+                    entry = entry_signer.sign(size + i, record)
+                    try:
+                        check_entry(entry, self.projection, self.origin, self.store.snapshot, signed_by=entry_signer.vkey)
+                    except LedgerError as e:
+                        raise type(e)(f"{where}: {e}") from e
+                    self.store.insert_entry(entry)
+                    hashes.extend(builder.append(entry.leaf_hash))
+                    self.projection.apply(entry)
+                    entries.append(entry)
+                    if progress:
+                        progress(1)
+            self.store.insert_tree_hashes(tree.stored_hash_count(size), hashes)
             new_size = size + len(entries)
             note = sign_checkpoint(Checkpoint(origin=self.origin, size=new_size, root_hash=tree.tree_hash(new_size, self.store)), log_signer)
             self.store.add_checkpoint(new_size, note)
@@ -221,9 +227,13 @@ class Ledger:
         data = item.to_dict() if isinstance(item, Record) else dict(item) if isinstance(item, dict) else item
         if not isinstance(data, dict):
             raise RecordError(f"{where}: a record must be a JSON object")
-        data.setdefault("created", utc_now())
+        if "created" not in data:
+            data["created"] = utc_now()
         data.setdefault("version", 1)
-        record = Record.from_dict(data)
+        try:
+            record = Record.from_dict(data)
+        except RecordError as e:
+            raise RecordError(f"{where}: {e}") from e
         if isinstance(record, Claim) and record.quote and record.quote.start is None:
             sha = self.projection.source_snapshot(record.source)
             stored = self.store.snapshot(sha) if sha else None
@@ -244,6 +254,8 @@ class Ledger:
         current = self.current(record_id)
         data = current.record.to_dict()
         for key, value in changes.items():
+            if key in ("kind", "id", "version", "replaces", "created"):
+                raise RecordError(f"a revision cannot set {key!r}: it keeps the record's kind and ID, and the ledger sets the rest")
             if value is None:
                 data.pop(key, None)
             else:
@@ -276,11 +288,12 @@ class Ledger:
             self.projection.drop_tables()
             self.projection.create_tables()
             count = 0
-            for index, leaf in self.store.leaves():
-                self.projection.apply(Entry.from_leaf_untrusted(index, leaf))
-                count += 1
-                if progress:
-                    progress(1)
+            with self.projection.cached():
+                for index, leaf in self.store.leaves():
+                    self.projection.apply(Entry.from_leaf_untrusted(index, leaf))
+                    count += 1
+                    if progress:
+                        progress(1)
         return count
 
     def export_jsonl(self, out) -> int:

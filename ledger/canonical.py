@@ -90,6 +90,11 @@ def parse_json_untrusted(data) -> object:
         )
     except json.JSONDecodeError as e:
         raise FormatError(f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
+    except ValueError as e:
+        # Python refuses to convert integers of more than 4300 digits.
+        raise FormatError("malformed JSON: an integer has too many digits") from e
+    except RecursionError as e:
+        raise FormatError("malformed JSON: nested too deeply") from e
 
 
 def is_canonical(data: bytes) -> bool:

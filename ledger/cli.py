@@ -754,8 +754,8 @@ def history(db, record_id, as_json):
 
 @cli.command("log")
 @db_argument
-@click.option("--start", type=int, default=0, show_default=True)
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--start", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @json_option
 def log_command(db, start, limit, as_json):
     """List log entries in order.
@@ -799,29 +799,207 @@ def rebuild(db):
 
 @cli.command()
 @db_argument
-@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "claimreview", "prov", "bundle"]), default="jsonl", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of standard output.")
-def export(db, fmt, output):
-    """Export the log: line i is exactly the leaf bytes of entry i.
+@click.argument("outdir", required=False, type=click.Path(file_okay=False))
+def export(db, fmt, output, outdir):
+    """Export the log (jsonl: line i is exactly the leaf bytes of entry i), ClaimReview JSON-LD,
+    PROV-JSON, or a verifiable offline bundle (docs/interop.md).
 
     \b
-    Example:
+    Examples:
       ledger export desk.db --format jsonl -o entries.jsonl
+      ledger export desk.db --format claimreview -o claimreviews.json
+      ledger export desk.db --format prov -o provenance.json
+      ledger export desk.db --format bundle desk-bundle && ledger verify desk-bundle
     """
+    if fmt != "jsonl" or outdir:
+        _export_interop(db, fmt, output, outdir)
+        return
     ledger = _open(db)
     try:
         if output:
             if Path(output).exists():
                 raise click.ClickException(f"{output} already exists")
             tmp = Path(output).with_name(Path(output).name + ".partial")
-            with open(tmp, "wb") as f:
-                count = ledger.export_jsonl(f)
-            tmp.rename(output)
+            try:
+                with open(tmp, "wb") as f:
+                    count = ledger.export_jsonl(f)
+                tmp.rename(output)
+            except OSError as e:
+                tmp.unlink(missing_ok=True)
+                raise click.ClickException(f"cannot write {output}: {e.strerror}") from e
             click.echo(f"Wrote {count} entries to {output}", err=True)
         else:
             ledger.export_jsonl(sys.stdout.buffer)
     finally:
         ledger.close()
+
+
+def _export_interop(db, fmt, output, outdir):
+    from ledger.canonical import canonical_bytes
+    from ledger.interop.bundle import write_bundle
+    from ledger.interop.claimreview import export_claimreviews
+    from ledger.interop.provenance import export_prov
+
+    if fmt == "bundle":
+        if not (outdir or output):
+            raise click.ClickException("--format bundle needs the folder to write: ledger export DB --format bundle OUTDIR")
+        ledger = _open(db)
+        try:
+            counts = write_bundle(ledger, outdir or output)
+        finally:
+            ledger.close()
+        click.echo(f"Wrote {counts['entries']} entries, {counts['checkpoints']} checkpoints and {counts['snapshots']} snapshots to "
+                   f"{outdir or output}; check it with 'ledger verify {outdir or output}'", err=True)
+        return
+    if outdir:
+        raise click.ClickException(f"--format {fmt} writes one file: use -o FILE, not a folder")
+    ledger = _open(db)
+    try:
+        document = export_claimreviews(ledger) if fmt == "claimreview" else export_prov(ledger)
+    finally:
+        ledger.close()
+    # Not signed, so plain JSON is fine; canonical bytes keep the output stable between runs.
+    data = canonical_bytes(document) + b"\n"
+    if not output:
+        sys.stdout.buffer.write(data)
+        return
+    if Path(output).exists():
+        raise click.ClickException(f"{output} already exists")
+    tmp = Path(output).with_name(Path(output).name + ".partial")
+    tmp.write_bytes(data)
+    tmp.rename(output)
+    click.echo(f"Wrote {fmt} to {output}", err=True)
+
+
+@cli.command("import")
+@db_argument
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["claimreview", "factcheck-api", "jsonl"]), required=True,
+              help="claimreview: schema.org ClaimReview JSON-LD; factcheck-api: the Fact Check Tools API shape; jsonl: records or an export.")
+@key_option
+@log_key_option
+@click.option("--dry-run", is_flag=True, help="Report what would be created, updated and refused; append nothing.")
+@json_option
+def import_command(db, file, fmt, key, log_key, dry_run, as_json):
+    """Import a fact-check feed as one signed, atomic batch; importing it again creates nothing new.
+
+    Every record the file holds is created, updated (a new version with a
+    note), unchanged, or refused with where it is in the file and why.
+    Labels are kept verbatim; the normalized rating comes from the rating
+    map ('ledger ratings show'). See docs/interop.md.
+
+    \b
+    Examples:
+      ledger import desk.db claimreviews.json --format claimreview --key ana.key --dry-run
+      ledger import desk.db search-results.json --format factcheck-api --key ana.key
+    """
+    from ledger.interop.importer import plan_import
+
+    data = sys.stdin.buffer.read() if file == "-" else _read_file(file)
+    ledger = _open(db)
+    try:
+        plan = plan_import(ledger, data, fmt, Path(file).name)
+    finally:
+        ledger.close()
+    report = plan.report
+    if not dry_run and plan.records:
+        if as_json:
+            _append_quiet(db, plan.records, key, log_key)
+        else:
+            _append(db, plan.records, key, log_key)
+    if as_json:
+        click.echo(json.dumps({"dry_run": dry_run, **report.to_json()}, ensure_ascii=False, indent=2))
+    else:
+        click.echo(report.summary(dry_run))
+    if not plan.records and not report.unchanged:
+        raise click.ClickException(f"nothing to import from {file}: every record was refused" if report.refused
+                                   else f"nothing to import from {file}")
+
+
+def _append_quiet(db, records, key, log_key):
+    ledger = _open(db)
+    try:
+        signer = _load_key(key)
+        log_signer = signer if signer.vkey == ledger.log_vkey else _log_key(ledger, log_key)
+        ledger.append(records, signer, log_signer, on_wait=_waiting)
+    finally:
+        ledger.close()
+
+
+@cli.group()
+def ratings():
+    """Show or set the rating map that normalizes desks' verdict labels."""
+
+
+@ratings.command("show")
+@db_argument
+@json_option
+def ratings_show(db, as_json):
+    """Show the rating maps in the ledger (or the packaged default, if none was appended yet).
+
+    \b
+    Example:
+      ledger ratings show desk.db
+    """
+    from ledger.interop.ratings import DEFAULT_MAP_ID, DESK_MAP_ID, default_map
+
+    ledger = _open(db)
+    try:
+        maps = [ledger.current(i).record.to_dict() for i in (DESK_MAP_ID, DEFAULT_MAP_ID) if ledger.projection.head(i)]
+    finally:
+        ledger.close()
+    if not any(m["id"] == DEFAULT_MAP_ID for m in maps):
+        maps.append({**default_map(), "note": "packaged default; not yet in this ledger (the first import appends it)"})
+    if as_json:
+        click.echo(json.dumps(maps, ensure_ascii=False, indent=2))
+        return
+    for m in maps:
+        click.echo(f"{m['id']} v{m.get('version', '-')}: {m['title']}" + (f" ({m['note']})" if m.get("note") else ""))
+        for entry in m["labels"]:
+            click.echo(f"  {entry['label']!r:<32} {entry.get('language', ''):<4} -> {entry['normalized']}")
+        for position in m.get("positions", ()):
+            click.echo(f"  scale position {position['at']:<6} -> {position['normalized']}")
+
+
+@ratings.command("set")
+@db_argument
+@click.argument("file", type=click.Path(dir_okay=False))
+@key_option
+@log_key_option
+@click.option("--note", help="Why the mapping changes (required when it replaces an earlier one).")
+@json_option
+def ratings_set(db, file, key, log_key, note, as_json):
+    """Set the desk's own rating map (consulted before the default) from a JSON file.
+
+    FILE holds {"title": ..., "labels": [{"label", "normalized", "language"?}], "positions"?: [...]}
+    as in schema/ratingmap.schema.json. A change is a new version of ratingmap:desk.
+
+    \b
+    Example:
+      ledger ratings set desk.db our-labels.json --key ana.key --note "Added our Romanian labels"
+    """
+    from ledger.canonical import parse_json_untrusted
+    from ledger.interop.ratings import DESK_MAP_ID
+    from ledger.records import utc_now
+
+    data = parse_json_untrusted(_read_file(file))
+    if not isinstance(data, dict):
+        raise click.ClickException(f"{file}: expected a JSON object with 'title' and 'labels'")
+    fields = {k: v for k, v in data.items() if k not in ("kind", "id", "version", "replaces", "created", "note")}
+    ledger = _open(db)
+    try:
+        if ledger.projection.head(DESK_MAP_ID):
+            if not note:
+                raise click.ClickException("ratingmap:desk exists: say why it changes with --note")
+            record = ledger.revision(DESK_MAP_ID, note, **{"positions": None, **fields})
+        else:
+            record = {"kind": "ratingmap", "id": DESK_MAP_ID, "version": 1, "created": utc_now(), **fields,
+                      **({"note": note} if note else {})}
+    finally:
+        ledger.close()
+    _append(db, [record], key, log_key, as_json=as_json)
 
 
 # --- the log: checkpoints, proofs, verification ----------------------------------------
@@ -915,7 +1093,16 @@ def verify(source, checkpoint_file, snapshot_dir, since_file, vkey, proof_file, 
             click.echo(f"OK: {result.claim_id} is entry {result.leaf_index} of the log, included in the checkpoint of size {result.tree_size} "
                        f"signed by {vkey.split('+')[0]}; signed by {result.signer} (registered at entry {result.key_leaf_index}).")
         return
-    since_note = _read_file(since_file).decode("utf-8", "replace") if since_file else None
+    since_note = None
+    if since_file:
+        from ledger.checkpoint import parse_checkpoint_untrusted
+        from ledger.errors import FormatError
+
+        since_note = _read_file(since_file).decode("utf-8", "replace")
+        try:
+            parse_checkpoint_untrusted(since_note.split("\n\n", 1)[0] + "\n")
+        except FormatError as e:
+            raise click.ClickException(f"{since_file} is not a saved checkpoint ({e}); save one with 'ledger checkpoint DB > FILE'") from e
     src = verifying.open_source(source, checkpoint_file, snapshot_dir)
     bar = None
     if sys.stderr.isatty() and not as_json:

@@ -17,13 +17,14 @@ ledger, so it cannot be replayed into another.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
+from typing import Optional
 
 import attrs
 
 from ledger.canonical import canonical_bytes, parse_json_untrusted
 from ledger.errors import FormatError, RecordError
+from ledger.note import b64decode_canonical
 from ledger.records import Record
 from ledger.schema import validate_envelope
 from ledger.tree import leaf_hash
@@ -50,6 +51,8 @@ class Entry:
     record: Record
     signer: str
     signature: bytes = attrs.field(repr=lambda s: s.hex())
+    # canonical(record): the leaf's "record" member and the signed message's tail.
+    record_bytes: Optional[bytes] = attrs.field(default=None, repr=False, eq=False)
 
     @property
     def hash_hex(self) -> str:
@@ -59,31 +62,73 @@ class Entry:
     def from_leaf_untrusted(cls, index: int, leaf: bytes) -> "Entry":
         """Parse leaf bytes from outside; they must be the canonical envelope, exactly."""
         envelope = parse_json_untrusted(leaf)
-        if canonical_bytes(envelope) != leaf:
+        record_bytes = _record_bytes(envelope)
+        canonical = canonical_bytes(envelope) if record_bytes is None else envelope_bytes(record_bytes, envelope["sig"], envelope["signer"])
+        if canonical != leaf:
             raise FormatError(f"entry {index}: leaf bytes are not the RFC 8785 canonical form of their JSON")
         try:
             validate_envelope(envelope)
             record = Record.from_dict(envelope["record"], path="$.record")
         except RecordError as e:
             raise RecordError(f"entry {index}: {e}") from e
-        try:
-            signature = base64.b64decode(envelope["sig"], validate=True)
-        except binascii.Error as e:
-            raise FormatError(f"entry {index}: signature is not base64") from e
+        # Only the canonical base64 of the signature is accepted, so one
+        # signature has exactly one leaf encoding (and one entry hash).
+        signature = b64decode_canonical(envelope["sig"], f"entry {index}: signature")
         return cls(index=index, leaf=leaf, leaf_hash=leaf_hash(leaf), record=record,
-                   signer=envelope["signer"], signature=signature)
+                   signer=envelope["signer"], signature=signature, record_bytes=record_bytes)
 
     @classmethod
     def sign(cls, index: int, record: Record, signer, origin: str) -> "Entry":
-        record_dict = record.to_dict()
-        signature = signer.sign(signed_message(origin, record_dict))
-        envelope = {"record": record_dict, "signer": signer_id(signer), "sig": base64.b64encode(signature).decode()}
-        leaf = canonical_bytes(envelope)
-        return cls(index=index, leaf=leaf, leaf_hash=leaf_hash(leaf), record=record,
-                   signer=envelope["signer"], signature=signature)
+        return EntrySigner(signer, origin).sign(index, record)
 
     def message(self, origin: str) -> bytes:
+        if self.record_bytes is not None:
+            return MESSAGE_PREFIX + origin.encode("utf-8") + b"\n" + self.record_bytes
         return signed_message(origin, self.record.to_dict())
+
+
+class EntrySigner:
+    """Signs records into entries with one key for one log: what a batch reuses.
+
+    The record is canonicalized once; that one string is both the tail of
+    the signed message and the ``record`` member of the leaf (``envelope_bytes``).
+    """
+
+    def __init__(self, signer, origin: str):
+        self.signer = signer
+        self.signer_id = signer_id(signer)
+        self.vkey = signer.vkey
+        self._prefix = MESSAGE_PREFIX + origin.encode("utf-8") + b"\n"
+
+    def sign(self, index: int, record: Record) -> Entry:
+        record_bytes = canonical_bytes(record.to_dict())
+        signature = self.signer.sign(self._prefix + record_bytes)
+        leaf = envelope_bytes(record_bytes, base64.b64encode(signature).decode(), self.signer_id)
+        return Entry(index=index, leaf=leaf, leaf_hash=leaf_hash(leaf), record=record,
+                     signer=self.signer_id, signature=signature, record_bytes=record_bytes)
+
+
+def envelope_bytes(record_bytes: bytes, sig: str, signer: str) -> bytes:
+    """canonical({"record": R, "sig": sig, "signer": signer}) from R's canonical bytes.
+
+    RFC 8785 §3.2.3 orders members by their names' UTF-16 code units, and
+    "record" < "sig" < "signer", so the canonical envelope is the members
+    in that order: no need to canonicalize the record a second time.
+    """
+    return b'{"record":' + record_bytes + b',"sig":' + canonical_bytes(sig) + b',"signer":' + canonical_bytes(signer) + b"}"
+
+
+def _record_bytes(envelope) -> Optional[bytes]:
+    # canonical(record) when the envelope has the shape envelope_bytes
+    # serializes; None sends anything else (and every error message) through
+    # canonical_bytes(envelope) as before.
+    if not (isinstance(envelope, dict) and envelope.keys() == {"record", "sig", "signer"}
+            and isinstance(envelope["sig"], str) and isinstance(envelope["signer"], str)):
+        return None
+    try:
+        return canonical_bytes(envelope["record"])
+    except FormatError:
+        return None
 
 
 def sha256_hex(data: bytes) -> str:

@@ -30,7 +30,7 @@ _PEM = re.compile(r"-----BEGIN (ENCRYPTED )?PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-
 
 def check_key_name(name: str) -> str:
     """Key names follow C2SP signed-note: non-empty, no spaces and no '+'."""
-    if not _NAME.match(name or ""):
+    if not _NAME.fullmatch(name or ""):
         raise KeyFileError(f"key name {name!r} is not valid: use 1-200 characters without spaces or '+', e.g. ana@desk.example")
     return name
 
@@ -78,14 +78,14 @@ def _read(path) -> tuple[str, bytes]:
     except OSError as e:
         raise KeyFileError(f"cannot read key file {path}: {e.strerror}") from e
     try:
-        text = data.decode("ascii")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise KeyFileError(f"{path} is not a fact-ledger key file") from e
     first, _, rest = text.partition("\n")
     match = _PEM.fullmatch(rest) if first.startswith(HEADER) else None
     if not match:
         raise KeyFileError(f"{path} is not a fact-ledger key file (expected a '{HEADER}NAME' line and a PKCS#8 PEM key)")
-    return check_key_name(first[len(HEADER):]), rest.encode()
+    return check_key_name(first[len(HEADER):]), rest.encode("ascii")
 
 
 def key_file_is_encrypted(path) -> bool:

@@ -16,9 +16,10 @@ need only the standard library and ``cryptography``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import attrs
 
@@ -34,6 +35,9 @@ TABLES = {
         id TEXT PRIMARY KEY, kind TEXT NOT NULL, version INTEGER NOT NULL,
         entry_idx INTEGER NOT NULL, entry_hash TEXT NOT NULL, first_idx INTEGER NOT NULL,
         status TEXT NOT NULL)""", "id"),
+    "record_versions": ("""CREATE TABLE record_versions (
+        entry_hash TEXT PRIMARY KEY, record_id TEXT NOT NULL, version INTEGER NOT NULL,
+        entry_idx INTEGER NOT NULL)""", "entry_hash"),
     "editors": ("""CREATE TABLE editors (
         signer TEXT PRIMARY KEY, key_id TEXT NOT NULL, name TEXT NOT NULL, display_name TEXT NOT NULL,
         vkey TEXT NOT NULL, role TEXT NOT NULL, status TEXT NOT NULL, registered_idx INTEGER NOT NULL,
@@ -80,6 +84,10 @@ TABLES = {
     "notices": ("""CREATE TABLE notices (
         id TEXT PRIMARY KEY, kind TEXT NOT NULL, target_id TEXT NOT NULL, target_kind TEXT NOT NULL,
         target_entry TEXT NOT NULL, corrected_entry TEXT, reason TEXT NOT NULL,
+        signer TEXT NOT NULL REFERENCES editors(signer), created TEXT NOT NULL,
+        entry_idx INTEGER NOT NULL, entry_hash TEXT NOT NULL)""", "id"),
+    "rating_maps": ("""CREATE TABLE rating_maps (
+        id TEXT PRIMARY KEY, version INTEGER NOT NULL, title TEXT NOT NULL, labels TEXT NOT NULL, positions TEXT,
         signer TEXT NOT NULL REFERENCES editors(signer), created TEXT NOT NULL,
         entry_idx INTEGER NOT NULL, entry_hash TEXT NOT NULL)""", "id"),
 }
@@ -158,6 +166,24 @@ class Projection:
     def __init__(self, conn: sqlite3.Connection, read_record: Callable[[int], Record]):
         self.conn = conn
         self.read_record = read_record
+        # Heads and keys by ID while ``cached()`` is active, else None.
+        self._heads: Optional[dict] = None
+        self._keys: Optional[dict] = None
+
+    @contextlib.contextmanager
+    def cached(self) -> Iterator[None]:
+        """Remember heads and keys for the length of one batch or one replay.
+
+        Every entry reads its own head, its signer's key and the heads it
+        refers to; ``apply`` keeps the cache in step with what it writes. The
+        cache is dropped on leaving the block, so a rolled-back batch leaves
+        nothing stale behind. Inside it, only ``apply`` may write the tables.
+        """
+        self._heads, self._keys = {}, {}
+        try:
+            yield
+        finally:
+            self._heads = self._keys = None
 
     # --- schema -----------------------------------------------------------
     def create_tables(self) -> None:
@@ -177,16 +203,31 @@ class Projection:
 
     # --- state the rules read ---------------------------------------------
     def head(self, record_id: str) -> Optional[Head]:
+        if self._heads is not None and record_id in self._heads:
+            return self._heads[record_id]
         row = self.conn.execute(
             "SELECT id, kind, version, entry_idx, entry_hash, first_idx, status FROM record_heads WHERE id = ?", (record_id,)
         ).fetchone()
-        return Head(*row) if row else None
+        head = Head(*row) if row else None
+        if self._heads is not None:
+            self._heads[record_id] = head
+        return head
+
+    def version_of(self, entry_hash: str) -> Optional[tuple[str, int]]:
+        """(record ID, version) of the entry with this hash, if it is in the log."""
+        row = self.conn.execute("SELECT record_id, version FROM record_versions WHERE entry_hash = ?", (entry_hash,)).fetchone()
+        return (row[0], row[1]) if row else None
 
     def key(self, signer: str) -> Optional[KeyState]:
+        if self._keys is not None and signer in self._keys:
+            return self._keys[signer]
         row = self.conn.execute(
             "SELECT signer, vkey, role, status, registered_idx, revoked_idx, record_id FROM editors WHERE signer = ?", (signer,)
         ).fetchone()
-        return KeyState(*row) if row else None
+        key = KeyState(*row) if row else None
+        if self._keys is not None:
+            self._keys[signer] = key
+        return key
 
     def source_snapshot(self, source_id: str) -> Optional[str]:
         row = self.conn.execute("SELECT snapshot_sha256 FROM sources WHERE id = ?", (source_id,)).fetchone()
@@ -201,17 +242,20 @@ class Projection:
         record = entry.record
         previous = self.head(record.id)
         status = previous.status if previous else "active"
-        self.conn.execute(
-            "INSERT OR REPLACE INTO record_heads VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (record.id, record.kind, record.version, entry.index, entry.hash_hex,
-             previous.first_idx if previous else entry.index, status),
-        )
+        head = (record.id, record.kind, record.version, entry.index, entry.hash_hex,
+                previous.first_idx if previous else entry.index, status)
+        self.conn.execute("INSERT OR REPLACE INTO record_heads VALUES (?, ?, ?, ?, ?, ?, ?)", head)
+        if self._heads is not None:
+            self._heads[record.id] = Head(*head)
+        self.conn.execute("INSERT INTO record_versions VALUES (?, ?, ?, ?)", (entry.hash_hex, record.id, record.version, entry.index))
         getattr(self, f"_apply_{record.kind}")(entry, record, previous)
 
     def _apply_key(self, entry, record: KeyRecord, previous):
         name, _, key_id_plus = record.vkey.partition("+")
         key_id = key_id_plus.split("+", 1)[0]
         signer = f"{name}+{key_id}"
+        if self._keys is not None:
+            self._keys.pop(signer, None)
         if previous is None:
             self.conn.execute(
                 "INSERT INTO editors VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
@@ -308,8 +352,9 @@ class Projection:
             chain.append(step)
             seen.add(step[0])
 
-    def _write_chain(self, claim_id):
-        source_id, attribution = self.conn.execute(
+    def _write_chain(self, claim_id, sources=None):
+        # sources: the claim's (source_id, attribution_source_id), when the caller knows them.
+        source_id, attribution = sources or self.conn.execute(
             "SELECT source_id, attribution_source_id FROM claims WHERE id = ?", (claim_id,)
         ).fetchone()
         self.conn.execute("DELETE FROM claim_chain WHERE claim_id = ?", (claim_id,))
@@ -323,12 +368,15 @@ class Projection:
 
     def _apply_claim(self, entry, record: Claim, previous):
         source = self.conn.execute("SELECT title, publisher FROM sources WHERE id = ?", (record.source,)).fetchone()
-        verdict = self.conn.execute("SELECT verdict, verdict_label, review_id, status_reason, first_created FROM claims WHERE id = ?", (record.id,)).fetchone()
+        # A first version has no claims row yet (record_heads and claims are
+        # written together), so there is nothing to read or delete.
+        verdict = self.conn.execute("SELECT verdict, verdict_label, review_id, status_reason, first_created FROM claims WHERE id = ?", (record.id,)).fetchone() if previous else None
         verdict = verdict or (None, None, None, None, record.created)
         q, t, a, n = record.quote, record.translation, record.attribution, record.quantity
         # DELETE then INSERT, not INSERT OR REPLACE: REPLACE's implicit delete
         # does not fire the trigger that keeps the full-text index in step.
-        self.conn.execute("DELETE FROM claims WHERE id = ?", (record.id,))
+        if previous:
+            self.conn.execute("DELETE FROM claims WHERE id = ?", (record.id,))
         self.conn.execute(
             "INSERT INTO claims VALUES (" + ", ".join("?" * 33) + ")",
             (record.id, record.version, record.text, record.language, t.text if t else None, t.language if t else None,
@@ -340,14 +388,14 @@ class Projection:
              self._status(record.id), verdict[3], entry.signer, record.created, verdict[4], entry.index, entry.hash_hex),
         )
         old = self.read_record(previous.entry_idx).to_dict() if previous else None
-        changes = [c.describe() for c in diff_records(old, record.to_dict())]
+        changes = [c.describe() for c in diff_records(old, record.to_dict())] if previous else []
         self.conn.execute(
             "INSERT INTO claim_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)",
             (entry.index, record.id, record.version, entry.hash_hex, record.replaces, record.text,
              t.text if t else None, q.exact if q else None, record.note, json.dumps(changes, ensure_ascii=False),
              entry.signer, record.created),
         )
-        self._write_chain(record.id)
+        self._write_chain(record.id, (record.source, a.source if a else None))
 
     def _apply_review(self, entry, record: Review, previous):
         r = record.rating
@@ -383,6 +431,8 @@ class Projection:
 
     def _set_status(self, target, status, reason):
         self.conn.execute("UPDATE record_heads SET status = ? WHERE id = ?", (status, target.id))
+        if self._heads is not None:
+            self._heads.pop(target.id, None)
         table = {"claim": "claims", "source": "sources", "review": "reviews"}.get(target.kind)
         if table:
             self.conn.execute(f"UPDATE {table} SET status = ? WHERE id = ?", (status, target.id))
@@ -399,6 +449,15 @@ class Projection:
         self.conn.execute(
             "UPDATE claim_versions SET correction_id = ?, correction_reason = ? WHERE entry_hash = ?",
             (record.id, record.reason, record.corrected_entry),
+        )
+
+    def _apply_ratingmap(self, entry, record, previous):
+        data = record.to_dict()
+        self.conn.execute(
+            "INSERT OR REPLACE INTO rating_maps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.id, record.version, record.title, json.dumps(data["labels"], ensure_ascii=False),
+             json.dumps(data["positions"], ensure_ascii=False) if "positions" in data else None,
+             entry.signer, record.created, entry.index, entry.hash_hex),
         )
 
     def _apply_retraction(self, entry, record: Retraction, previous):

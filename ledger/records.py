@@ -1,4 +1,4 @@
-"""Record types: sources, claims, reviews, corrections, retractions and keys.
+"""Record types: sources, claims, reviews, corrections, retractions, keys and rating maps.
 
 Each kind is an ``attrs`` frozen class built by ``Record.from_dict`` (which
 validates against ``schema/`` first) and turned back into the exact JSON
@@ -9,6 +9,7 @@ so ``from_dict(d).to_dict() == d`` for every valid ``d``.
 from __future__ import annotations
 
 import datetime
+import functools
 from typing import ClassVar, Optional
 
 import attrs
@@ -53,8 +54,25 @@ class _Value:
         return cls(**kwargs)
 
     def to_dict(self) -> dict:
-        # Tuples (kept immutable inside frozen records) become JSON lists.
-        return attrs.asdict(self, filter=_drop_none, value_serializer=_tuples_to_lists)
+        # What attrs.asdict(self, filter=_drop_none, value_serializer=_tuples_to_lists)
+        # gives, written out because it runs several times per appended entry:
+        # None fields are left out, nested values become dicts, tuples lists.
+        out = {}
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, _Value):
+                value = value.to_dict()
+            elif isinstance(value, tuple):
+                value = [item.to_dict() if isinstance(item, _Value) else item for item in value]
+            out[name] = value
+        return out
+
+
+@functools.lru_cache(maxsize=None)
+def _field_names(cls) -> tuple:
+    return tuple(a.name for a in attrs.fields(cls))
 
 
 @attrs.frozen(kw_only=True)
@@ -230,4 +248,30 @@ class KeyRecord(Record):
     reason: Optional[str] = None
 
 
-KIND_CLASSES = {c.kind: c for c in (Source, Claim, Review, Correction, Retraction, KeyRecord)}
+@attrs.frozen(kw_only=True)
+class RatingLabel(_Value):
+    _lists: ClassVar[dict] = {"desks": None}
+    label: str
+    normalized: str
+    language: Optional[str] = None
+    desks: Optional[tuple] = None
+
+
+@attrs.frozen(kw_only=True)
+class RatingPosition(_Value):
+    at: str
+    normalized: str
+
+
+@attrs.frozen(kw_only=True)
+class RatingMap(Record):
+    """How desks' verdict labels and numeric ratings map to normalized ratings (used by ``ledger import``)."""
+
+    kind: ClassVar[str] = "ratingmap"
+    _lists: ClassVar[dict] = {"labels": RatingLabel, "positions": RatingPosition}
+    title: str
+    labels: tuple
+    positions: Optional[tuple] = None
+
+
+KIND_CLASSES = {c.kind: c for c in (Source, Claim, Review, Correction, Retraction, KeyRecord, RatingMap)}

@@ -7,6 +7,7 @@ verify reports.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Optional
 
 from ledger.errors import RecordError, SignatureError
@@ -18,25 +19,28 @@ from ledger.quotes import check_quote, snapshot_text
 from ledger.records import Claim, Correction, KeyRecord, Retraction, Review, Source
 
 def check_entry(entry, state: Projection, origin: str, read_snapshot: Optional[Callable[[str], Optional[tuple[str, bytes]]]],
-                signature_sink: Optional[list] = None) -> None:
+                signature_sink: Optional[list] = None, signed_by: Optional[str] = None) -> None:
     """Raise RecordError or SignatureError unless ``entry`` may follow the current state.
 
     ``read_snapshot(sha256)`` gives (media type, bytes) of a stored snapshot;
     ``None`` means snapshots are not available (a bare export), so snapshot
     and quote checks are skipped. With ``signature_sink``, the Ed25519 check
     is not done here: (index, public key, message, signature) is appended for
-    the caller to verify in bulk.
+    the caller to verify in bulk. ``signed_by`` is for the appender, which
+    has just made the signature itself with the key whose verifier key is
+    ``signed_by``: rather than verify it again, the check is that the key
+    registered for the entry's signer is exactly that key.
     """
     record = entry.record
     where = f"entry {entry.index} ({record.id} v{record.version})"
-    _check_signer(entry, state, origin, where, signature_sink)
+    _check_signer(entry, state, origin, where, signature_sink, signed_by)
     _check_version(entry, state, where)
     check = _KIND_CHECKS.get(record.kind)
     if check:
         check(entry, record, state, where, read_snapshot)
 
 
-def _check_signer(entry, state, origin, where, sink):
+def _check_signer(entry, state, origin, where, sink, signed_by):
     record = entry.record
     if entry.index == 0:
         # The first entry registers the log key, signed by that key itself.
@@ -47,7 +51,7 @@ def _check_signer(entry, state, origin, where, sink):
             raise SignatureError(f"{where}: the log key must sign its own registration; signed by {entry.signer}")
         if verifier.name != origin:
             raise RecordError(f"{where}: the log key's name must be the log origin {origin!r}; found {verifier.name!r}")
-        _verify(verifier, entry, origin, where, sink)
+        _verify(record.vkey, entry, origin, where, sink, signed_by)
         return
     key = state.key(entry.signer)
     if key is None:
@@ -56,10 +60,18 @@ def _check_signer(entry, state, origin, where, sink):
         raise SignatureError(f"{where}: signed by {entry.signer}, which was revoked at entry {key.revoked_idx}")
     if isinstance(record, KeyRecord) and key.role != "log":
         raise SignatureError(f"{where}: only the log key may register or revoke keys; signed by editor key {entry.signer}")
-    _verify(parse_verifier_key_untrusted(key.vkey), entry, origin, where, sink)
+    _verify(key.vkey, entry, origin, where, sink, signed_by)
 
 
-def _verify(verifier, entry, origin, where, sink):
+def _verify(vkey, entry, origin, where, sink, signed_by):
+    if signed_by is not None:
+        # Ed25519 signing is deterministic and cannot produce a signature
+        # that its own public key rejects, so a fresh signature by the
+        # registered key is a valid one: only the key needs comparing.
+        if signed_by != vkey:
+            raise SignatureError(f"{where}: signature by {entry.signer} does not verify")
+        return
+    verifier = _verifier(vkey)
     if sink is not None:
         sink.append((entry.index, verifier.public_key, entry.message(origin), entry.signature))
         return
@@ -67,6 +79,12 @@ def _verify(verifier, entry, origin, where, sink):
         verifier.verify(entry.message(origin), entry.signature)
     except SignatureError as e:
         raise SignatureError(f"{where}: signature by {entry.signer} does not verify") from e
+
+
+@functools.lru_cache(maxsize=256)
+def _verifier(vkey):
+    # A ledger has a handful of keys and every entry names one.
+    return parse_verifier_key_untrusted(vkey)
 
 
 def _check_version(entry, state, where):
@@ -145,8 +163,8 @@ def _check_claim(entry, record: Claim, state, where, read_snapshot):
         raise RecordError(f"{where}: source {record.source} was retracted")
     if record.attribution and record.attribution.source:
         _require(state, record.attribution.source, ("source",), where, "attribution source")
-    sha = state.source_snapshot(record.source)
-    if record.quote and sha and read_snapshot is not None:
+    sha = state.source_snapshot(record.source) if record.quote and read_snapshot is not None else None
+    if sha:
         media_type, content = read_snapshot(sha)
         check_quote(snapshot_text(content, media_type), record.quote, where)
 
@@ -181,6 +199,15 @@ def _check_notice(entry, record, state, where, read_snapshot):
             raise RecordError(f"{where}: target_entry and corrected_entry are the same version")
         if target.version < 2:
             raise RecordError(f"{where}: {record.target} has only one version; nothing was corrected")
+        wrong = state.version_of(record.target_entry)
+        if wrong is None or wrong[0] != record.target:
+            raise RecordError(f"{where}: target_entry {record.target_entry} is not a version of {record.target}")
+
+
+def _check_ratingmap(entry, record, state, where, read_snapshot):
+    from ledger.interop.ratings import check_rating_map
+
+    check_rating_map(record, where)
 
 
 _KIND_CHECKS = {
@@ -190,4 +217,5 @@ _KIND_CHECKS = {
     "review": _check_review,
     "correction": _check_notice,
     "retraction": _check_notice,
+    "ratingmap": _check_ratingmap,
 }

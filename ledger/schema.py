@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ledger.errors import FormatError, RecordError
 
-RECORD_KINDS = ("source", "claim", "review", "correction", "retraction", "key")
+RECORD_KINDS = ("source", "claim", "review", "correction", "retraction", "key", "ratingmap")
 
 # Keywords with no effect on validity (annotations) and those we implement.
 _ANNOTATIONS = {"$schema", "$id", "$defs", "$comment", "title", "description", "examples", "default"}
@@ -71,8 +71,12 @@ _TYPES = {
 
 @functools.lru_cache(maxsize=None)
 def _regex(pattern):
-    # ECMA 262 patterns used in our schemas are also valid Python patterns;
-    # JSON Schema patterns are not anchored implicitly, hence search().
+    # ECMA 262 patterns used in our schemas are also valid Python patterns,
+    # except that Python's '$' also matches before a final newline, which
+    # ECMA 262's does not: a trailing '$' becomes '\Z'. JSON Schema patterns
+    # are not anchored implicitly, hence search().
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + "\\Z"
     return re.compile(pattern)
 
 
@@ -91,54 +95,173 @@ def _same(a, b):
 
 
 def _validate(value, schema, path, file):
+    _compiled(schema, file)(value, path)
+
+
+# Each (sub)schema is compiled once into a closure that runs exactly the
+# checks above would, in the same order and with the same messages, without
+# looking keywords up or resolving $ref on every value.
+_COMPILED: dict = {}
+
+
+def _compiled(schema, file):
+    key = (id(schema), file)
+    found = _COMPILED.get(key)
+    if found is None or found[0] is not schema:  # the schema itself is kept, so its id stays its own
+        found = _COMPILED[key] = (schema, _compile(schema, file))
+    return found[1]
+
+
+def _compile(schema, file):
+    checks = []  # run on every value
+    by_type = []  # (type test, checks) run on values of that JSON type
     if "$ref" in schema:
         target, target_file = _resolve(schema["$ref"], file)
-        _validate(value, target, path, target_file)
-    if "type" in schema and not _TYPES[schema["type"]](value):
-        raise RecordError(f"{path}: expected {schema['type']}, found {_describe(value)}")
-    if "const" in schema and not _same(value, schema["const"]):
-        raise RecordError(f"{path}: expected {schema['const']!r}, found {value!r}")
-    if "enum" in schema and not any(_same(value, option) for option in schema["enum"]):
-        options = ", ".join(map(str, schema["enum"]))
-        raise RecordError(f"{path}: expected one of {options}; found {_describe(value)}")
-    if isinstance(value, str):
-        length = len(value)  # code points, as JSON Schema counts
-        if length < schema.get("minLength", 0):
-            raise RecordError(f"{path}: must not be empty" if length == 0 else f"{path}: shorter than {schema['minLength']} characters")
-        if "maxLength" in schema and length > schema["maxLength"]:
-            raise RecordError(f"{path}: {length} characters, more than the limit of {schema['maxLength']}")
-        if "pattern" in schema and not _regex(schema["pattern"]).search(value):
-            raise RecordError(f"{path}: {_short(value)} is not valid here ({schema.get('description') or 'pattern ' + schema['pattern']})")
-    if isinstance(value, int) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            raise RecordError(f"{path}: {value} is less than the minimum {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            raise RecordError(f"{path}: {value} is more than the maximum {schema['maximum']}")
-    if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0):
-            raise RecordError(f"{path}: fewer than {schema['minItems']} items")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            raise RecordError(f"{path}: {len(value)} items, more than the limit of {schema['maxItems']}")
-        if schema.get("uniqueItems"):
+        # Looked up at the first use, so a schema may refer to itself.
+        checks.append(lambda value, path: _compiled(target, target_file)(value, path))
+    if "type" in schema:
+        expected, test = schema["type"], _TYPES[schema["type"]]
+
+        def check_type(value, path):
+            if not test(value):
+                raise RecordError(f"{path}: expected {expected}, found {_describe(value)}")
+        checks.append(check_type)
+    if "const" in schema:
+        const = schema["const"]
+
+        def check_const(value, path):
+            if not _same(value, const):
+                raise RecordError(f"{path}: expected {const!r}, found {value!r}")
+        checks.append(check_const)
+    if "enum" in schema:
+        enum = schema["enum"]
+
+        def check_enum(value, path):
+            if not any(_same(value, option) for option in enum):
+                options = ", ".join(map(str, enum))
+                raise RecordError(f"{path}: expected one of {options}; found {_describe(value)}")
+        checks.append(check_enum)
+    string_checks = _string_checks(schema)
+    if string_checks:
+        by_type.append((lambda v: isinstance(v, str), string_checks))
+    integer_checks = _integer_checks(schema)
+    if integer_checks:
+        by_type.append((lambda v: isinstance(v, int) and not isinstance(v, bool), integer_checks))
+    array_checks = _array_checks(schema, file)
+    if array_checks:
+        by_type.append((lambda v: isinstance(v, list), array_checks))
+    if "required" in schema or "properties" in schema or schema.get("additionalProperties") is False:
+        by_type.append((lambda v: isinstance(v, dict), [_object_check(schema, file)]))
+
+    def validate(value, path):
+        for check in checks:
+            check(value, path)
+        for test, typed in by_type:
+            if test(value):
+                for check in typed:
+                    check(value, path)
+    return validate
+
+
+def _string_checks(schema):
+    out = []
+    if schema.get("minLength", 0) > 0:
+        minimum = schema["minLength"]
+
+        def check_min(value, path):
+            length = len(value)  # code points, as JSON Schema counts
+            if length < minimum:
+                raise RecordError(f"{path}: must not be empty" if length == 0 else f"{path}: shorter than {minimum} characters")
+        out.append(check_min)
+    if "maxLength" in schema:
+        maximum = schema["maxLength"]
+
+        def check_max(value, path):
+            if len(value) > maximum:
+                raise RecordError(f"{path}: {len(value)} characters, more than the limit of {maximum}")
+        out.append(check_max)
+    if "pattern" in schema:
+        search = _regex(schema["pattern"]).search
+        hint = schema.get("description") or "pattern " + schema["pattern"]
+
+        def check_pattern(value, path):
+            if not search(value):
+                raise RecordError(f"{path}: {_short(value)} is not valid here ({hint})")
+        out.append(check_pattern)
+    return out
+
+
+def _integer_checks(schema):
+    out = []
+    if "minimum" in schema:
+        minimum = schema["minimum"]
+
+        def check_min(value, path):
+            if value < minimum:
+                raise RecordError(f"{path}: {value} is less than the minimum {minimum}")
+        out.append(check_min)
+    if "maximum" in schema:
+        maximum = schema["maximum"]
+
+        def check_max(value, path):
+            if value > maximum:
+                raise RecordError(f"{path}: {value} is more than the maximum {maximum}")
+        out.append(check_max)
+    return out
+
+
+def _array_checks(schema, file):
+    out = []
+    if schema.get("minItems", 0) > 0:
+        minimum = schema["minItems"]
+
+        def check_min(value, path):
+            if len(value) < minimum:
+                raise RecordError(f"{path}: fewer than {minimum} items")
+        out.append(check_min)
+    if "maxItems" in schema:
+        maximum = schema["maxItems"]
+
+        def check_max(value, path):
+            if len(value) > maximum:
+                raise RecordError(f"{path}: {len(value)} items, more than the limit of {maximum}")
+        out.append(check_max)
+    if schema.get("uniqueItems"):
+        def check_unique(value, path):
             seen = set()
             for item in value:
                 key = json.dumps(item, sort_keys=True)
                 if key in seen:
                     raise RecordError(f"{path}: duplicate item {_short(item)}")
                 seen.add(key)
-        if "items" in schema:
+        out.append(check_unique)
+    if "items" in schema:
+        item_fn = _compiled(schema["items"], file)
+
+        def check_items(value, path):
             for i, item in enumerate(value):
-                _validate(item, schema["items"], f"{path}[{i}]", file)
-    if isinstance(value, dict):
-        for name in schema.get("required", ()):
+                item_fn(item, f"{path}[{i}]")
+        out.append(check_items)
+    return out
+
+
+def _object_check(schema, file):
+    required = tuple(schema.get("required", ()))
+    properties = schema.get("properties", {})
+    property_fns = {name: _compiled(sub, file) for name, sub in properties.items()}
+    closed = schema.get("additionalProperties") is False
+
+    def check_object(value, path):
+        for name in required:
             if name not in value:
                 raise RecordError(f"{path}: missing required field {name!r}")
-        properties = schema.get("properties", {})
         for name, item in value.items():
-            if name in properties:
-                _validate(item, properties[name], f"{path}.{name}", file)
-            elif schema.get("additionalProperties") is False:
+            fn = property_fns.get(name)
+            if fn is not None:
+                fn(item, f"{path}.{name}")
+            elif closed:
                 raise RecordError(f"{path}: unknown field {name!r} (allowed: {', '.join(properties)})")
+    return check_object
 
 
 def _describe(value):

@@ -118,18 +118,25 @@ class Store:
                     raise LedgerError(f"cannot write to {self.path}: {e}") from e
                 if time.monotonic() >= deadline:
                     raise LockedError(
-                        f"another process has been writing to {self.path} for over {wait_seconds:.0f} s; try again when it finishes"
+                        f"another process has been writing to {self.path} for over {wait_seconds:g} s; try again when it finishes"
                     ) from e
                 if on_wait and not told:
                     on_wait()
                     told = True
                 time.sleep(0.01)
+        # Once we hold the RESERVED lock, COMMIT may still have to wait for
+        # readers to finish (SQLite's PENDING lock keeps new ones out).
+        self.conn.execute(f"PRAGMA busy_timeout = {int(max(wait_seconds, 1) * 1000)}")
         try:
             yield
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as e:
+            self.conn.execute("ROLLBACK")
+            raise LockedError(f"readers kept {self.path} busy for over {wait_seconds:g} s; nothing was written, try again") from e
 
     # --- meta ------------------------------------------------------------------
     def meta(self) -> dict:
@@ -140,12 +147,17 @@ class Store:
         row = self.conn.execute("SELECT max(idx) FROM entries").fetchone()
         return 0 if row[0] is None else row[0] + 1
 
-    def insert_entry(self, entry, stored_hashes: Sequence[bytes], first_hash_index: int) -> None:
+    def insert_entry(self, entry, stored_hashes: Sequence[bytes] = (), first_hash_index: int = 0) -> None:
         r = entry.record
         self.conn.execute(
             "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?)",
             (entry.index, entry.hash_hex, r.kind, r.id, r.version, entry.signer, entry.leaf.decode("utf-8")),
         )
+        if stored_hashes:
+            self.insert_tree_hashes(first_hash_index, stored_hashes)
+
+    def insert_tree_hashes(self, first_hash_index: int, stored_hashes: Sequence[bytes]) -> None:
+        """Store hashes at consecutive stored hash indexes (a batch writes them all at once)."""
         self.conn.executemany(
             "INSERT INTO tree_hashes VALUES (?, ?)", [(first_hash_index + i, h) for i, h in enumerate(stored_hashes)]
         )

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import functools
 import hashlib
 import json
 import os
@@ -126,6 +127,7 @@ class LedgerFileSource:
 
         self.path = Path(path)
         self.store = Store.open(path, readonly=True)
+        self.store.conn.text_factory = _text_from_untrusted
         self.name = str(path)
 
     def leaves(self) -> Iterator[tuple[int, bytes]]:
@@ -141,9 +143,10 @@ class LedgerFileSource:
 
 
 class ExportSource:
-    """A JSONL export (line i = leaf i) with a checkpoint file; optional snapshot folder."""
+    """A JSONL export (line i = leaf i) with a checkpoint file; optional snapshot folder and
+    folder of every checkpoint (``checkpoints/<tree size>``, as in a bundle)."""
 
-    def __init__(self, jsonl_path, checkpoint_path, snapshot_dir=None):
+    def __init__(self, jsonl_path, checkpoint_path, snapshot_dir=None, checkpoints_dir=None):
         self.name = str(jsonl_path)
         try:
             self.data = Path(jsonl_path).read_bytes()
@@ -154,13 +157,18 @@ class ExportSource:
             raise FormatError(f"{jsonl_path}: the last line has no newline; the export is truncated")
         self.snapshot_dir = Path(snapshot_dir) if snapshot_dir else None
         self.snapshots_available = bool(self.snapshot_dir)
+        self.older_notes = []
+        for item in sorted(Path(checkpoints_dir).iterdir() if checkpoints_dir else (), key=lambda p: (len(p.name), p.name)):
+            if not item.name.isdigit():
+                raise FormatError(f"{item}: files in {checkpoints_dir} are named by tree size")
+            self.older_notes.append((int(item.name), item.read_text(encoding="utf-8")))
 
     def leaves(self):
         for i, line in enumerate(self.data.split(b"\n")[:-1]):
             yield i, line
 
     def checkpoint_notes(self):
-        return [(None, self.note)]
+        return self.older_notes + [(None, self.note)]
 
     def snapshot(self, sha256):
         if self.snapshot_dir is None:
@@ -253,7 +261,7 @@ def open_source(spec: str, checkpoint: Optional[str] = None, snapshot_dir: Optio
         entries = path / "entries.jsonl"
         cp = Path(checkpoint) if checkpoint else path / "checkpoint"
         snaps = Path(snapshot_dir) if snapshot_dir else (path / "snapshots" if (path / "snapshots").is_dir() else None)
-        return ExportSource(entries, cp, snaps)
+        return ExportSource(entries, cp, snaps, path / "checkpoints" if (path / "checkpoints").is_dir() else None)
     if checkpoint:
         return ExportSource(path, checkpoint, snapshot_dir)
     if not path.is_file():
@@ -299,17 +307,77 @@ def verify_signatures(items: list, workers: Optional[int] = None, progress=None)
     return sorted(bad)
 
 
+class _SignatureChecker:
+    """Checks signatures on a process pool in chunks while the replay goes on.
+
+    ``check_entry`` appends to ``pending``; each full chunk goes to the pool at
+    once, so the cores verify signatures while this process replays entries.
+    A ledger smaller than one chunk never starts a pool.
+    """
+
+    CHUNK = 2000
+
+    def __init__(self, workers: Optional[int]):
+        self.workers = workers or os.cpu_count() or 1
+        self.pending: list = []
+        self.count = 0
+        self._pool = None
+        self._futures = []
+
+    def submit_full_chunk(self) -> None:
+        if len(self.pending) < self.CHUNK or self.workers == 1:
+            return
+        if self._pool is None:
+            self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=self.workers)
+        self._futures.append(self._pool.submit(_verify_chunk, self.pending))
+        self.count += len(self.pending)
+        self.pending = []
+
+    def finish(self) -> list[int]:
+        """Indexes whose signature fails, in order."""
+        if self._pool is None:
+            self.count += len(self.pending)
+            return verify_signatures(self.pending, self.workers)
+        try:
+            if self.pending:
+                self._futures.append(self._pool.submit(_verify_chunk, self.pending))
+                self.count += len(self.pending)
+                self.pending = []
+            return sorted(index for future in self._futures for index in future.result())
+        finally:
+            self._pool.shutdown(cancel_futures=True)
+
+
 # --- the procedure --------------------------------------------------------------------
 def verify_ledger(source, *, vkey: Optional[str] = None, since_note: Optional[str] = None,
                   progress: Optional[Callable[[int], None]] = None, workers: Optional[int] = None) -> Report:
     """Run every check on ``source``; returns a Report (``report.ok``)."""
     report = Report(source=source.name)
+    try:
+        return _verify_ledger(report, source, vkey=vkey, since_note=since_note, progress=progress, workers=workers)
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
+        # A damaged file: SQLite refuses to read part of it, or its schema
+        # text is no longer UTF-8. Keep what was found before.
+        report.fail("file", f"SQLite cannot read the ledger file, it is damaged or was altered: {e}")
+        return report
+
+
+def _text_from_untrusted(data: bytes) -> str:
+    # TEXT that is not UTF-8 was written behind SQLite's back; decode it
+    # lossily so the comparisons below report where it is instead of failing.
+    return data.decode("utf-8", "replace")
+
+
+def _verify_ledger(report, source, *, vkey, since_note, progress, workers) -> Report:
     pinned = parse_verifier_key_untrusted(vkey) if vkey else None
     report.vkey_pinned = pinned is not None
 
     mem = sqlite3.connect(":memory:", isolation_level=None)
     mem.execute("CREATE TABLE _leaves (idx INTEGER PRIMARY KEY, leaf BLOB)")
-    projection = Projection(mem, lambda i: Entry.from_leaf_untrusted(i, bytes(mem.execute("SELECT leaf FROM _leaves WHERE idx = ?", (i,)).fetchone()[0])).record)
+    # Revisions read the version they replace; recent ones are usually still cached.
+    read_record = functools.lru_cache(maxsize=4096)(
+        lambda i: Entry.from_leaf_untrusted(i, bytes(mem.execute("SELECT leaf FROM _leaves WHERE idx = ?", (i,)).fetchone()[0])).record)
+    projection = Projection(mem, read_record)
     projection.create_tables()
     mem.execute("BEGIN")
 
@@ -319,7 +387,6 @@ def verify_ledger(source, *, vkey: Optional[str] = None, since_note: Optional[st
     roots = {}
     wanted_sizes = {size for size, _ in checkpoint_notes if size}
     since = None
-    pending_signatures = []
     origin = None
     log_verifier = None
     snapshot_cache = {}
@@ -329,6 +396,9 @@ def verify_ledger(source, *, vkey: Optional[str] = None, since_note: Optional[st
             snapshot_cache[sha] = source.snapshot(sha)
         return snapshot_cache[sha]
 
+    signatures = _SignatureChecker(workers)
+    replay = projection.cached()
+    replay.__enter__()
     count = 0
     for index, leaf in source.leaves():
         if index != count:
@@ -355,14 +425,16 @@ def verify_ledger(source, *, vkey: Optional[str] = None, since_note: Optional[st
             if log_verifier is None:
                 break
         try:
-            check_entry(entry, projection, origin, read_snapshot if source.snapshots_available else None, pending_signatures)
+            check_entry(entry, projection, origin, read_snapshot if source.snapshots_available else None, signatures.pending)
             if entry.record.kind == "claim" and entry.record.quote and source.snapshots_available and projection.source_snapshot(entry.record.source):
                 report.quotes_checked += 1
             projection.apply(entry)
         except (RecordError, SignatureError, FormatError) as e:
             report.fail(f"entry {index} ({entry.record.id} v{entry.record.version})", _strip_where(str(e), index))
+        signatures.submit_full_chunk()
         if progress:
             progress(1)
+    replay.__exit__(None, None, None)
     report.entries = count
     report.tree_size = builder.size
     report.root = base64.b64encode(builder.root()).decode() if count else None
@@ -371,9 +443,9 @@ def verify_ledger(source, *, vkey: Optional[str] = None, since_note: Optional[st
     if stored_hashes is not None and next(stored_hashes, None) is not None:
         report.fail("tree_hashes", "holds more stored hashes than the entries produce")
 
-    # Signatures, in bulk and on every core.
-    bad = verify_signatures(pending_signatures, workers)
-    report.signatures = len(pending_signatures)
+    # Signatures, in bulk and on every core (most already checked during the replay).
+    bad = signatures.finish()
+    report.signatures = signatures.count
     for index in bad:
         report.fail(f"entry {index}", "Ed25519 signature does not verify under the signer's registered key")
 
@@ -503,6 +575,11 @@ def _expected_schema(origin, log_vkey):
 
 def _check_file_tables(source, mem, projection, report, origin, log_verifier):
     conn = source.store.conn
+    # SQLite's own check: b-tree structure, and every index agrees with its
+    # table (a reader's lookups go through the indexes the row dumps skip).
+    problems = [row[0] for row in conn.execute("PRAGMA integrity_check(20)")]
+    if problems != ["ok"]:
+        report.fail("file", f"SQLite integrity_check: {'; '.join(problems)}")
     found = set(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
     expected = _expected_schema(origin, log_verifier.vkey)
     for obj in sorted(found - expected, key=str):
@@ -520,8 +597,8 @@ def _check_file_tables(source, mem, projection, report, origin, log_verifier):
             report.fail(f"table {table}", f"cannot be read: {e}")
             continue
         columns = [c[1] for c in mem.execute(f"PRAGMA table_info({table})")]
-        _compare_rows(table, projection.dump(table), got, report, columns)
-        report.tables_checked.append(table)
+        if _compare_rows(table, projection.dump(table), got, report, columns):
+            report.tables_checked.append(table)
     _check_fts(source, report)
 
 
@@ -534,6 +611,9 @@ def _check_fts(source, report):
         source.store.conn.backup(target)
         try:
             target.execute("INSERT INTO claims_fts(claims_fts, rank) VALUES ('integrity-check', 1)")
+            different = _fts_differs_from_rebuilt(target)
+            if different:
+                report.fail("table claims_fts", f"the search index's {different} differ from an index rebuilt from the claims table")
             report.tables_checked.append("claims_fts")
         except sqlite3.DatabaseError as e:
             report.fail("table claims_fts", f"the search index does not match the claims table: {e}")
@@ -541,9 +621,35 @@ def _check_fts(source, report):
             target.close()
 
 
-def _compare_rows(table, expected, found, report, columns):
+FTS_CONTENT = {
+    # What the index says, independent of how its segments are laid out.
+    "terms": 'SELECT term, doc, col, "offset" FROM temp.fts_terms',
+    "document sizes": "SELECT id, sz FROM claims_fts_docsize",
+    "settings": "SELECT k, v FROM claims_fts_config",
+}
+
+
+def _fts_differs_from_rebuilt(conn) -> str:
+    """Names of what differs between the index in ``conn`` (a private copy) and one rebuilt from the claims.
+
+    integrity-check alone lets some changes through (a deleted row of the
+    term index, swapped data blocks): compare the index's logical content.
+    """
+    conn.execute("CREATE VIRTUAL TABLE temp.fts_terms USING fts5vocab(main, claims_fts, 'instance')")
+    for n, query in enumerate(FTS_CONTENT.values()):
+        conn.execute(f"CREATE TEMP TABLE fts_before_{n} AS {query}")
+    conn.execute("INSERT INTO claims_fts(claims_fts) VALUES ('rebuild')")
+    different = []
+    for n, (name, query) in enumerate(FTS_CONTENT.items()):
+        if conn.execute(f"SELECT EXISTS (SELECT * FROM fts_before_{n} EXCEPT {query}) OR EXISTS ({query} EXCEPT SELECT * FROM fts_before_{n})").fetchone()[0]:
+            different.append(name)
+    return ", ".join(different)
+
+
+def _compare_rows(table, expected, found, report, columns) -> bool:
+    """Report every difference; True when the tables are equal."""
     if expected == found:
-        return
+        return True
     _, order = TABLES[table]
     key_count = len(order.split(","))
     exp = {tuple(r[:key_count]): r for r in expected}
@@ -559,6 +665,7 @@ def _compare_rows(table, expected, found, report, columns):
                         if diffs else f"row {_key(key)} differs")
     if len(found) != len(set(got)):
         report.fail(f"table {table}", "holds duplicate rows")
+    return False
 
 
 def _key(key):
@@ -577,8 +684,8 @@ def _check_site_tables(source, projection, report):
             continue
         found = sorted((tuple(row.get(c) for c in columns) for row in rows), key=_sort_key)
         expected = sorted((tuple(r) for r in projection.dump(table)), key=_sort_key)
-        _compare_rows(table, expected, found, report, columns)
-        report.tables_checked.append(table)
+        if _compare_rows(table, expected, found, report, columns):
+            report.tables_checked.append(table)
 
 
 def _sort_key(row):

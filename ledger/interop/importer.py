@@ -1,0 +1,346 @@
+"""Import fact-check feeds as signed records: stable IDs, no duplicates, a full report.
+
+``plan_import`` reads a file (``claimreview``, ``factcheck-api`` or ``jsonl``)
+and compares what it says with the ledger. It returns the records to append
+as one batch and an ``ImportReport``: what is created, updated (a new
+version, with a note naming the changed fields), unchanged, refused (with
+where in the file and why), skipped, which labels stayed unrated, and every
+value that was left out. Nothing is appended here; the caller appends the
+batch with ``Ledger.append`` (all or nothing).
+
+Identity (docs/interop.md): a review is identified by its URL (or, without
+one, by its ``@id``, or by publisher, claim text and date); the review's
+published page by the same key; the publisher by its name; the claimant and
+each appearance by URL, else name; a claim by its text and claimant, or by the
+claim an existing review of the same key already reviews. IDs are
+``<kind>:cr-<role>-<first 16 hex digits of SHA-256(key)>``, so importing the
+same file again finds the same records and creates nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Optional
+
+import attrs
+
+from ledger.errors import FormatError, RecordError
+from ledger.interop import claimreview, factcheck_api
+from ledger.interop.feed import FeedItem, Refused, parse_feed_untrusted
+from ledger.interop.ratings import DEFAULT_MAP_ID, DESK_MAP_ID, RatingTable, default_map, fold_label
+from ledger.records import Record, utc_now
+
+FORMATS = ("claimreview", "factcheck-api", "jsonl")
+UNKNOWN_SOURCE_ID = "source:cr-unknown-appearance"
+_SKIP = ("version", "replaces", "created", "note")
+_KIND_ORDER = {"ratingmap": 0, "source": 1, "claim": 2, "review": 3}
+
+
+@attrs.define
+class ImportReport:
+    file: str
+    format: str
+    created: list = attrs.Factory(list)
+    updated: list = attrs.Factory(list)
+    unchanged: list = attrs.Factory(list)
+    refused: list = attrs.Factory(list)
+    skipped: list = attrs.Factory(list)
+    unrated: list = attrs.Factory(list)
+    warnings: list = attrs.Factory(list)
+
+    def to_json(self) -> dict:
+        return attrs.asdict(self)
+
+    def summary(self, dry_run: bool) -> str:
+        verb = "Would create" if dry_run else "Created"
+        lines = [f"{'Dry run: ' if dry_run else ''}{self.file} ({self.format})",
+                 f"  {verb} {len(self.created)} records, {'would update' if dry_run else 'updated'} {len(self.updated)}, "
+                 f"{len(self.unchanged)} unchanged, {len(self.refused)} refused, {len(self.skipped)} skipped"]
+        for record_id in self.created[:50]:
+            lines.append(f"  + {record_id}")
+        if len(self.created) > 50:
+            lines.append(f"  ... and {len(self.created) - 50} more (use --json for all)")
+        for u in self.updated:
+            lines.append(f"  ~ {u['id']} v{u['version']}: {', '.join(u['changed'])} changed")
+        for r in self.refused:
+            lines.append(f"  REFUSED {r['at']}: {r['reason']}")
+        for s in self.skipped:
+            lines.append(f"  skipped {s['at']}: {s['reason']}")
+        for u in self.unrated:
+            lines.append(f"  unrated {u['at']}: label {u['label']!r} is not in the rating map")
+        for w in self.warnings:
+            lines.append(f"  note {w['at']}: {w['message']}")
+        return "\n".join(lines)
+
+
+@attrs.define
+class ImportPlan:
+    records: list
+    report: ImportReport
+
+
+def _hex(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def _drop_none(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v is not None and v != [] and v != ()}
+
+
+def _content(d: dict) -> dict:
+    return {k: v for k, v in d.items() if k not in _SKIP}
+
+
+class _Planner:
+    def __init__(self, ledger, fmt: str, file_name: str):
+        self.ledger = ledger
+        self.fmt = fmt
+        self.file_name = file_name
+        self.report = ImportReport(file=file_name, format=fmt)
+        self.pending: dict[str, tuple[dict, str]] = {}
+        self.map_note = None
+
+    def head(self, record_id):
+        return self.ledger.projection.head(record_id)
+
+    def current(self, record_id) -> Optional[dict]:
+        return self.ledger.current(record_id).record.to_dict() if self.head(record_id) else None
+
+    def note(self, at: str) -> str:
+        return f"Imported from {self.fmt} file {self.file_name} at {at}"[:1000]
+
+    # --- rating maps ---------------------------------------------------------------
+    def rating_table(self) -> RatingTable:
+        default = default_map()
+        current = self.current(DEFAULT_MAP_ID)
+        if current is None:
+            self.pending[DEFAULT_MAP_ID] = ({**default, "note": "The default rating map shipped with fact-ledger"}, "rating map")
+            version = 1
+        elif _content(current) != _content(default):
+            self.pending[DEFAULT_MAP_ID] = ({**default, "note": "The default rating map shipped with fact-ledger changed"}, "rating map")
+            version = current["version"] + 1
+        else:
+            version = current["version"]
+        desk = self.current(DESK_MAP_ID)
+        self.map_note = (f"{DESK_MAP_ID} v{desk['version']}, then " if desk else "") + f"{DEFAULT_MAP_ID} v{version}"
+        return RatingTable(([desk] if desk else []) + [default])
+
+    # --- feed items to records ---------------------------------------------------------
+    def records_for_item(self, item: FeedItem, table: RatingTable) -> list[dict]:
+        note = self.note(item.path)
+        sources = []
+        review_key = item.review_key
+        if not review_key:
+            who = item.publisher.name or item.publisher.site or "" if item.publisher else ""
+            review_key = "content\n" + fold_label(who) + "\n" + " ".join(item.claim_text.split()) + "\n" + (item.review_date or "")
+            item.warnings.append("no review URL: identified by publisher, claim text and review date")
+        review_id = f"review:cr-{_hex(review_key)}"
+        if not item.label:
+            raise Refused("reviewRating has no alternateName (textualRating): the desk's own label is required")
+        publisher_id = None
+        if item.publisher:
+            p = item.publisher
+            # By name: the one thing every format gives (ClaimReview has no 'site', the API no URL).
+            publisher_id = f"source:cr-publisher-{_hex(fold_label(p.name) if p.name else p.url or (p.site or '').lower())}"
+            sources.append(_drop_none({
+                "kind": "source", "id": publisher_id, "type": "organization", "title": p.name or p.site or p.url, "url": p.url,
+                "description": f"Site as given by the feed: {p.site}" if p.site else None, "note": note,
+            }))
+        if item.review_url or item.review_title:
+            sources.append(_drop_none({
+                "kind": "source", "id": f"source:cr-review-{_hex(review_key)}", "type": "article",
+                "title": item.review_title or item.review_url, "url": item.review_url,
+                "publisher": item.publisher.name if item.publisher else None, "language": item.review_language,
+                "published": item.review_date, "note": note,
+            }))
+        claimant_id = None
+        if item.claimant:
+            c = item.claimant
+            claimant_id = f"source:cr-claimant-{_hex(c.url or fold_label(c.name or ''))}"
+            sources.append(_drop_none({"kind": "source", "id": claimant_id, "type": c.type, "title": c.name or c.url,
+                                       "url": c.url, "note": note}))
+        appearance_ids = []
+        for a in item.appearances:
+            appearance_id = f"source:cr-appearance-{_hex(a.url or (a.archives[0] if a.archives else '') or a.title)}"
+            links = [{"rel": "republishes", "source": appearance_ids[0]}] if appearance_ids else None
+            sources.append(_drop_none({
+                "kind": "source", "id": appearance_id, "type": "document", "title": a.title or a.url or a.archives[0],
+                "url": a.url, "published": a.published, "archives": list(a.archives), "links": links,
+                "description": None if a.title else "Title not given by the feed", "note": note,
+            }))
+            appearance_ids.append(appearance_id)
+        if appearance_ids:
+            source_id = appearance_ids[0]
+        elif claimant_id:
+            source_id = claimant_id
+        else:
+            source_id = UNKNOWN_SOURCE_ID
+            sources.append({"kind": "source", "id": UNKNOWN_SOURCE_ID, "type": "other",
+                            "title": "Unknown appearance (not given by the feed)",
+                            "description": "The source of claims whose feed said neither where the claim appeared nor who made it.",
+                            "note": note})
+        existing_review = self.current(review_id)
+        claimant_name = item.claimant.name or item.claimant.url if item.claimant else None
+        claim_id = existing_review["claim"] if existing_review else \
+            f"claim:cr-{_hex(fold_label(item.claim_text) + chr(10) + fold_label(claimant_name or ''))}"
+        claim = _drop_none({
+            "kind": "claim", "id": claim_id, "text": item.claim_text, "language": item.claim_language or "und",
+            "source": source_id,
+            "attribution": _drop_none({"text": claimant_name, "source": claimant_id}) if claimant_name else None,
+            "claim_date": item.claim_date, "note": note,
+        })
+        normalized, how = table.normalize(item.label, item.value, item.best, item.worst)
+        if how is None:
+            self.report.unrated.append({"at": item.path, "label": item.label})
+        review = _drop_none({
+            "kind": "review", "id": review_id, "claim": claim_id,
+            "rating": _drop_none({"label": item.label, "label_language": item.review_language, "normalized": normalized,
+                                  "value": item.value, "best": item.best, "worst": item.worst}),
+            "explanation": item.review_body, "reviewed": item.review_date, "url": item.review_url,
+            "note": f"{note}; rating " + (f"normalized by {how} with {self.map_note}" if how else f"unrated: not in {self.map_note}"),
+        })
+        return sources + [claim, review]
+
+    # --- jsonl lines to records ----------------------------------------------------------
+    def records_from_jsonl(self, data: bytes) -> list[tuple[str, dict]]:
+        out = []
+        for number, line in enumerate(data.split(b"\n"), 1):
+            if not line.strip():
+                continue
+            at = f"line {number}"
+            try:
+                value = parse_feed_untrusted(line, "the line")
+            except FormatError as e:
+                self.report.refused.append({"at": at, "reason": str(e)})
+                continue
+            if isinstance(value, dict) and isinstance(value.get("record"), dict) and "sig" in value:
+                value = value["record"]  # an entry of another ledger's export: its signature is for that ledger
+            if not isinstance(value, dict):
+                self.report.refused.append({"at": at, "reason": "expected a record (a JSON object)"})
+                continue
+            if value.get("kind") in ("key", "correction", "retraction"):
+                self.report.skipped.append({"at": at, "reason": f"{value.get('kind')} records belong to the ledger they were signed in; not imported"})
+                continue
+            record = {k: v for k, v in value.items() if k not in ("version", "replaces")}
+            record.setdefault("note", self.note(at))
+            out.append((at, record))
+        return out
+
+    def _references(self, record: dict) -> list[str]:
+        refs = []
+        if record["kind"] == "source":
+            refs = [link.get("source") for link in record.get("links") or () if isinstance(link, dict)]
+        elif record["kind"] == "claim":
+            refs = [record.get("source"), (record.get("attribution") or {}).get("source")]
+        elif record["kind"] == "review":
+            refs = [record.get("claim"), *(record.get("evidence") or ())]
+        return [r for r in refs if r]
+
+    # --- checking and merging --------------------------------------------------------------
+    def validate(self, record: dict) -> None:
+        Record.from_dict({**record, "version": 1, "created": record.get("created") or utc_now()})
+
+    def add_item(self, at: str, records: list[dict], first_wins: bool) -> None:
+        """Validate every record of one item, then merge them into the batch (all or none)."""
+        for record in records:
+            try:
+                self.validate(record)
+            except RecordError as e:
+                raise Refused(f"{record.get('id')}: {str(e).removeprefix('$')}") from e
+        for record in records:
+            record_id = record["id"]
+            if record_id not in self.pending:
+                self.pending[record_id] = (record, at)
+                continue
+            old, old_at = self.pending[record_id]
+            if first_wins:
+                merged = {**record, **old}
+                for field in sorted(set(_content(old)) & set(_content(record))):
+                    if old[field] != record[field]:
+                        self.report.warnings.append({"at": at, "message": f"{record_id}: {field} differs from {old_at}; the value from {old_at} is kept"})
+                self.pending[record_id] = (merged, old_at)
+            else:
+                self.pending[record_id] = (record, at)
+
+    def compare(self) -> list[dict]:
+        """Records to append: new ones (version 1) and changed ones (the next version)."""
+        out = []
+        ordered = sorted(self.pending.items(), key=lambda kv: _KIND_ORDER.get(kv[1][0]["kind"], 9))
+        refused_ids = set()
+        for record_id, (record, at) in ordered:
+            if any(ref in refused_ids for ref in self._references(record)):
+                refused_ids.add(record_id)
+                self.report.refused.append({"at": at, "reason": f"{record_id}: refers to a record refused above"})
+                continue
+            head = self.head(record_id)
+            claim_head = self.head(record["claim"]) if record["kind"] == "review" else None
+            if head is None and claim_head is not None and claim_head.status == "retracted":
+                refused_ids.add(record_id)
+                self.report.refused.append({"at": at, "reason": f"{record_id}: claim {record['claim']} was retracted in this ledger"})
+                continue
+            if head is None:
+                out.append({**record, "version": 1, "created": record.get("created") or utc_now()})
+                self.report.created.append(record_id)
+                continue
+            current = self.current(record_id)
+            if current["kind"] != record["kind"]:
+                refused_ids.add(record_id)
+                self.report.refused.append({"at": at, "reason": f"{record_id} is a {current['kind']} in the ledger, not a {record['kind']}"})
+                continue
+            merged = {**_content(current), **_content(record)}
+            changed = sorted(k for k in set(merged) | set(_content(current)) if merged.get(k) != current.get(k))
+            if not changed:
+                self.report.unchanged.append(record_id)
+                continue
+            if head.status == "retracted":
+                refused_ids.add(record_id)
+                self.report.refused.append({"at": at, "reason": f"{record_id} was retracted in this ledger; it is not revised"})
+                continue
+            if record["kind"] == "review" and merged["claim"] != current["claim"]:
+                refused_ids.add(record_id)
+                self.report.refused.append({"at": at, "reason": f"{record_id} reviews {current['claim']} in this ledger; a review cannot move to another claim"})
+                continue
+            note = record["note"] if record["kind"] == "ratingmap" else \
+                f"Re-imported from {self.fmt} file {self.file_name} at {at}: {', '.join(changed)} changed"
+            out.append({"kind": record["kind"], **merged, "id": record_id, "version": head.version + 1,
+                        "replaces": head.entry_hash, "created": utc_now(), "note": note[:1000]})
+            self.report.updated.append({"id": record_id, "version": head.version + 1, "changed": changed})
+        return out
+
+
+def plan_import(ledger, data: bytes, fmt: str, file_name: str) -> ImportPlan:
+    """Read ``data`` in ``fmt`` and work out the batch that brings it into ``ledger``."""
+    if fmt not in FORMATS:
+        raise FormatError(f"unknown import format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    planner = _Planner(ledger, fmt, file_name)
+    if fmt == "jsonl":
+        for at, record in planner.records_from_jsonl(data):
+            missing = [r for r in planner._references(record) if r not in planner.pending and planner.head(r) is None]
+            snapshot = record.get("snapshot") if record.get("kind") == "source" else None
+            if missing:
+                planner.report.refused.append({"at": at, "reason": f"{record.get('id')}: refers to {', '.join(missing)}, which is neither in this ledger nor imported before it"})
+            elif isinstance(snapshot, dict) and ledger.read_snapshot(snapshot.get("sha256")) is None:
+                planner.report.refused.append({"at": at, "reason": f"{record.get('id')}: its snapshot {snapshot.get('sha256')} is not stored; append it with 'ledger append --snapshot FILE'"})
+            else:
+                try:
+                    planner.add_item(at, [record], first_wins=False)
+                except Refused as e:
+                    planner.report.refused.append({"at": at, "reason": str(e)})
+    else:
+        parsed = parse_feed_untrusted(data, file_name)
+        reader = claimreview if fmt == "claimreview" else factcheck_api
+        items, refused, skipped = reader.items_from_untrusted(parsed)
+        planner.report.refused.extend({"at": at, "reason": reason} for at, reason in refused)
+        planner.report.skipped.extend({"at": at, "reason": reason} for at, reason in skipped)
+        if not items and not refused:
+            raise FormatError(f"{file_name}: no {'ClaimReview' if fmt == 'claimreview' else 'claims'} found; is --format right?")
+        table = planner.rating_table() if items else None
+        for item in items:
+            try:
+                records = planner.records_for_item(item, table)
+                planner.add_item(item.path, records, first_wins=True)
+            except Refused as e:
+                planner.report.refused.append({"at": item.path, "reason": str(e)})
+                continue
+            planner.report.warnings.extend({"at": item.path, "message": w} for w in item.warnings)
+    return ImportPlan(records=planner.compare(), report=planner.report)
