@@ -45,6 +45,30 @@ SCHEMA = (
 DEFAULT_WAIT_SECONDS = 60.0
 
 
+def _roll_back_hot_journal(path: Path) -> None:
+    """Undo a write that was cut off (kill -9, power loss) before reading the file read-only.
+
+    A writer that dies mid-transaction leaves ``DB-journal`` (a hot journal)
+    holding the pages as they were. A read-write connection rolls it back on
+    its first read; a read-only one cannot (SQLite: "attempt to write a
+    readonly database"), and an immutable one ignores it and would read the
+    half-written pages. So roll it back here, with a short-lived read-write
+    connection, before opening read-only or immutable.
+    """
+    journal = Path(f"{path}-journal")
+    if not journal.is_file() or journal.stat().st_size == 0:
+        return
+    try:
+        conn = sqlite3.connect(f"file:{path.resolve()}?mode=rw", uri=True, isolation_level=None, timeout=DEFAULT_WAIT_SECONDS)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as e:
+        raise LedgerError(f"{path} was left mid-write by a process that stopped (its journal {journal.name} is still there) and "
+                          f"cannot be repaired here ({e}); open it once with write access, e.g. 'ledger log {path}' as its owner") from e
+
+
 class Store:
     """One ledger file. Use ``Store.create`` or ``Store.open``."""
 
@@ -59,6 +83,8 @@ class Store:
         path = Path(path)
         if not path.is_file():
             raise NotFoundError(f"no ledger at {path}; create one with 'ledger init {path}'")
+        if readonly or immutable:
+            _roll_back_hot_journal(path)
         mode = "ro&immutable=1" if immutable else "ro" if readonly else "rw"
         uri = f"file:{path.resolve()}?mode={mode}"
         try:

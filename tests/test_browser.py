@@ -3,6 +3,7 @@
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -29,12 +30,15 @@ def start_server(db_path):
     """``ledger.site.serve`` in a subprocess; returns (process, base URL) once it answers."""
     port = free_port()
     code = "import sys; from ledger.site import serve; serve(sys.argv[1], host='127.0.0.1', port=int(sys.argv[2]))"
-    proc = subprocess.Popen([sys.executable, "-c", code, str(db_path), str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # The log goes to a file: a pipe nobody reads would stall the server once full.
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen([sys.executable, "-c", code, str(db_path), str(port)], stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"the server exited: {proc.stdout.read().decode(errors='replace')}")
+            log.seek(0)
+            raise AssertionError(f"the server exited: {log.read().decode(errors='replace')}")
         try:
             with urllib.request.urlopen(base + "/-/ledger.json", timeout=1):
                 return proc, base
