@@ -169,6 +169,8 @@ class Projection:
         # Heads and keys by ID while ``cached()`` is active, else None.
         self._heads: Optional[dict] = None
         self._keys: Optional[dict] = None
+        self._sources: Optional[dict] = None  # ("title" or "links", source ID) -> rows
+        self._index_claims = False  # _apply_claim writes claims_fts itself (see cached())
 
     @contextlib.contextmanager
     def cached(self) -> Iterator[None]:
@@ -178,12 +180,29 @@ class Projection:
         refers to; ``apply`` keeps the cache in step with what it writes. The
         cache is dropped on leaving the block, so a rolled-back batch leaves
         nothing stale behind. Inside it, only ``apply`` may write the tables.
+
+        For the same stretch ``_apply_claim`` indexes each new claims row
+        itself, exactly as the claims_ai trigger would: a trigger makes
+        SQLite open a statement savepoint on the FTS5 table for every row,
+        which costs more than the insert (benchmarks/RESULTS.md). The trigger
+        is dropped on entering and created again, with the same SQL, on leaving.
         """
-        self._heads, self._keys = {}, {}
+        had_trigger = self._has_claims_trigger()
+        if had_trigger:
+            self.conn.execute("DROP TRIGGER claims_ai")
+        self._heads, self._keys, self._sources = {}, {}, {}
+        self._index_claims = had_trigger
         try:
             yield
         finally:
-            self._heads = self._keys = None
+            self._heads = self._keys = self._sources = None
+            self._index_claims = False
+            # A rolled-back transaction already brought the trigger back.
+            if had_trigger and not self._has_claims_trigger():
+                self.conn.execute(FTS_TRIGGERS[0])
+
+    def _has_claims_trigger(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'claims_ai'").fetchone() is not None
 
     # --- schema -----------------------------------------------------------
     def create_tables(self) -> None:
@@ -271,6 +290,8 @@ class Projection:
         )
 
     def _apply_source(self, entry, record: Source, previous):
+        if self._sources is not None:
+            self._sources.clear()
         snap = record.snapshot
         old_links = self.conn.execute("SELECT rel, target_id, note FROM source_links WHERE source_id = ? ORDER BY position", (record.id,)).fetchall()
         self.conn.execute(
@@ -312,7 +333,16 @@ class Projection:
         return sorted(found)
 
     def _links(self, source_id):
-        return self.conn.execute("SELECT rel, target_id FROM source_links WHERE source_id = ? ORDER BY position", (source_id,)).fetchall()
+        return self._source_rows("links", source_id, "SELECT rel, target_id FROM source_links WHERE source_id = ? ORDER BY position")
+
+    def _source_rows(self, what, source_id, sql):
+        # Every claim reads its source's title and links; only _apply_source changes them.
+        if self._sources is not None and (what, source_id) in self._sources:
+            return self._sources[what, source_id]
+        rows = self.conn.execute(sql, (source_id,)).fetchall()
+        if self._sources is not None:
+            self._sources[what, source_id] = rows
+        return rows
 
     def chain_for(self, source_id: str, attribution_source: Optional[str]) -> list[tuple[str, Optional[str]]]:
         """The provenance chain of a claim: [(source_id, rel from the previous link)].
@@ -352,12 +382,14 @@ class Projection:
             chain.append(step)
             seen.add(step[0])
 
-    def _write_chain(self, claim_id, sources=None):
-        # sources: the claim's (source_id, attribution_source_id), when the caller knows them.
+    def _write_chain(self, claim_id, sources=None, new=False):
+        # sources: the claim's (source_id, attribution_source_id), when the caller knows them;
+        # new: a first version, which has no chain rows yet.
         source_id, attribution = sources or self.conn.execute(
             "SELECT source_id, attribution_source_id FROM claims WHERE id = ?", (claim_id,)
         ).fetchone()
-        self.conn.execute("DELETE FROM claim_chain WHERE claim_id = ?", (claim_id,))
+        if not new:
+            self.conn.execute("DELETE FROM claim_chain WHERE claim_id = ?", (claim_id,))
         self.conn.executemany(
             "INSERT INTO claim_chain VALUES (?, ?, ?, ?)",
             [(claim_id, i, sid, rel) for i, (sid, rel) in enumerate(self.chain_for(source_id, attribution))],
@@ -367,7 +399,7 @@ class Projection:
         return self.head(record_id).status
 
     def _apply_claim(self, entry, record: Claim, previous):
-        source = self.conn.execute("SELECT title, publisher FROM sources WHERE id = ?", (record.source,)).fetchone()
+        source = self._source_rows("title", record.source, "SELECT title, publisher FROM sources WHERE id = ?")[0]
         # A first version has no claims row yet (record_heads and claims are
         # written together), so there is nothing to read or delete.
         verdict = self.conn.execute("SELECT verdict, verdict_label, review_id, status_reason, first_created FROM claims WHERE id = ?", (record.id,)).fetchone() if previous else None
@@ -377,7 +409,7 @@ class Projection:
         # does not fire the trigger that keeps the full-text index in step.
         if previous:
             self.conn.execute("DELETE FROM claims WHERE id = ?", (record.id,))
-        self.conn.execute(
+        inserted = self.conn.execute(
             "INSERT INTO claims VALUES (" + ", ".join("?" * 33) + ")",
             (record.id, record.version, record.text, record.language, t.text if t else None, t.language if t else None,
              record.source, source[0], source[1],
@@ -387,6 +419,9 @@ class Projection:
              record.claim_date, _json(record.tags), verdict[0], verdict[1], verdict[2],
              self._status(record.id), verdict[3], entry.signer, record.created, verdict[4], entry.index, entry.hash_hex),
         )
+        if self._index_claims:  # what the claims_ai trigger does (new.text, new.translation, new.quote, new.source_title)
+            self.conn.execute("INSERT INTO claims_fts(rowid, text, translation, quote, source_title) VALUES (?, ?, ?, ?, ?)",
+                              (inserted.lastrowid, record.text, t.text if t else None, q.exact if q else None, source[0]))
         old = self.read_record(previous.entry_idx).to_dict() if previous else None
         changes = [c.describe() for c in diff_records(old, record.to_dict())] if previous else []
         self.conn.execute(
@@ -395,7 +430,7 @@ class Projection:
              t.text if t else None, q.exact if q else None, record.note, json.dumps(changes, ensure_ascii=False),
              entry.signer, record.created),
         )
-        self._write_chain(record.id, (record.source, a.source if a else None))
+        self._write_chain(record.id, (record.source, a.source if a else None), new=previous is None)
 
     def _apply_review(self, entry, record: Review, previous):
         r = record.rating

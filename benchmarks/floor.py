@@ -1,0 +1,55 @@
+"""The SQLite floor of one appended claim: the rows it must write, with nothing else.
+
+Used by ``python -m benchmarks`` to show how close the append rate can get
+to the raw limit: every claim entry writes one row into ``entries``,
+``record_heads``, ``claims`` (+ its full-text index), ``claim_versions``
+and ``claim_chain`` (and whatever other browsing tables the projection has),
+plus its stored tree hashes. Here those rows are written with
+``executemany`` in one transaction into a fresh ledger file with the real
+schema: no validation, signing, Python objects or reads.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+
+def sqlite_floor(path: Path, n: int) -> float:
+    """Seconds per entry to insert n claim entries' rows into the ledger schema, in bulk."""
+    import sqlite3
+
+    from ledger.projection import Projection
+    from ledger.store import SCHEMA
+
+    path.unlink(missing_ok=True)
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    for ddl in SCHEMA:
+        conn.execute(ddl)
+    Projection(conn, None).create_tables()
+    tables = {name: len(conn.execute(f"PRAGMA table_info({name})").fetchall()) for name in
+              ("entries", "tree_hashes", "record_heads", "claims", "claim_versions", "claim_chain")}
+    other = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'record_versions'")]
+    rows = {name: [] for name in tables}
+    rows.update({name: [] for name in other})
+    for i in range(n):
+        cid, h = f"claim:bench-{i}", f"{i:064x}"
+        text = f"The ministry reported exports imports machine tools figures growth decline shipments customs trade ({i})"
+        rows["entries"].append((i, h, "claim", cid, 1, "ana@bench+01234567", "x" * 330))
+        rows["tree_hashes"].extend(((2 * i, bytes(32)), (2 * i + 1, bytes(32))))
+        rows["record_heads"].append((cid, "claim", 1, i, h, i, "active"))
+        rows["claims"].append((cid, 1, text, "en", None, None, "source:bench", "Benchmark source", "Bench") + (None,) * 17
+                              + ("active", None, "ana@bench+01234567", "2024-05-01T10:00:00Z", "2024-05-01T10:00:00Z", i, h))
+        rows["claim_versions"].append((i, cid, 1, h, None, text, None, None, None, "[]", None, None, "ana@bench+01234567", "2024-05-01T10:00:00Z"))
+        rows["claim_chain"].append((cid, 0, "source:bench", None))
+        for name in other:
+            rows[name].append((h, cid, 1, i))
+    t = time.process_time()
+    conn.execute("BEGIN")
+    for name, values in rows.items():
+        width = len(values[0])
+        conn.executemany(f"INSERT INTO {name} VALUES ({', '.join('?' * width)})", values)
+    conn.execute("COMMIT")
+    elapsed = time.process_time() - t
+    conn.close()
+    return elapsed / n
