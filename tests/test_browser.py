@@ -91,9 +91,10 @@ def test_search_then_claim_page_shows_chain_and_history(servers, page, tmp_path)
     base = servers["demo"]
     page.goto(base + "/")
     assert page.locator("pre.note").inner_text().startswith("demo.fact-ledger.example/log\n")
-    page.fill("input[name=_search]", "microelectronica")
+    page.fill("input[name=q]", "microelectronica")
     page.click("form.ledger-search button")
-    page.wait_for_url("**/demo/claims?_search=microelectronica*")
+    page.wait_for_url("**/demo/newest_matches?q=microelectronica*")
+    assert page.locator("td mark").count() >= 1
     page.click("a[href='/claim/ro-microelectronics-90pct']")
     page.wait_for_url("**/claim/ro-microelectronics-90pct")
     assert page.locator("ol.chain > li").count() >= 3

@@ -106,7 +106,8 @@ async def test_home_shows_checkpoint_key_newest_claims_and_search(ds, ledger):
     for (claim_id,) in newest:
         assert f'href="/claim/{claim_id.split(":", 1)[1]}"' in html
     assert "Atribuit, neverificat independent (unproven)" in html
-    assert 'action="/demo/claims"' in html and 'name="_search"' in html
+    assert 'action="/demo/newest_matches"' in html and 'name="q"' in html
+    assert 'href="/demo/search"' in html and 'href="/demo/claims"' in html
     for route in ("/-/checkpoint", "/-/vkey", "/-/entries.jsonl", "/-/ledger.json", "/-/feed.atom"):
         assert f'href="{route}"' in html
 
@@ -130,6 +131,19 @@ async def test_ranked_search_query_marks_matches(ds):
     # FTS5 syntax in the user's words is searched for, not interpreted.
     for hostile in ('"', "NEAR(", "a OR", "*", "-x"):
         assert (await ds.client.get("/demo/search.json", params={"q": hostile})).status_code == 200
+
+
+@pytest.mark.parametrize("query, expected", [("masini-unelte", "claim:ro-sales-machine-tools-microelectronics"),
+                                               ("microelectronica", "claim:ro-microelectronics-90pct")])
+async def test_newest_matches_search_ignores_diacritics_newest_first(ds, query, expected):
+    data = (await get_ok(ds, "/demo/newest_matches.json", params={"q": query, "_shape": "objects"})).json()
+    ids = [row["id"] for row in data["rows"]]
+    assert expected in ids
+    entry_order = [row["entry_idx"] for row in data["rows"]]
+    assert entry_order == sorted(entry_order, reverse=True)
+    assert all("\ue000" in row["snippet"] for row in data["rows"])
+    for hostile in ('"', "NEAR(", "a OR", "*", "-x"):
+        assert (await ds.client.get("/demo/newest_matches.json", params={"q": hostile})).status_code == 200
 
 
 async def test_claims_table_has_the_configured_facets_and_links(ds):
