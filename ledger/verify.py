@@ -42,10 +42,10 @@ from typing import Callable, Iterator, Optional
 import attrs
 
 from ledger import tree
-from ledger.checkpoint import Checkpoint, open_checkpoint_untrusted, parse_tlog_proof_untrusted, verify_tlog_proof
+from ledger.checkpoint import open_checkpoint_untrusted, parse_tlog_proof_untrusted, verify_tlog_proof
 from ledger.envelope import Entry
 from ledger.errors import FormatError, LedgerError, NotFoundError, ProofError, RecordError, SignatureError
-from ledger.note import Verifier, parse_verifier_key_untrusted
+from ledger.note import parse_verifier_key_untrusted
 from ledger.projection import TABLES, Projection
 from ledger.rules import check_entry
 
@@ -386,7 +386,6 @@ def _verify_ledger(report, source, *, vkey, since_note, progress, workers) -> Re
     stored_hashes = _stored_hashes(source)
     roots = {}
     wanted_sizes = {size for size, _ in checkpoint_notes if size}
-    since = None
     origin = None
     log_verifier = None
     snapshot_cache = {}

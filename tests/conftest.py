@@ -7,11 +7,15 @@ CLI fixtures (``log_key_file``, ``editor_key_file``, ``ledger_db``, ``demo_db``,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 import attrs
@@ -162,3 +166,44 @@ def sha256_of_file(path) -> str | None:
 def file_hash():
     """``file_hash(path)``: SHA-256 hex of a file, or None when it does not exist."""
     return sha256_of_file
+
+
+# --- a real `ledger serve` on 127.0.0.1 ---------------------------------------------------------
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def ledger_server(db_path):
+    """Run `python -m ledger serve DB` on a free port; yields its base URL (with a trailing '/')."""
+    port = free_port()
+    # The log goes to a file: a pipe nobody reads would stall the server once full.
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen([sys.executable, "-m", "ledger", "serve", str(db_path), "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise AssertionError(f"ledger serve exited: {log.read().decode(errors='replace')}")
+            try:
+                with urllib.request.urlopen(base + "-/ledger.json", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("ledger serve did not answer within 30 s")
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

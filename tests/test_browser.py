@@ -1,15 +1,10 @@
 """The site in a real Chromium: search, claim pages, no CSP breakage, no script from the data."""
 
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from conftest import ledger_server
 from ledger.demo import build_demo
 from test_site import build_xss_ledger
 
@@ -20,47 +15,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(db_path):
-    """``ledger.site.serve`` in a subprocess; returns (process, base URL) once it answers."""
-    port = free_port()
-    code = "import sys; from ledger.site import serve; serve(sys.argv[1], host='127.0.0.1', port=int(sys.argv[2]))"
-    # The log goes to a file: a pipe nobody reads would stall the server once full.
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-c", code, str(db_path), str(port)], stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise AssertionError(f"the server exited: {log.read().decode(errors='replace')}")
-        try:
-            with urllib.request.urlopen(base + "/-/ledger.json", timeout=1):
-                return proc, base
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("the server did not answer within 30 s")
-
-
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     build_demo(tmp / "demo.db", tmp / "keys").close()
     build_xss_ledger(tmp / "xss.db").close()
-    started = [start_server(tmp / "demo.db"), start_server(tmp / "xss.db")]
-    yield {"demo": started[0][1], "xss": started[1][1]}
-    for proc, _ in started:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with ledger_server(tmp / "demo.db") as demo, ledger_server(tmp / "xss.db") as xss:
+        yield {"demo": demo.rstrip("/"), "xss": xss.rstrip("/")}
 
 
 @pytest.fixture(scope="module")

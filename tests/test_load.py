@@ -34,7 +34,7 @@ from ledger.demo import build_demo
 import subprocess
 import sys
 
-from test_browser import free_port
+from conftest import free_port
 
 FULL = os.environ.get("LEDGER_FULL_SIZE") == "1"
 CLIENTS = int(os.environ.get("LEDGER_LOAD_CLIENTS", 50 if FULL else 10))

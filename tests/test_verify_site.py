@@ -1,52 +1,22 @@
 """`ledger verify URL` against a real `ledger serve` on 127.0.0.1, honest and tampered."""
 
+import contextlib
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
+from conftest import free_port, ledger_server
 from ledger.demo import build_demo
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def serve():
-    """Start `python -m ledger serve DB` on a free port; yields a function returning its URL."""
-    procs = []
-
-    def start(db_path):
-        port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "ledger", "serve", str(db_path), "--port", str(port)],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        procs.append(proc)
-        base = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read().decode(errors="replace")
-            try:
-                with urllib.request.urlopen(base + "-/ledger.json", timeout=1):
-                    return base
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("ledger serve did not answer within 30 s")
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    """Start servers on free ports for one test; returns a function DB -> base URL."""
+    with contextlib.ExitStack() as stack:
+        yield lambda db_path: stack.enter_context(ledger_server(db_path))
 
 
 @pytest.fixture(scope="module")
