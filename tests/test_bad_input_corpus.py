@@ -11,7 +11,6 @@ non-existent record, a version gap).
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 

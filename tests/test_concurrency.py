@@ -8,7 +8,6 @@ process; the write lock is SQLite's RESERVED lock taken with BEGIN IMMEDIATE
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys

@@ -10,7 +10,7 @@ from ledger.canonical import canonical_bytes, is_canonical
 from ledger.envelope import MESSAGE_PREFIX, Entry, signed_message, signer_id
 from ledger.errors import FormatError, LedgerError, RecordError, SignatureError
 from ledger.keys import signer_from_seed
-from ledger.records import Claim, Record
+from ledger.records import Claim
 from ledger.tree import leaf_hash
 
 ORIGIN = "example.org/ledger"

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import statistics
 import threading
 import time
 import urllib.parse

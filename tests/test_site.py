@@ -8,7 +8,6 @@ import base64
 import hashlib
 import json
 import re
-import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 

@@ -1,28 +1,19 @@
 """ledger.store: the SQLite log tables are append-only, and a failed batch changes nothing."""
 
-import shutil
 import sqlite3
 
 import pytest
 
 from ledger.api import Ledger
-from ledger.demo import DEMO_ORIGIN, _signer, build_demo
+from ledger.demo import DEMO_ORIGIN, _signer
 from ledger.errors import FormatError, LedgerError, NotFoundError, RecordError
 from ledger.store import LOG_TABLES, Store
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("store-demo")
-    build_demo(tmp / "demo.db", tmp / "keys").close()
-    return tmp / "demo.db"
-
-
 @pytest.fixture
-def demo_path(template, tmp_path):
-    path = tmp_path / "demo.db"
-    shutil.copyfile(template, path)
-    return path
+def demo_path(demo_db):
+    """A private copy of the demo ledger (built once per session in conftest)."""
+    return demo_db
 
 
 @pytest.mark.parametrize("table, column", [

@@ -26,7 +26,6 @@ Size: ``LEDGER_TAMPER_MUTATIONS`` (random value-level mutations; default 120,
 
 from __future__ import annotations
 
-import base64
 import collections
 import concurrent.futures
 import os
@@ -222,7 +221,6 @@ def forge_row(conn, table, how):
     size = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
     if table == "entries":
         from ledger import tree
-        from ledger.store import Store
 
         record = {"kind": "claim", "id": "claim:forged", "created": "2024-06-01T00:00:00Z", "text": "forged", "language": "en",
                   "source": "source:s20"}

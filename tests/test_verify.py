@@ -11,26 +11,18 @@ import textwrap
 import pytest
 
 from ledger.api import Ledger
-from ledger.demo import DEMO_CLAIM_IDS, DEMO_ORIGIN, _signer, build_demo
-from ledger.errors import FormatError, LedgerError, ProofError, SignatureError
+from ledger.demo import DEMO_CLAIM_IDS, DEMO_ORIGIN, _signer
+from ledger.errors import FormatError, LedgerError, ProofError
 from ledger.keys import signer_from_seed
 from ledger.verify import ExportSource, open_source, verify_claim_proof, verify_ledger
 
 LOG_VKEY = _signer(DEMO_ORIGIN).vkey
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("verify-demo")
-    build_demo(tmp / "demo.db", tmp / "keys").close()
-    return tmp / "demo.db"
-
-
 @pytest.fixture
-def demo(template, tmp_path):
-    path = tmp_path / "demo.db"
-    shutil.copyfile(template, path)
-    return path
+def demo(demo_db):
+    """A private copy of the demo ledger (built once per session in conftest)."""
+    return demo_db
 
 
 def verify(path, **kw):
