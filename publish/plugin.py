@@ -321,14 +321,19 @@ def _checkpoint(ledger, index):
     return {"size": covering[0], "note": covering[1]} if covering else None
 
 
+async def _record_row(db, table, record_id):
+    """The browsing-table row of one claim or source, or None."""
+    found = await _rows(db, f"select * from {table} where id = :id", {"id": record_id})
+    return found[0] if found else None
+
+
 async def claim_page(datasette, request):
     site = await ledger_site(datasette)
     db, ledger = site.db, site.ledger
     claim_id = "claim:" + request.url_vars["slug"]
-    found = await _rows(db, "select * from claims where id = :id", {"id": claim_id})
-    if not found:
+    claim = await _record_row(db, "claims", claim_id)
+    if claim is None:
         return await _not_found(datasette, request, f"No claim {claim_id} in this ledger.")
-    claim = found[0]
     editors = await _editors(db)
     chain = await _rows(db, """select ch.position, ch.rel, s.* from claim_chain ch join sources s on s.id = ch.source_id
                                where ch.claim_id = :id order by ch.position""", {"id": claim_id})
@@ -372,10 +377,9 @@ async def source_page(datasette, request):
     site = await ledger_site(datasette)
     db = site.db
     source_id = "source:" + request.url_vars["slug"]
-    found = await _rows(db, "select * from sources where id = :id", {"id": source_id})
-    if not found:
+    source = await _record_row(db, "sources", source_id)
+    if source is None:
         return await _not_found(datasette, request, f"No source {source_id} in this ledger.")
-    source = found[0]
     editors = await _editors(db)
     links_out = await _rows(db, """select l.rel, l.note, l.target_id as id, s.title, s.type from source_links l
                                    left join sources s on s.id = l.target_id where l.source_id = :id order by l.position""", {"id": source_id})
