@@ -19,8 +19,68 @@ from ledger.errors import FormatError
 MAX_SAFE_INTEGER = 2**53 - 1
 
 
+# RFC 8785 serializes strings (§3.2.2.2) and integers in the I-JSON range
+# (§3.2.2.3) exactly as Python's json module does with ensure_ascii=False and
+# no spaces: control characters U+0000..U+001F as \b \t \n \f \r or \u00xx
+# (lower-case hex), '"' and '\\' escaped, everything else as itself. The one
+# difference is the order of object members: RFC 8785 §3.2.3 sorts names by
+# UTF-16 code units, sort_keys by code points. The two orders agree unless a
+# name holds a character outside the Basic Multilingual Plane (a surrogate
+# pair in UTF-16), so only such values go through the rfc8785 package.
+# tests/test_canonical.py checks both paths give the same bytes (Hypothesis).
+def _no_default(value):
+    raise TypeError(f"{type(value).__name__} is not a JSON value")  # never reached: _walk checks types first
+
+
+if json.encoder.c_make_encoder is not None:
+    # The C encoder json.dumps would build on every call, built once:
+    # (markers, default, string encoder, indent, key separator, item separator,
+    # sort_keys, skipkeys, allow_nan), as json.encoder.JSONEncoder.iterencode does.
+    _c_encoder = json.encoder.c_make_encoder(None, _no_default, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+
+    def _fast_encode(value) -> str:
+        return "".join(_c_encoder(value, 0))
+else:  # pragma: no cover - CPython always has the C accelerator
+    _fast_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True,
+                                    allow_nan=False, check_circular=False).encode
+_SIMPLE = (str, bool, type(None))
+
+
+def _walk(value) -> bool:
+    """Check that value can be signed; True when json's key order is RFC 8785's.
+
+    Raises FormatError without a path; _check walks again to name the field.
+    """
+    kind = type(value)
+    if kind in _SIMPLE:
+        return True
+    if kind is int:
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return True
+        raise FormatError
+    if kind is dict:
+        fast = True
+        for key, item in value.items():
+            if type(key) is not str:
+                raise FormatError
+            if not key.isascii() and max(key) > "\uffff":
+                fast = False
+            if type(item) not in _SIMPLE and not _walk(item):
+                fast = False
+        return fast
+    if kind is list or kind is tuple:
+        fast = True
+        for item in value:
+            if type(item) not in _SIMPLE and not _walk(item):
+                fast = False
+        return fast
+    # Subclasses of str, int, dict or list, floats and anything else go to
+    # _check (which refuses what cannot be signed) and then to rfc8785.
+    raise FormatError
+
+
 def _check(value, path):
-    # Walk once before rfc8785 so the error can name the offending field.
+    # The slow walk that names the offending field in its error.
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return
     if isinstance(value, int):
@@ -44,7 +104,24 @@ def _check(value, path):
 
 def canonical_bytes(value) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of a JSON value."""
-    _check(value, "$")
+    if type(value) is str and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        # Printable ASCII without '"' or '\\' needs no escape (§3.2.2.2): an
+        # entry's signature and signer ID.
+        return b'"' + value.encode("ascii") + b'"'
+    try:
+        fast = _walk(value)
+    except FormatError:
+        _check(value, "$")  # raises the error, naming the field
+        fast = False  # only unusual types (e.g. a str subclass): leave them to rfc8785
+    if fast:
+        try:
+            return _fast_encode(value).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let rfc8785 give its error below
+    return _rfc8785_bytes(value)
+
+
+def _rfc8785_bytes(value) -> bytes:
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, ValueError) as e:

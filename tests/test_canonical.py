@@ -125,3 +125,62 @@ def test_is_canonical_rejects_whitespace_and_order():
     assert not is_canonical(b'{"a": 1,"b":2}')
     assert not is_canonical(b'{"a":1,"b":2}\n')
     assert not is_canonical(b'{"a":"\\u00e9"}')  # canonical form writes the character itself
+
+
+# --- the json fast path against the rfc8785 package ------------------------------------------------
+# canonical_bytes serializes with Python's json module unless a member name
+# holds a character outside the BMP; both must give RFC 8785's bytes exactly.
+import rfc8785  # noqa: E402
+
+from ledger.canonical import _walk  # noqa: E402
+
+any_chars = st.characters(blacklist_categories=())  # surrogates and non-characters included
+bmp_edge = st.sampled_from(["\u0000", "\u001f", "\u007f", "\u0080", "\u2028", "\ud7ff", "\ue000", "\ufb33", "\uffff",
+                            "\U00010000", "\U0001f600", "\U0010ffff", '"', "\\", "/", "\b", "\f", "\n", "\r", "\t"])
+names = st.text(any_chars | bmp_edge, max_size=6)
+wide_ints = st.integers(min_value=-(2**60), max_value=2**60) | st.sampled_from([MAX_SAFE_INTEGER, MAX_SAFE_INTEGER + 1, -MAX_SAFE_INTEGER - 1, 0])
+any_json = st.recursive(
+    st.none() | st.booleans() | wide_ints | st.text(any_chars | bmp_edge, max_size=12),
+    lambda children: st.lists(children, max_size=5) | st.tuples(children, children) | st.dictionaries(names, children, max_size=6),
+    max_leaves=30,
+)
+
+
+def _reference(value):
+    """rfc8785.dumps with the ledger's own refusals (floats, ints beyond 2**53-1)."""
+    try:
+        from ledger.canonical import _check
+        _check(value, "$")
+        return rfc8785.dumps(value)
+    except Exception as e:  # noqa: BLE001 - any refusal counts as a refusal
+        return type(e)
+
+
+@settings(max_examples=600, deadline=None)
+@given(any_json)
+def test_fast_path_matches_rfc8785_package(value):
+    expected = _reference(value)
+    try:
+        got = canonical_bytes(value)
+    except FormatError:
+        assert isinstance(expected, type), f"refused, but rfc8785 gives {expected!r}"
+        return
+    assert got == expected
+
+
+@pytest.mark.parametrize("value, fast", [
+    ({"kind": "claim", "text": "mașini-unelte \u20ac", "n": [1, True, None]}, True),
+    ({"\u00f6": 1, "\ufb33": 2}, True),
+    ({"\U0001f600": 1}, False),
+    ({"a": {"b": [{"\U0001f600": 1}]}}, False),
+    ("\U0001f600 in a value is fine", True),
+])
+def test_fast_path_taken_only_when_key_orders_agree(value, fast):
+    assert _walk(value) is fast
+    assert canonical_bytes(value) == rfc8785.dumps(value)
+
+
+def test_lone_surrogate_refused_on_both_paths():
+    for value in ("\ud800", {"a": "x\udfff"}, {"\ud800": 1}):
+        with pytest.raises(FormatError):
+            canonical_bytes(value)
