@@ -11,22 +11,26 @@ transaction: it appends entirely or not at all.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 from ledger import tree
 from ledger.checkpoint import Checkpoint, format_tlog_proof, open_checkpoint_untrusted, sign_checkpoint
+from ledger.canonical import canonical_bytes
 from ledger.envelope import Entry, EntrySigner
 from ledger.errors import LedgerError, NotFoundError, ProofError, RecordError
 from ledger.note import Signer, parse_verifier_key_untrusted
 from ledger.projection import Projection
 from ledger.quotes import anchor_quote, snapshot_text
-from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, utc_now
+from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, Source, utc_now
 from ledger.rules import check_entry
+from ledger.signing import BatchSigner
 from ledger.store import Store
 
 MAX_BATCH = 1_000_000
+WINDOW = 1024  # records completed ahead of being stored (one signing chunk)
 
 
 class Ledger:
@@ -37,6 +41,7 @@ class Ledger:
         self.log_vkey = meta["log_vkey"]
         self.log_verifier = parse_verifier_key_untrusted(self.log_vkey)
         self.projection = Projection(store.conn, self.record_at)
+        self._unstored: list[Entry] = []  # appended in this batch, not yet written (see append)
 
     # --- opening ------------------------------------------------------------------
     @classmethod
@@ -79,7 +84,23 @@ class Ledger:
         return Entry.from_leaf_untrusted(index, self.store.leaf(index))
 
     def record_at(self, index: int) -> Record:
+        if self._unstored:
+            self._store_entries()
         return self.entry(index).record
+
+    @contextlib.contextmanager
+    def _unstored_dropped(self):
+        # A failed batch is rolled back: forget what it had not written yet.
+        try:
+            yield
+        finally:
+            self._unstored = []
+
+    def _store_entries(self) -> None:
+        # An append stores its entries a window at a time, with one
+        # executemany; anything that reads one back stores them first.
+        unstored, self._unstored = self._unstored, []
+        self.store.insert_entries(unstored)
 
     def current(self, record_id: str) -> Entry:
         head = self.projection.head(record_id)
@@ -185,21 +206,44 @@ class Ledger:
             builder = tree.TreeBuilder.from_reader(size, self.store)
             hashes = []
             entry_signer = EntrySigner(signer, self.origin)
-            with self.projection.cached():
-                for i, item in enumerate(records):
-                    where = f"record {i + 1}"
-                    record = self._complete(item, where)
-                    entry = entry_signer.sign(size + i, record)
-                    try:
-                        check_entry(entry, self.projection, self.origin, self.store.snapshot, signed_by=entry_signer.vkey)
-                    except LedgerError as e:
-                        raise type(e)(f"{where}: {e}") from e
-                    self.store.insert_entry(entry)
-                    hashes.extend(builder.append(entry.leaf_hash))
-                    self.projection.apply(entry)
-                    entries.append(entry)
-                    if progress:
-                        progress(1)
+            # Records are completed and canonicalized a window ahead of being
+            # checked and stored, so other cores sign one window while this
+            # process stores the one before (ledger.signing).
+            batch_snapshots = {}
+            self._unstored = []
+            with self.projection.cached(), BatchSigner(signer.private_key, len(records)) as signing, self._unstored_dropped():
+                completed, failure = [], None
+                for start in range(0, len(records) + WINDOW, WINDOW):
+                    window = []
+                    for i in range(start, min(start + WINDOW, len(records))) if failure is None else ():
+                        try:
+                            record = self._complete(records[i], f"record {i + 1}", batch_snapshots)
+                        except LedgerError as e:
+                            # Reported after the records before it are checked,
+                            # whose own errors come first, as one at a time would.
+                            failure = e
+                            break
+                        record_bytes = canonical_bytes(record.to_dict())
+                        signing.submit(entry_signer.message(record_bytes))
+                        window.append((record, record_bytes))
+                    self.projection.prefetch_heads(record.id for record, _ in window)
+                    for (record, record_bytes), signature in zip(completed, signing.take(len(completed))):
+                        index = size + len(entries)
+                        entry = entry_signer.entry(index, record, record_bytes, signature)
+                        try:
+                            check_entry(entry, self.projection, self.origin, self.store.snapshot, signed_by=entry_signer.vkey)
+                        except LedgerError as e:
+                            raise type(e)(f"record {index - size + 1}: {e}") from e
+                        hashes.extend(builder.append(entry.leaf_hash))
+                        entries.append(entry)
+                        self._unstored.append(entry)
+                        self.projection.apply(entry)
+                        if progress:
+                            progress(1)
+                    self._store_entries()
+                    completed = window
+                    if not window and failure is not None:
+                        raise failure
             self.store.insert_tree_hashes(tree.stored_hash_count(size), hashes)
             new_size = size + len(entries)
             note = sign_checkpoint(Checkpoint(origin=self.origin, size=new_size, root_hash=tree.tree_hash(new_size, self.store)), log_signer)
@@ -222,8 +266,14 @@ class Ledger:
                 f"refusing to sign: the stored tree (size {size}) does not match the last signed checkpoint (size {checkpoint.size}); run 'ledger verify'"
             )
 
-    def _complete(self, item, where: str) -> Record:
-        """Fill what an editor may leave out (created time, quote anchor) and validate."""
+    def _complete(self, item, where: str, batch_snapshots: dict) -> Record:
+        """Fill what an editor may leave out (created time, quote anchor) and validate.
+
+        ``batch_snapshots`` maps each source completed earlier in the batch to
+        its snapshot hash: those sources are not in the browsing tables yet
+        when a later claim is completed, and the latest version wins as it
+        will once they are.
+        """
         data = item.to_dict() if isinstance(item, Record) else dict(item) if isinstance(item, dict) else item
         if not isinstance(data, dict):
             raise RecordError(f"{where}: a record must be a JSON object")
@@ -234,8 +284,10 @@ class Ledger:
             record = Record.from_dict(data)
         except RecordError as e:
             raise RecordError(f"{where}: {e}") from e
+        if isinstance(record, Source):
+            batch_snapshots[record.id] = record.snapshot.sha256 if record.snapshot else None
         if isinstance(record, Claim) and record.quote and record.quote.start is None:
-            sha = self.projection.source_snapshot(record.source)
+            sha = batch_snapshots[record.source] if record.source in batch_snapshots else self.projection.source_snapshot(record.source)
             stored = self.store.snapshot(sha) if sha else None
             if stored:
                 text = snapshot_text(stored[1], stored[0])

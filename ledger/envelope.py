@@ -102,7 +102,14 @@ class EntrySigner:
 
     def sign(self, index: int, record: Record) -> Entry:
         record_bytes = canonical_bytes(record.to_dict())
-        signature = self.signer.sign(self._prefix + record_bytes)
+        return self.entry(index, record, record_bytes, self.signer.sign(self.message(record_bytes)))
+
+    def message(self, record_bytes: bytes) -> bytes:
+        """The signed message for canonical(record) (docs/format.md §Signed message)."""
+        return self._prefix + record_bytes
+
+    def entry(self, index: int, record: Record, record_bytes: bytes, signature: bytes) -> Entry:
+        """The entry for a signature made elsewhere (``ledger.signing``) over ``message(record_bytes)``."""
         leaf = envelope_bytes(record_bytes, base64.b64encode(signature).decode(), self.signer_id)
         return Entry(index=index, leaf=leaf, leaf_hash=leaf_hash(leaf), record=record,
                      signer=self.signer_id, signature=signature, record_bytes=record_bytes)

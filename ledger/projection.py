@@ -164,13 +164,36 @@ class Projection:
     """
 
     def __init__(self, conn: sqlite3.Connection, read_record: Callable[[int], Record]):
-        self.conn = conn
+        self._db = conn
         self.read_record = read_record
+        # Rows of new records waiting to be written with executemany while
+        # ``cached()`` is active: INSERT statement -> rows, in order.
+        self._pending: Optional[dict] = None
+        self._claims_next_rowid: Optional[int] = None
+        self._claims_columns: Optional[str] = None
         # Heads and keys by ID while ``cached()`` is active, else None.
         self._heads: Optional[dict] = None
         self._keys: Optional[dict] = None
         self._sources: Optional[dict] = None  # ("title" or "links", source ID) -> rows
         self._index_claims = False  # _apply_claim writes claims_fts itself (see cached())
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection, with every waiting insert written first (see ``cached()``)."""
+        if self._pending:
+            self.flush()
+        return self._db
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for sql, rows in pending.items():
+            self._db.executemany(sql, rows)
+
+    def _insert(self, sql: str, row: tuple) -> None:
+        if self._pending is None:
+            self._db.execute(sql, row)
+        else:
+            self._pending.setdefault(sql, []).append(row)
 
     @contextlib.contextmanager
     def cached(self) -> Iterator[None]:
@@ -180,6 +203,14 @@ class Projection:
         refers to; ``apply`` keeps the cache in step with what it writes. The
         cache is dropped on leaving the block, so a rolled-back batch leaves
         nothing stale behind. Inside it, only ``apply`` may write the tables.
+
+        Rows that only add to a table (a new record's head, versions, claim,
+        chain) are also held back and written with one ``executemany`` per
+        statement: before any other statement runs on ``self.conn`` and on
+        leaving the block. A statement costs several times its row's share of
+        an executemany (benchmarks/RESULTS.md). Reads that cannot see a
+        held-back row skip the wait: a head missing from the cache was not
+        written in this block, and sources, links and keys are written at once.
 
         For the same stretch ``_apply_claim`` indexes each new claims row
         itself, exactly as the claims_ai trigger would: a trigger makes
@@ -192,17 +223,20 @@ class Projection:
             self.conn.execute("DROP TRIGGER claims_ai")
         self._heads, self._keys, self._sources = {}, {}, {}
         self._index_claims = had_trigger
+        self._pending, self._claims_next_rowid = {}, None
         try:
             yield
+            self.flush()
         finally:
             self._heads = self._keys = self._sources = None
             self._index_claims = False
+            self._pending = self._claims_next_rowid = None
             # A rolled-back transaction already brought the trigger back.
             if had_trigger and not self._has_claims_trigger():
                 self.conn.execute(FTS_TRIGGERS[0])
 
     def _has_claims_trigger(self) -> bool:
-        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'claims_ai'").fetchone() is not None
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'claims_ai'").fetchone() is not None
 
     # --- schema -----------------------------------------------------------
     def create_tables(self) -> None:
@@ -224,13 +258,31 @@ class Projection:
     def head(self, record_id: str) -> Optional[Head]:
         if self._heads is not None and record_id in self._heads:
             return self._heads[record_id]
-        row = self.conn.execute(
+        row = self._db.execute(
             "SELECT id, kind, version, entry_idx, entry_hash, first_idx, status FROM record_heads WHERE id = ?", (record_id,)
         ).fetchone()
         head = Head(*row) if row else None
         if self._heads is not None:
             self._heads[record_id] = head
         return head
+
+    def prefetch_heads(self, record_ids) -> None:
+        """Read the heads of many records with one query (inside ``cached()``).
+
+        A bulk append asks for the head of each new record once, to find it
+        has none; asking for a window of them at a time saves a query each.
+        """
+        if self._heads is None:
+            return
+        wanted = list({i for i in record_ids if i not in self._heads})
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            for i in chunk:
+                self._heads[i] = None
+            for row in self._db.execute(
+                    "SELECT id, kind, version, entry_idx, entry_hash, first_idx, status FROM record_heads"
+                    f" WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+                self._heads[row[0]] = Head(*row)
 
     def version_of(self, entry_hash: str) -> Optional[tuple[str, int]]:
         """(record ID, version) of the entry with this hash, if it is in the log."""
@@ -240,7 +292,7 @@ class Projection:
     def key(self, signer: str) -> Optional[KeyState]:
         if self._keys is not None and signer in self._keys:
             return self._keys[signer]
-        row = self.conn.execute(
+        row = self._db.execute(
             "SELECT signer, vkey, role, status, registered_idx, revoked_idx, record_id FROM editors WHERE signer = ?", (signer,)
         ).fetchone()
         key = KeyState(*row) if row else None
@@ -249,7 +301,7 @@ class Projection:
         return key
 
     def source_snapshot(self, source_id: str) -> Optional[str]:
-        row = self.conn.execute("SELECT snapshot_sha256 FROM sources WHERE id = ?", (source_id,)).fetchone()
+        row = self._db.execute("SELECT snapshot_sha256 FROM sources WHERE id = ?", (source_id,)).fetchone()
         return row[0] if row else None
 
     def log_key(self) -> Optional[KeyState]:
@@ -263,10 +315,10 @@ class Projection:
         status = previous.status if previous else "active"
         head = (record.id, record.kind, record.version, entry.index, entry.hash_hex,
                 previous.first_idx if previous else entry.index, status)
-        self.conn.execute("INSERT OR REPLACE INTO record_heads VALUES (?, ?, ?, ?, ?, ?, ?)", head)
+        self._insert("INSERT OR REPLACE INTO record_heads VALUES (?, ?, ?, ?, ?, ?, ?)", head)
         if self._heads is not None:
             self._heads[record.id] = Head(*head)
-        self.conn.execute("INSERT INTO record_versions VALUES (?, ?, ?, ?)", (entry.hash_hex, record.id, record.version, entry.index))
+        self._insert("INSERT INTO record_versions VALUES (?, ?, ?, ?)", (entry.hash_hex, record.id, record.version, entry.index))
         getattr(self, f"_apply_{record.kind}")(entry, record, previous)
 
     def _apply_key(self, entry, record: KeyRecord, previous):
@@ -339,7 +391,7 @@ class Projection:
         # Every claim reads its source's title and links; only _apply_source changes them.
         if self._sources is not None and (what, source_id) in self._sources:
             return self._sources[what, source_id]
-        rows = self.conn.execute(sql, (source_id,)).fetchall()
+        rows = self._db.execute(sql, (source_id,)).fetchall()
         if self._sources is not None:
             self._sources[what, source_id] = rows
         return rows
@@ -388,12 +440,13 @@ class Projection:
         source_id, attribution = sources or self.conn.execute(
             "SELECT source_id, attribution_source_id FROM claims WHERE id = ?", (claim_id,)
         ).fetchone()
+        chain = self.chain_for(source_id, attribution)
         if not new:
             self.conn.execute("DELETE FROM claim_chain WHERE claim_id = ?", (claim_id,))
-        self.conn.executemany(
-            "INSERT INTO claim_chain VALUES (?, ?, ?, ?)",
-            [(claim_id, i, sid, rel) for i, (sid, rel) in enumerate(self.chain_for(source_id, attribution))],
-        )
+            self.conn.executemany("INSERT INTO claim_chain VALUES (?, ?, ?, ?)", [(claim_id, i, sid, rel) for i, (sid, rel) in enumerate(chain)])
+            return
+        for i, (sid, rel) in enumerate(chain):
+            self._insert("INSERT INTO claim_chain VALUES (?, ?, ?, ?)", (claim_id, i, sid, rel))
 
     def _status(self, record_id):
         return self.head(record_id).status
@@ -405,29 +458,39 @@ class Projection:
         verdict = self.conn.execute("SELECT verdict, verdict_label, review_id, status_reason, first_created FROM claims WHERE id = ?", (record.id,)).fetchone() if previous else None
         verdict = verdict or (None, None, None, None, record.created)
         q, t, a, n = record.quote, record.translation, record.attribution, record.quantity
-        # DELETE then INSERT, not INSERT OR REPLACE: REPLACE's implicit delete
-        # does not fire the trigger that keeps the full-text index in step.
-        if previous:
-            self.conn.execute("DELETE FROM claims WHERE id = ?", (record.id,))
-        inserted = self.conn.execute(
-            "INSERT INTO claims VALUES (" + ", ".join("?" * 33) + ")",
-            (record.id, record.version, record.text, record.language, t.text if t else None, t.language if t else None,
-             record.source, source[0], source[1],
-             q.exact if q else None, q.prefix if q else None, q.suffix if q else None, q.start if q else None, q.end if q else None,
-             a.text if a else None, _bool(a.anonymous) if a else None, a.source if a else None,
-             n.value if n else None, n.unit if n else None, n.subject if n else None, n.period if n else None,
-             record.claim_date, _json(record.tags), verdict[0], verdict[1], verdict[2],
-             self._status(record.id), verdict[3], entry.signer, record.created, verdict[4], entry.index, entry.hash_hex),
-        )
+        row = (record.id, record.version, record.text, record.language, t.text if t else None, t.language if t else None,
+               record.source, source[0], source[1],
+               q.exact if q else None, q.prefix if q else None, q.suffix if q else None, q.start if q else None, q.end if q else None,
+               a.text if a else None, _bool(a.anonymous) if a else None, a.source if a else None,
+               n.value if n else None, n.unit if n else None, n.subject if n else None, n.period if n else None,
+               record.claim_date, _json(record.tags), verdict[0], verdict[1], verdict[2],
+               self._status(record.id), verdict[3], entry.signer, record.created, verdict[4], entry.index, entry.hash_hex)
+        if previous or self._pending is None:
+            # DELETE then INSERT, not INSERT OR REPLACE: REPLACE's implicit delete
+            # does not fire the trigger that keeps the full-text index in step.
+            if previous:
+                self.conn.execute("DELETE FROM claims WHERE id = ?", (record.id,))
+            rowid = self.conn.execute("INSERT INTO claims VALUES (" + ", ".join("?" * 33) + ")", row).lastrowid
+            self._claims_next_rowid = None  # a DELETE may have lowered max(rowid)
+        else:
+            # A first version waits with the other new rows; it gets the rowid
+            # SQLite would give it, max(rowid) + 1 (sqlite.org/autoinc.html),
+            # so the full-text row can name it before either is written.
+            if self._claims_next_rowid is None:
+                self._claims_next_rowid = self.conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM claims").fetchone()[0]
+                self._claims_columns = self._claims_columns or ", ".join(c[1] for c in self._db.execute("PRAGMA table_info(claims)"))
+            rowid = self._claims_next_rowid
+            self._claims_next_rowid += 1
+            self._insert(f"INSERT INTO claims (rowid, {self._claims_columns}) VALUES ({', '.join('?' * 34)})", (rowid,) + row)
         if self._index_claims:  # what the claims_ai trigger does (new.text, new.translation, new.quote, new.source_title)
-            self.conn.execute("INSERT INTO claims_fts(rowid, text, translation, quote, source_title) VALUES (?, ?, ?, ?, ?)",
-                              (inserted.lastrowid, record.text, t.text if t else None, q.exact if q else None, source[0]))
+            self._insert("INSERT INTO claims_fts(rowid, text, translation, quote, source_title) VALUES (?, ?, ?, ?, ?)",
+                         (rowid, record.text, t.text if t else None, q.exact if q else None, source[0]))
         old = self.read_record(previous.entry_idx).to_dict() if previous else None
-        changes = [c.describe() for c in diff_records(old, record.to_dict())] if previous else []
-        self.conn.execute(
+        changes = json.dumps([c.describe() for c in diff_records(old, record.to_dict())], ensure_ascii=False) if previous else "[]"
+        self._insert(
             "INSERT INTO claim_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)",
             (entry.index, record.id, record.version, entry.hash_hex, record.replaces, record.text,
-             t.text if t else None, q.exact if q else None, record.note, json.dumps(changes, ensure_ascii=False),
+             t.text if t else None, q.exact if q else None, record.note, changes,
              entry.signer, record.created),
         )
         self._write_chain(record.id, (record.source, a.source if a else None), new=previous is None)

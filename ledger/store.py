@@ -173,14 +173,12 @@ class Store:
         row = self.conn.execute("SELECT max(idx) FROM entries").fetchone()
         return 0 if row[0] is None else row[0] + 1
 
-    def insert_entry(self, entry, stored_hashes: Sequence[bytes] = (), first_hash_index: int = 0) -> None:
-        r = entry.record
-        self.conn.execute(
+    def insert_entries(self, entries: Sequence) -> None:
+        """Store entries (their leaves and the columns read back from them), with one executemany."""
+        self.conn.executemany(
             "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (entry.index, entry.hash_hex, r.kind, r.id, r.version, entry.signer, entry.leaf.decode("utf-8")),
+            [(e.index, e.hash_hex, e.record.kind, e.record.id, e.record.version, e.signer, e.leaf.decode("utf-8")) for e in entries],
         )
-        if stored_hashes:
-            self.insert_tree_hashes(first_hash_index, stored_hashes)
 
     def insert_tree_hashes(self, first_hash_index: int, stored_hashes: Sequence[bytes]) -> None:
         """Store hashes at consecutive stored hash indexes (a batch writes them all at once)."""

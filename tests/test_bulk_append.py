@@ -1,0 +1,186 @@
+"""Bulk appends: windows of records, signatures made on other cores, rows written in bulk.
+
+``Ledger.append`` completes records a window ahead of storing them and signs
+large batches in worker processes (``ledger.signing``); the projection holds
+new rows back for ``executemany``. None of that may change a single byte of
+the ledger or the order in which errors are reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+import pytest
+
+from conftest import TEST_CREATED, TEST_EDITOR, TEST_ORIGIN, test_signer
+from ledger import api, signing
+from ledger.api import Ledger
+from ledger.errors import RecordError
+from ledger.projection import TABLES
+from ledger.verify import open_source, verify_ledger
+
+LOG, ANA = test_signer(TEST_ORIGIN), test_signer(TEST_EDITOR)
+SNAPSHOT_1 = "Officials said 90% of the microelectronics came from China in 2023.\n"
+SNAPSHOT_2 = "Officials later said about 90% of Russia's microelectronics came from China.\n"
+
+
+def new_ledger(path):
+    ledger = Ledger.create(path, LOG, created=TEST_CREATED)
+    ledger.append([{"kind": "key", "id": "key:ana", "vkey": ANA.vkey, "display_name": "Ana", "role": "editor",
+                    "status": "active", "created": TEST_CREATED}], LOG, LOG)
+    return ledger
+
+
+def source(rid, text, version=1, replaces=None):
+    content = text.encode()
+    record = {"kind": "source", "id": rid, "version": version, "type": "article", "title": f"Title of {rid}", "created": TEST_CREATED,
+              "snapshot": {"sha256": hashlib.sha256(content).hexdigest(), "media_type": "text/plain; charset=utf-8", "size": len(content)}}
+    if replaces:
+        record.update(replaces=replaces, note="new snapshot")
+    return record
+
+
+def claim(i, src="source:s1", **extra):
+    return {"kind": "claim", "id": f"claim:c{i}", "text": f"Claim number {i} about microelectronics", "language": "en",
+            "source": src, "created": TEST_CREATED, **extra}
+
+
+def fingerprint(path) -> dict:
+    conn = sqlite3.connect(path)
+    tables = ("entries", "tree_hashes", "checkpoints") + tuple(TABLES)
+    out = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
+    out["claims_fts"] = conn.execute("SELECT rowid, * FROM claims_fts ORDER BY rowid").fetchall()
+    out["claims_rowid"] = conn.execute("SELECT rowid, id FROM claims ORDER BY rowid").fetchall()
+    conn.close()
+    return out
+
+
+def test_parallel_signing_gives_the_same_ledger_as_signing_here(tmp_path, monkeypatch):
+    snapshots = [(SNAPSHOT_1.encode(), "text/plain; charset=utf-8"), (SNAPSHOT_2.encode(), "text/plain; charset=utf-8")]
+    results = {}
+    for mode in ("parallel", "here"):
+        if mode == "here":
+            monkeypatch.setattr(signing, "PARALLEL_MIN", 10**9)
+        path = tmp_path / f"{mode}.db"
+        ledger = new_ledger(path)
+        records = [source("source:s1", SNAPSHOT_1)] + [claim(i) for i in range(2500)]
+        records.append(claim(9000, quote={"exact": "90% of the microelectronics"}))
+        entries = ledger.append(records, ANA, LOG, snapshots=snapshots)
+        assert len(entries) == 2502
+        assert entries[-1].record.quote.start == SNAPSHOT_1.index("90% of the microelectronics")
+        ledger.close()
+        results[mode] = fingerprint(path)
+        report = verify_ledger(open_source(str(path)), vkey=LOG.vkey)
+        assert report.ok, report.failures[:3]
+    assert signing.PARALLEL_MIN == 10**9  # the second run really signed in this process
+    assert results["parallel"] == results["here"]
+
+
+def test_windowed_append_equals_one_record_at_a_time(tmp_path):
+    """Sources, revisions, a re-anchored quote and a review across windows: same rows as appending singly."""
+    snapshots = [(SNAPSHOT_1.encode(), "text/plain; charset=utf-8"), (SNAPSHOT_2.encode(), "text/plain; charset=utf-8")]
+    bulk_path, single_path = tmp_path / "bulk.db", tmp_path / "single.db"
+    single = new_ledger(single_path)
+    single.append([source("source:s1", SNAPSHOT_1)], ANA, LOG, snapshots=snapshots)
+    plan = [claim(i) for i in range(1100)]
+    plan.append("revise:claim:c3")
+    plan += [claim(i) for i in range(1100, 2200)]
+    plan.append("revise:claim:c1500")
+    plan.append("revise:source:s1")
+    plan.append(claim(9000, source="source:s1", quote={"exact": "about 90% of Russia's microelectronics"}))
+    plan.append({"kind": "review", "id": "review:r1", "claim": "claim:c5", "created": TEST_CREATED,
+                 "rating": {"label": "Mostly true", "normalized": "mostly-true"}})
+    done = []
+    for item in plan:
+        if isinstance(item, str):
+            rid = item.removeprefix("revise:")
+            head = single.current(rid)
+            if rid.startswith("source:"):
+                record = source(rid, SNAPSHOT_2, version=2, replaces=head.hash_hex)
+            else:
+                record = {**head.record.to_dict(), "version": head.record.version + 1, "replaces": head.hash_hex,
+                          "text": f"Revised {rid}", "note": "edit"}
+        else:
+            record = item
+        single.append([record], ANA, LOG)
+        done.append(record)
+    single.close()
+
+    bulk = new_ledger(bulk_path)
+    bulk.append([source("source:s1", SNAPSHOT_1)], ANA, LOG, snapshots=snapshots)
+    entries = bulk.append(done, ANA, LOG)
+    assert len(entries) == len(done)
+    assert entries[-2].record.quote.start == SNAPSHOT_2.index("about 90%")
+    bulk.close()
+
+    a, b = fingerprint(bulk_path), fingerprint(single_path)
+    # The logs differ only in their checkpoints (one batch against one per record).
+    for table in a:
+        if table not in ("checkpoints",):
+            assert a[table] == b[table], table
+    assert verify_ledger(open_source(str(bulk_path)), vkey=LOG.vkey).ok
+
+
+def _file_bytes(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("bad_rule_at, bad_quote_at, reported", [
+    (1500, 1900, "record 1501: "),   # the rules' error comes first: it is the earlier record
+    (None, 1900, "record 1901: "),   # only a quote that is not in the snapshot
+    (2100, 1900, "record 1901: "),   # the quote comes first
+    (5, None, "record 6: "),
+])
+def test_errors_are_reported_in_record_order_and_nothing_is_written(tmp_path, bad_rule_at, bad_quote_at, reported):
+    path = tmp_path / "l.db"
+    ledger = new_ledger(path)
+    ledger.append([source("source:s1", SNAPSHOT_1)], ANA, LOG, snapshots=[(SNAPSHOT_1.encode(), "text/plain; charset=utf-8")])
+    ledger.close()
+    before = _file_bytes(path)
+    records = [claim(i) for i in range(2300)]
+    if bad_rule_at is not None:
+        records[bad_rule_at] = claim(3, text="a second version 1 of claim:c3")
+    if bad_quote_at is not None:
+        records[bad_quote_at] = claim(bad_quote_at, quote={"exact": "words that are not in the snapshot"})
+    ledger = Ledger.open(path)
+    with pytest.raises(RecordError) as e:
+        ledger.append(records, ANA, LOG)
+    assert str(e.value).startswith(reported), str(e.value)
+    # The same connection appends again after the failure, with nothing left over from it.
+    ledger.append([claim(5000)], ANA, LOG)
+    ledger.close()
+    assert _file_bytes(path) != before
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM claims").fetchone()[0] == 1
+    conn.close()
+    assert verify_ledger(open_source(str(path)), vkey=LOG.vkey).ok
+
+
+def test_failed_bulk_batch_leaves_the_file_byte_identical(tmp_path):
+    path = tmp_path / "l.db"
+    new_ledger(path).close()
+    before = _file_bytes(path)
+    ledger = Ledger.open(path)
+    records = [source("source:s1", SNAPSHOT_1)] + [claim(i) for i in range(2200)] + [claim(1)]  # claim:c1 twice
+    with pytest.raises(RecordError, match=r"^record 2202: "):
+        ledger.append(records, ANA, LOG, snapshots=[(SNAPSHOT_1.encode(), "text/plain; charset=utf-8")])
+    ledger.close()
+    assert _file_bytes(path) == before
+
+
+def test_batch_signer_keeps_order_and_matches_in_process_signatures():
+    messages = [f"message {i}".encode() for i in range(signing.CHUNK * 2 + 7)]
+    with signing.BatchSigner(ANA.private_key, len(messages), workers=2) as pool:
+        for m in messages:
+            pool.submit(m)
+        first = pool.take(5)
+        rest = pool.take(len(messages) - 5)
+        with pytest.raises(IndexError):
+            pool.take(1)
+    assert first + rest == [ANA.sign(m) for m in messages]
+
+
+def test_window_is_one_signing_chunk():
+    # A full window fills exactly one chunk, so it goes to the workers at once.
+    assert api.WINDOW == signing.CHUNK
