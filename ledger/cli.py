@@ -70,8 +70,10 @@ def _progress(total, label):
     return bar, bar.update
 
 
-def _append(db, records, key, log_key, *, snapshots=(), as_json=False, signer=None):
-    ledger = _open(db)
+def _append(db, records, key, log_key, *, snapshots=(), as_json=False, signer=None, ledger=None):
+    """Sign and append ``records``; ``ledger`` is ``db`` already opened by the caller (closed here)."""
+    if ledger is None:
+        ledger = _open(db)
     try:
         signer = signer or _load_key(key)
         log_signer = signer if signer.vkey == ledger.log_vkey else _log_key(ledger, log_key)
@@ -459,33 +461,37 @@ def claim_add(db, key, log_key, record_id, source_id, quote, prefix, suffix, sta
         --attributed-to "two senior Biden administration officials" --anonymous \\
         --attribution-source source:officials --quantity 90 --unit % --period 2023
     """
-    import secrets
-
     from ledger.records import utc_now
 
     if not language:
         raise click.ClickException("--language is required, e.g. --language ro")
     quote_obj = {"exact": quote, "prefix": prefix, "suffix": suffix, "start": start}
+    # One connection for reading the source's snapshot and for the append.
     ledger = _open(db)
     try:
         sha = ledger.projection.source_snapshot(source_id)
         stored = ledger.store.snapshot(sha) if sha else None
-    finally:
-        ledger.close()
-    if stored:
-        from ledger.quotes import anchor_quote, snapshot_text
+        if stored:
+            from ledger.quotes import anchor_quote, snapshot_text
 
-        text_of_snapshot = snapshot_text(stored[1], stored[0])
-        if text_of_snapshot is None:
-            raise click.ClickException(f"the snapshot of {source_id} is not UTF-8 text; a quote cannot be anchored in it")
-        quote_obj = anchor_quote(text_of_snapshot, quote, prefix, suffix, start).to_dict()
-    record = _drop_none({
-        "kind": "claim", "id": record_id or f"claim:{secrets.token_hex(6)}", "version": 1, "created": utc_now(),
-        "source": source_id, "quote": _drop_none(quote_obj),
-        **_drop_none(_claim_fields(text or quote, language, translation, translation_language, attributed_to, anonymous,
-                                   attribution_source, quantity, unit, subject, period, tag, claim_date)),
-    })
-    _append(db, [record], key, log_key, as_json=as_json)
+            text_of_snapshot = snapshot_text(stored[1], stored[0])
+            if text_of_snapshot is None:
+                raise click.ClickException(f"the snapshot of {source_id} is not UTF-8 text; a quote cannot be anchored in it")
+            quote_obj = anchor_quote(text_of_snapshot, quote, prefix, suffix, start).to_dict()
+        if not record_id:
+            import secrets
+
+            record_id = f"claim:{secrets.token_hex(6)}"
+        record = _drop_none({
+            "kind": "claim", "id": record_id, "version": 1, "created": utc_now(),
+            "source": source_id, "quote": _drop_none(quote_obj),
+            **_drop_none(_claim_fields(text or quote, language, translation, translation_language, attributed_to, anonymous,
+                                       attribution_source, quantity, unit, subject, period, tag, claim_date)),
+        })
+    except BaseException:
+        ledger.close()
+        raise
+    _append(db, [record], key, log_key, as_json=as_json, ledger=ledger)
 
 
 @claim.command("revise")

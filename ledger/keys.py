@@ -17,11 +17,22 @@ import os
 import re
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.errors import KeyFileError
 from ledger.note import Signer
+
+try:
+    # What cryptography's serialization.load_pem_private_key is (tests/test_keys.py
+    # checks it), taken from where that package takes it: importing the package
+    # itself also loads its SSH key support, ciphers and dataclasses, which every
+    # command that reads a key would otherwise pay for at start-up.
+    from cryptography.hazmat.bindings._rust import openssl as _rust_openssl
+
+    _load_pem_private_key = _rust_openssl.keys.load_pem_private_key
+except (ImportError, AttributeError):  # another cryptography release: the public function
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key as _load_pem_private_key
 
 HEADER = "fact-ledger-key-name: "
 _NAME = re.compile(r"^[^\x00-\x20+\x7f]{1,200}$")
@@ -46,6 +57,8 @@ def signer_from_seed(name: str, seed: bytes) -> Signer:
 
 
 def key_file_bytes(signer: Signer, passphrase: bytes | None) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     encryption = serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     pem = signer.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     return (HEADER + signer.name + "\n").encode() + pem
@@ -99,12 +112,12 @@ def read_key_file(path, passphrase: bytes | None) -> Signer:
     if encrypted and not passphrase:
         raise KeyFileError(f"{path} is encrypted: set LEDGER_PASSPHRASE or enter the passphrase when asked")
     try:
-        key = serialization.load_pem_private_key(pem, password=passphrase if encrypted else None)
+        key = _load_pem_private_key(pem, password=passphrase if encrypted else None)
     except ValueError as e:
         if encrypted:
             raise KeyFileError(f"wrong passphrase for {path}") from e
         raise KeyFileError(f"{path} holds no readable private key") from e
-    except (TypeError, serialization.UnsupportedAlgorithm) as e:
+    except (TypeError, UnsupportedAlgorithm) as e:
         raise KeyFileError(f"{path} holds no readable private key: {e}") from e
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFileError(f"{path} holds a {type(key).__name__}, not an Ed25519 key")

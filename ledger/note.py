@@ -21,7 +21,6 @@ from collections.abc import Sequence
 import attrs
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ledger.errors import FormatError, SignatureError
 
@@ -162,7 +161,9 @@ class Signer:
 
     @property
     def public_key(self) -> bytes:
-        return self.private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        # public_bytes(Encoding.Raw, PublicFormat.Raw), without importing
+        # cryptography's serialization package (and its SSH support) for it.
+        return self.private_key.public_key().public_bytes_raw()
 
     @property
     def key_id(self) -> bytes:

@@ -1,0 +1,59 @@
+"""What the CLI and the key modules import at start-up: only what a command needs.
+
+Start-up time is measured by ``python -m benchmarks``, never asserted here;
+these tests only keep modules that no editing command uses from coming back.
+"""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# cryptography's serialization package also loads its SSH key support, the
+# ciphers and dataclasses; reading a key file and signing need none of them.
+SERIALIZATION = "cryptography.hazmat.primitives.serialization"
+
+
+def loaded_after(code: str) -> set:
+    script = textwrap.dedent(f"""
+        import sys
+        {code}
+        print("\\n".join(sorted(sys.modules)))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    return set(result.stdout.split())
+
+
+def test_cli_imports_only_click_and_errors():
+    loaded = loaded_after("import ledger.cli")
+    ledger_modules = {m for m in loaded if m.startswith("ledger.")}
+    assert ledger_modules == {"ledger.cli", "ledger.errors"}
+    assert not {m for m in loaded if m.split(".")[0] in ("datasette", "sqlite_utils", "jsonschema")}
+
+
+@pytest.mark.parametrize("module", ["ledger.keys", "ledger.note", "ledger.checkpoint"])
+def test_key_and_note_modules_do_not_import_serialization(module):
+    loaded = loaded_after(f"import {module}")
+    assert SERIALIZATION not in loaded
+    assert "secrets" not in loaded
+
+
+def test_key_loader_is_cryptographys():
+    from cryptography.hazmat.primitives import serialization
+
+    from ledger import keys
+
+    assert keys._load_pem_private_key is serialization.load_pem_private_key
+
+
+def test_writing_a_key_file_still_works_without_serialization_preloaded(tmp_path):
+    # key_file_bytes imports serialization itself.
+    path = tmp_path / "ana.key"
+    out = loaded_after(f"""
+        from ledger.keys import read_key_file, signer_from_seed, write_key_file
+        signer = signer_from_seed("ana@desk.example", bytes(range(32)))
+        write_key_file({str(path)!r}, signer, b"pw")
+        assert read_key_file({str(path)!r}, b"pw").vkey == signer.vkey
+    """)
+    assert SERIALIZATION in out
