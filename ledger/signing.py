@@ -21,7 +21,6 @@ from collections import deque
 from typing import Optional
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 # Below this many records a batch is signed in the calling process.
 PARALLEL_MIN = 2000
@@ -59,7 +58,7 @@ class BatchSigner:
 
     def __enter__(self) -> "BatchSigner":
         if self.workers > 0:
-            seed = self._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+            seed = self._key.private_bytes_raw()  # the 32-byte RFC 8032 seed
             # fork: the workers need only the key, and a fork starts in
             # milliseconds where spawn would import the package again. The
             # workers never touch the parent's SQLite connection and leave
