@@ -459,6 +459,11 @@ def _verify_ledger(report, source, *, vkey, since_note, progress, workers, fast)
     # The fast path hands each leaf's checks to the worker processes (with the
     # signatures) and replays entries parsed without them.
     fast = fast and signatures.workers > 1
+    # SQLite's integrity_check and the search-index check read only the file:
+    # on the fast path a worker runs them while this process replays.
+    file_results = None
+    if fast and isinstance(source, LedgerFileSource) and source.store.size() >= signatures.CHUNK:
+        file_results = signatures.pool().submit(file_checks, source.path)
     leaf_chunk, leaf_checks = [], []
     replay = projection.cached()
     replay.__enter__()
@@ -537,7 +542,7 @@ def _verify_ledger(report, source, *, vkey, since_note, progress, workers, fast)
     if not isinstance(source, LedgerFileSource):
         report.snapshots = sum(1 for value in snapshot_cache.values() if value is not None)
     if isinstance(source, LedgerFileSource):
-        _check_file_tables(source, mem, projection, report, origin, log_verifier)
+        _check_file_tables(source, mem, projection, report, origin, log_verifier, file_results)
     elif isinstance(source, SiteSource):
         _check_site_tables(source, projection, report)
     mem.close()
@@ -650,11 +655,27 @@ def _expected_schema(origin, log_vkey):
     return rows
 
 
-def _check_file_tables(source, mem, projection, report, origin, log_verifier):
+def file_checks(path) -> tuple[list, tuple[list, bool]]:
+    """(integrity_check problems, (search-index failures, index compared)) of a ledger file.
+
+    Both read only the file, not the replay, so a large verify runs them in a
+    worker process while this one replays the entries (``_verify_ledger``).
+    """
+    from ledger.store import Store
+
+    store = Store.open(path, readonly=True)
+    try:
+        # SQLite's own check: b-tree structure, and every index agrees with its
+        # table (a reader's lookups go through the indexes the row dumps skip).
+        problems = [row[0] for row in store.conn.execute("PRAGMA integrity_check(20)")]
+        return problems, _check_fts(path, store.conn)
+    finally:
+        store.close()
+
+
+def _check_file_tables(source, mem, projection, report, origin, log_verifier, file_results):
     conn = source.store.conn
-    # SQLite's own check: b-tree structure, and every index agrees with its
-    # table (a reader's lookups go through the indexes the row dumps skip).
-    problems = [row[0] for row in conn.execute("PRAGMA integrity_check(20)")]
+    problems, fts_failures = file_results.result() if file_results else file_checks(source.path)
     if problems != ["ok"]:
         report.fail("file", f"SQLite integrity_check: {'; '.join(problems)}")
     found = set(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
@@ -676,24 +697,28 @@ def _check_file_tables(source, mem, projection, report, origin, log_verifier):
         columns = [c[1] for c in mem.execute(f"PRAGMA table_info({table})")]
         if _compare_rows(table, projection.dump(table), got, report, columns):
             report.tables_checked.append(table)
-    _check_fts(source, report)
+    messages, compared = fts_failures
+    for message in messages:
+        report.fail("table claims_fts", message)
+    if compared:
+        report.tables_checked.append("claims_fts")
 
 
-def _check_fts(source, report):
+def _check_fts(path, conn) -> tuple[list[str], bool]:
     # FTS5's integrity-check compares the full-text index with the claims
     # table; it is a write statement, so run it on a private copy.
-    size = source.path.stat().st_size
+    size = Path(path).stat().st_size
     with tempfile.TemporaryDirectory() as tmp:
         target = sqlite3.connect(":memory:" if size < 256 * 2**20 else str(Path(tmp) / "copy.db"))
-        source.store.conn.backup(target)
+        conn.backup(target)
         try:
             target.execute("INSERT INTO claims_fts(claims_fts, rank) VALUES ('integrity-check', 1)")
             different = _fts_differs_from_rebuilt(target)
             if different:
-                report.fail("table claims_fts", f"the search index's {different} differ from an index rebuilt from the claims table")
-            report.tables_checked.append("claims_fts")
+                return [f"the search index's {different} differ from an index rebuilt from the claims table"], True
+            return [], True
         except sqlite3.DatabaseError as e:
-            report.fail("table claims_fts", f"the search index does not match the claims table: {e}")
+            return [f"the search index does not match the claims table: {e}"], False
         finally:
             target.close()
 
@@ -720,7 +745,7 @@ def _fts_differs_from_rebuilt(conn) -> str:
     terms = [row[0] for row in conn.execute("SELECT DISTINCT term FROM fts_before_0 ORDER BY term")]
     searches = _fts_search_digest(conn, terms)
     conn.execute("INSERT INTO claims_fts(claims_fts) VALUES ('rebuild')")
-    different = [] if searches == _fts_index_digest(conn, terms) else ["search results"]
+    different = [] if searches == _fts_search_digest(conn, terms) else ["search results"]
     for n, (name, query) in enumerate(FTS_CONTENT.items()):
         if conn.execute(f"SELECT EXISTS (SELECT * FROM fts_before_{n} EXCEPT {query}) OR EXISTS ({query} EXCEPT SELECT * FROM fts_before_{n})").fetchone()[0]:
             different.append(name)
@@ -732,25 +757,6 @@ def _fts_search_digest(conn, terms) -> bytes:
     for term in terms:
         digest.update(term.encode("utf-8", "replace") + b"\0")
         for (rowid,) in conn.execute("SELECT rowid FROM claims_fts WHERE claims_fts MATCH ? ORDER BY rowid", ('"' + term.replace('"', '""') + '"',)):
-            digest.update(rowid.to_bytes(8, "big", signed=True))
-    return digest.digest()
-
-
-def _fts_index_digest(conn, terms) -> bytes:
-    """What _fts_search_digest gives for an index that is known to be sound (one just rebuilt).
-
-    A search for the quoted term "t" returns the rows whose index holds the
-    token t, so for a sound index the digest follows from its vocabulary in
-    one query instead of one search per term (tests/test_verify.py checks
-    both give the same bytes).
-    """
-    docs = {}
-    for term, doc in conn.execute("SELECT DISTINCT term, doc FROM temp.fts_terms ORDER BY term, doc"):
-        docs.setdefault(term, []).append(doc)
-    digest = hashlib.sha256()
-    for term in terms:
-        digest.update(term.encode("utf-8", "replace") + b"\0")
-        for rowid in docs.get(term, ()):
             digest.update(rowid.to_bytes(8, "big", signed=True))
     return digest.digest()
 

@@ -88,14 +88,16 @@ def test_demo_reports_are_the_same_on_both_paths(demo_db):
     assert verify_ledger(open_source(str(demo_db)), vkey=vkey) == careful(demo_db, vkey=vkey)
 
 
-def test_index_digest_equals_searching_each_term(large, tmp_path):
-    """_fts_index_digest (one vocabulary query) gives what one search per term gives, on a sound index."""
-    conn = sqlite3.connect(":memory:")
-    sqlite3.connect(large).backup(conn)
-    conn.execute("CREATE VIRTUAL TABLE temp.fts_terms USING fts5vocab(main, claims_fts, 'instance')")
-    terms = [row[0] for row in conn.execute("SELECT DISTINCT term FROM temp.fts_terms ORDER BY term")]
-    assert "masini" in terms and "si" in terms  # folded diacritics
-    conn.execute("INSERT INTO claims_fts(claims_fts) VALUES ('rebuild')")
-    assert verify_module._fts_index_digest(conn, terms) == verify_module._fts_search_digest(conn, terms)
-    assert verify_module._fts_index_digest(conn, terms + ["absent"]) == verify_module._fts_search_digest(conn, terms + ["absent"])
+def test_file_checks_in_a_worker_report_what_the_careful_path_reports(large, tmp_path):
+    """integrity_check and the search-index check run in a worker on the fast path; a forged
+    search-index row is reported exactly as the careful path reports it."""
+    path = tmp_path / "fts.db"
+    shutil.copyfile(large, path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("INSERT INTO claims_fts(rowid, text, translation, quote, source_title) VALUES (99999, 'fake', 'fake', 'fake', 'fake')")
     conn.close()
+    fast = fast_only(path, vkey=LOG.vkey)
+    assert not fast.ok
+    assert [f.where for f in fast.failures] == ["table claims_fts"], fast.failures
+    assert "claims_fts" not in fast.tables_checked or "differ" in fast.failures[0].message
+    assert fast == careful(path, vkey=LOG.vkey)
