@@ -14,8 +14,6 @@ starting a worker costs more than signing a few hundred records.
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
 import os
 from collections import deque
 from typing import Optional
@@ -58,6 +56,10 @@ class BatchSigner:
 
     def __enter__(self) -> "BatchSigner":
         if self.workers > 0:
+            # Imported here: a one-record append (ledger claim add) never starts workers.
+            import concurrent.futures
+            import multiprocessing
+
             seed = self._key.private_bytes_raw()  # the 32-byte RFC 8032 seed
             # fork: the workers need only the key, and a fork starts in
             # milliseconds where spawn would import the package again. The

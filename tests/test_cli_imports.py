@@ -57,3 +57,11 @@ def test_writing_a_key_file_still_works_without_serialization_preloaded(tmp_path
         assert read_key_file({str(path)!r}, b"pw").vkey == signer.vkey
     """)
     assert SERIALIZATION in out
+
+
+def test_library_append_path_does_not_import_worker_machinery():
+    # A one-record append (ledger claim add) never starts signing workers
+    # (ledger.signing imports multiprocessing only when it does).
+    loaded = loaded_after("import ledger.api")
+    assert not {"multiprocessing", "concurrent.futures", SERIALIZATION} & loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("datasette", "sqlite_utils", "jsonschema")}
