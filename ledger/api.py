@@ -24,9 +24,9 @@ from ledger.errors import LedgerError, NotFoundError, ProofError, RecordError
 from ledger.note import Signer, parse_verifier_key_untrusted
 from ledger.projection import Projection
 from ledger.quotes import anchor_quote, snapshot_text
-from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, Source, utc_now
+from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, utc_now
 from ledger.rules import check_entry
-from ledger.signing import BatchSigner
+from ledger.signing import BatchPreparer
 from ledger.store import Store
 
 MAX_BATCH = 1_000_000
@@ -206,28 +206,35 @@ class Ledger:
             builder = tree.TreeBuilder.from_reader(size, self.store)
             hashes = []
             entry_signer = EntrySigner(signer, self.origin)
-            # Records are completed and canonicalized a window ahead of being
-            # checked and stored, so other cores sign one window while this
-            # process stores the one before (ledger.signing).
+            # Records are checked against their schemas, canonicalized and
+            # signed a window ahead of being stored, on the other cores for a
+            # large batch (ledger.signing); this process checks the rules and
+            # stores each window while the next one is prepared.
             batch_snapshots = {}
-            self._unstored = []
-            with self.projection.cached(), BatchSigner(signer.private_key, len(records)) as signing, self._unstored_dropped():
+            with self.projection.cached(), BatchPreparer(signer.private_key, entry_signer.message(b""), len(records)) as preparer, \
+                    self._unstored_dropped():
                 completed, failure = [], None
                 for start in range(0, len(records) + WINDOW, WINDOW):
                     window = []
                     for i in range(start, min(start + WINDOW, len(records))) if failure is None else ():
                         try:
-                            record = self._complete(records[i], f"record {i + 1}", batch_snapshots)
+                            data, record = self._prepare(records[i], f"record {i + 1}", batch_snapshots)
+                            preparer.submit(data if record is None else canonical_bytes(record.to_dict()))
                         except LedgerError as e:
                             # Reported after the records before it are checked,
                             # whose own errors come first, as one at a time would.
                             failure = e
                             break
-                        record_bytes = canonical_bytes(record.to_dict())
-                        signing.submit(entry_signer.message(record_bytes))
-                        window.append((record, record_bytes))
-                    self.projection.prefetch_heads(record.id for record, _ in window)
-                    for (record, record_bytes), signature in zip(completed, signing.take(len(completed))):
+                        window.append((i, data, record))
+                    self.projection.prefetch_heads(d["id"] if r is None else r.id for _, d, r in window
+                                                   if r is not None or isinstance(d.get("id"), str))
+                    for (i, data, record), result in zip(completed, preparer.take(len(completed))):
+                        if result[0] == "record":
+                            raise RecordError(f"record {i + 1}: {result[1]}")
+                        if result[0] == "error":
+                            raise result[1]
+                        _, record_bytes, signature = result
+                        record = record or Record.from_checked_dict(data)
                         index = size + len(entries)
                         entry = entry_signer.entry(index, record, record_bytes, signature)
                         try:
@@ -266,13 +273,15 @@ class Ledger:
                 f"refusing to sign: the stored tree (size {size}) does not match the last signed checkpoint (size {checkpoint.size}); run 'ledger verify'"
             )
 
-    def _complete(self, item, where: str, batch_snapshots: dict) -> Record:
-        """Fill what an editor may leave out (created time, quote anchor) and validate.
+    def _prepare(self, item, where: str, batch_snapshots: dict) -> tuple[Optional[dict], Optional[Record]]:
+        """Fill what an editor may leave out; (data, None) for a record the workers check and build,
+        or (None, record) for a claim whose quote is anchored here (``_complete``).
 
-        ``batch_snapshots`` maps each source completed earlier in the batch to
-        its snapshot hash: those sources are not in the browsing tables yet
-        when a later claim is completed, and the latest version wins as it
-        will once they are.
+        ``batch_snapshots`` maps each source met earlier in the batch to its
+        snapshot hash: those sources are not in the browsing tables yet when
+        a later claim is anchored, and the latest version wins as it will
+        once they are. (A source the schema refuses stops the batch at its
+        own turn, before any claim after it is stored.)
         """
         data = item.to_dict() if isinstance(item, Record) else dict(item) if isinstance(item, dict) else item
         if not isinstance(data, dict):
@@ -280,12 +289,20 @@ class Ledger:
         if "created" not in data:
             data["created"] = utc_now()
         data.setdefault("version", 1)
+        kind, quote = data.get("kind"), data.get("quote")
+        if kind == "source" and isinstance(data.get("id"), str):
+            snapshot = data.get("snapshot")
+            batch_snapshots[data["id"]] = snapshot.get("sha256") if isinstance(snapshot, dict) else None
+        if kind == "claim" and isinstance(quote, dict) and quote.get("start") is None:
+            return None, self._complete(data, where, batch_snapshots)
+        return data, None
+
+    def _complete(self, data: dict, where: str, batch_snapshots: dict) -> Record:
+        """Validate a claim and anchor its quote in its source's snapshot."""
         try:
             record = Record.from_dict(data)
         except RecordError as e:
             raise RecordError(f"{where}: {e}") from e
-        if isinstance(record, Source):
-            batch_snapshots[record.id] = record.snapshot.sha256 if record.snapshot else None
         if isinstance(record, Claim) and record.quote and record.quote.start is None:
             sha = batch_snapshots[record.source] if record.source in batch_snapshots else self.projection.source_snapshot(record.source)
             stored = self.store.snapshot(sha) if sha else None

@@ -160,6 +160,11 @@ class Record(_Value):
         fields = {k: v for k, v in data.items() if k != "kind"}
         return kind_class._build(fields)
 
+    @staticmethod
+    def from_checked_dict(data: dict) -> "Record":
+        """The record ``from_dict(data)`` gives, for data it has already accepted (in a worker process)."""
+        return KIND_CLASSES[data["kind"]]._build({k: v for k, v in data.items() if k != "kind"})
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, **super().to_dict()}
 

@@ -16,7 +16,9 @@ import pytest
 from conftest import TEST_CREATED, TEST_EDITOR, TEST_ORIGIN, test_signer
 from ledger import api, signing
 from ledger.api import Ledger
+from ledger.canonical import canonical_bytes
 from ledger.errors import RecordError
+from ledger.records import Record
 from ledger.projection import TABLES
 from ledger.verify import open_source, verify_ledger
 
@@ -169,16 +171,33 @@ def test_failed_bulk_batch_leaves_the_file_byte_identical(tmp_path):
     assert _file_bytes(path) == before
 
 
-def test_batch_signer_keeps_order_and_matches_in_process_signatures():
-    messages = [f"message {i}".encode() for i in range(signing.CHUNK * 2 + 7)]
-    with signing.BatchSigner(ANA.private_key, len(messages), workers=2) as pool:
-        for m in messages:
-            pool.submit(m)
-        first = pool.take(5)
-        rest = pool.take(len(messages) - 5)
-        with pytest.raises(IndexError):
-            pool.take(1)
-    assert first + rest == [ANA.sign(m) for m in messages]
+def test_batch_preparer_keeps_order_and_matches_in_process_results():
+    prefix = b"fact-ledger/record/v1\n" + TEST_ORIGIN.encode() + b"\n"
+    tasks = []
+    for i in range(signing.CHUNK * 2 + 7):
+        if i % 3 == 0:
+            tasks.append(f'{{"n":{i}}}'.encode())  # canonical bytes made by the caller: only signed
+        elif i % 3 == 1:
+            tasks.append({**claim(i), "version": 1})  # a record: checked, canonicalized and signed
+        else:
+            tasks.append({"kind": "claim", "id": f"claim:bad-{i}", "version": 1})  # refused by its schema
+    results = {}
+    for workers in (2, 0):
+        with signing.BatchPreparer(ANA.private_key, prefix, len(tasks), workers=workers) as preparer:
+            for task in tasks:
+                preparer.submit(task)
+            results[workers] = preparer.take(5) + preparer.take(len(tasks) - 5)
+            with pytest.raises(IndexError):
+                preparer.take(1)
+    assert results[2] == results[0]
+    for task, result in zip(tasks, results[0]):
+        if isinstance(task, bytes):
+            assert result == ("ok", task, ANA.sign(prefix + task))
+        elif task["id"].startswith("claim:bad"):
+            assert result[0] == "record" and result[1].startswith("$: missing required field")
+        else:
+            record_bytes = canonical_bytes(Record.from_dict(task).to_dict())
+            assert result == ("ok", record_bytes, ANA.sign(prefix + record_bytes))
 
 
 def test_window_is_one_signing_chunk():
