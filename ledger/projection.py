@@ -93,9 +93,12 @@ TABLES = {
 }
 
 INDEXES = (
-    "CREATE INDEX claims_source ON claims(source_id)",
-    "CREATE INDEX claims_signer ON claims(signer)",
-    "CREATE INDEX claims_verdict ON claims(verdict)",
+    # (column, entry_idx): the site lists a facet's claims newest first, and
+    # with entry_idx in the index SQLite reads them in that order instead of
+    # sorting every match (at 1M claims, ?signer=... took 5.7 s, 0.2 ms after).
+    "CREATE INDEX claims_source ON claims(source_id, entry_idx)",
+    "CREATE INDEX claims_signer ON claims(signer, entry_idx)",
+    "CREATE INDEX claims_verdict ON claims(verdict, entry_idx)",
     "CREATE INDEX claims_entry ON claims(entry_idx)",
     "CREATE INDEX claim_versions_claim ON claim_versions(claim_id, version)",
     "CREATE INDEX claim_chain_source ON claim_chain(source_id)",
