@@ -242,10 +242,12 @@ class Projection:
         return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'claims_ai'").fetchone() is not None
 
     # --- schema -----------------------------------------------------------
-    def create_tables(self) -> None:
+    def create_tables(self, full_text: bool = True) -> None:
+        """The browsing tables and their indexes; ``full_text=False`` leaves out the
+        search index and its triggers (verify's replay, which compares rows only)."""
         for ddl, _ in TABLES.values():
             self.conn.execute(ddl)
-        for ddl in INDEXES + (FTS,) + FTS_TRIGGERS:
+        for ddl in INDEXES + ((FTS,) + FTS_TRIGGERS if full_text else ()):
             self.conn.execute(ddl)
 
     def drop_tables(self) -> None:
