@@ -247,7 +247,10 @@ class Ledger:
                         self.projection.apply(entry)
                         if progress:
                             progress(1)
+                    # Write this window's rows now, while the workers prepare
+                    # the next: at the end of the batch they would have nothing to do.
                     self._store_entries()
+                    self.projection.flush()
                     completed = window
                     if not window and failure is not None:
                         raise failure
