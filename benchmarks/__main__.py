@@ -114,17 +114,29 @@ def raw_append_rate(records: list[dict], directory: Path) -> float:
     return len(records) / (time.perf_counter() - t)
 
 
+# The speed of the same work drifts by up to 2x within minutes on this
+# (virtual) machine, so the ledger and its limit are measured in turn,
+# REPEATS times each, and the best run of each is compared.
+REPEATS = 3
+
+
 def bench_append(n: int, directory: Path) -> dict:
-    path = new_ledger(directory, "append.db")
     records = claims(n)
     jsonl = directory / "records.jsonl"
     jsonl.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-    wall, _ = _ledger_cmd("append", path, jsonl, "--key", directory / "ana.key")
-    raw = raw_append_rate(records, directory)
-    # CPU time for the same work varies by up to 2x between runs on this
-    # (virtual) machine; the least disturbed of three runs is the estimate.
+    rates, raws = [], []
+    for run in range(REPEATS):
+        path = new_ledger(directory, f"append-{run}.db")
+        wall, _ = _ledger_cmd("append", path, jsonl, "--key", directory / "ana.key")
+        rates.append(n / wall)
+        raws.append(raw_append_rate(records, directory))
+        if run:
+            path.unlink()
+    path = directory / "append-0.db"
+    # The least disturbed of three runs is the estimate of each cost too.
     floor = min(sqlite_floor(directory / "floor.db", min(n, 20_000)) for _ in range(3))
-    return {"n": n, "ledger_rate": n / wall, "raw_rate": raw, "path": path, "floor_us": floor * 1e6,
+    return {"n": n, "ledger_rate": max(rates), "raw_rate": max(raws), "ledger_rates": rates, "raw_rates": raws,
+            "path": path, "floor_us": floor * 1e6,
             "validate_us": min(record_check_seconds(records[:20_000]) for _ in range(3)) * 1e6}
 
 
@@ -204,10 +216,14 @@ def bench_verify(path: Path) -> dict:
 
     with Ledger.open(path) as ledger:
         size, vkey = ledger.size, ledger.log_vkey
-    wall, done = _ledger_cmd("verify", path, "--vkey", vkey, "--json")
-    assert json.loads(done.stdout)["ok"], done.stdout[:500]
     items = signatures_of(path)
-    result = {"size": size, "ledger_rate": size / wall, "raw_rate": raw_verify_rate(items, "openssl"),
+    rates, raws = [], []
+    for _ in range(REPEATS):
+        wall, done = _ledger_cmd("verify", path, "--vkey", vkey, "--json")
+        assert json.loads(done.stdout)["ok"], done.stdout[:500]
+        rates.append(size / wall)
+        raws.append(raw_verify_rate(items, "openssl"))
+    result = {"size": size, "ledger_rate": max(rates), "raw_rate": max(raws), "ledger_rates": rates, "raw_rates": raws,
               "leaf_check_us": min(leaf_check_seconds(path) for _ in range(3)) * 1e6}
     result["ed25519"] = ed25519.compare(items)
     if result["ed25519"]["pynacl_available"]:
@@ -433,14 +449,20 @@ def _ok(met: bool) -> str:
     return "met" if met else "**missed**"
 
 
+def _runs(rates) -> str:
+    return "runs: " + ", ".join(f"{x:,.0f}" for x in rates)
+
+
 def table(r: dict) -> str:
     a, v, c = r["append"], r["verify"], r["cli"]
     rows = [
-        ("1. bulk append", f"`ledger append` of {a['n']:,} claims", f"{a['ledger_rate']:,.0f} entries/s",
-         f"raw RFC 8785 + Ed25519 + sqlite-utils: {a['raw_rate']:,.0f}/s", f"{a['ledger_rate'] / a['raw_rate']:.2f}×", "≥ 0.6×",
+        ("1. bulk append", f"`ledger append` of {a['n']:,} claims, best of {len(a['ledger_rates'])} runs in turn with the limit",
+         f"{a['ledger_rate']:,.0f} entries/s ({_runs(a['ledger_rates'])})",
+         f"raw RFC 8785 + Ed25519 + sqlite-utils: {a['raw_rate']:,.0f}/s ({_runs(a['raw_rates'])})", f"{a['ledger_rate'] / a['raw_rate']:.2f}×", "≥ 0.6×",
          _ok(a["ledger_rate"] / a["raw_rate"] >= 0.6)),
-        ("2. verify", f"`ledger verify` of {v['size']:,} entries", f"{v['ledger_rate']:,.0f} entries/s",
-         f"raw Ed25519 verify (OpenSSL) on {r['machine']['cores']} cores: {v['raw_rate']:,.0f}/s",
+        ("2. verify", f"`ledger verify` of {v['size']:,} entries, best of {len(v['ledger_rates'])} runs in turn with the limit",
+         f"{v['ledger_rate']:,.0f} entries/s ({_runs(v['ledger_rates'])})",
+         f"raw Ed25519 verify (OpenSSL) on {r['machine']['cores']} cores: {v['raw_rate']:,.0f}/s ({_runs(v['raw_rates'])})",
          f"{v['ledger_rate'] / v['raw_rate']:.2f}×", "≥ 0.8×", _ok(v["ledger_rate"] / v["raw_rate"] >= 0.8)),
     ]
     for p in r["proofs"]:
