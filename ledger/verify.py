@@ -403,12 +403,11 @@ def _entry_trusting_workers(index: int, leaf: bytes) -> Entry:
     "signer":"N"}`` the record's canonical bytes R are the leaf's bytes
     between ``{"record":`` and the last ``,"sig":"`` (docs/format.md).
     """
-    from ledger.records import KIND_CLASSES
+    from ledger.records import Record
 
     try:
         envelope = json.loads(leaf)
-        data = envelope["record"]
-        record = KIND_CLASSES[data["kind"]]._build({k: v for k, v in data.items() if k != "kind"})
+        record = Record.from_checked_dict(envelope["record"])
         signature = base64.b64decode(envelope["sig"], validate=True)
         record_bytes = leaf[len(b'{"record":'):leaf.rindex(b',"sig":"')]
         return Entry(index=index, leaf=leaf, leaf_hash=tree.leaf_hash(leaf), record=record,
