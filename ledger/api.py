@@ -13,8 +13,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+from collections import deque
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
+
+import attrs
 
 from ledger import tree
 from ledger.checkpoint import Checkpoint, format_tlog_proof, open_checkpoint_untrusted, sign_checkpoint
@@ -31,6 +34,20 @@ from ledger.store import Store
 
 MAX_BATCH = 1_000_000
 WINDOW = 1024  # records completed ahead of being stored (one signing chunk)
+
+
+@attrs.frozen
+class RecordText:
+    """One record as JSON text (a line of a JSONL file), for ``Ledger.append``.
+
+    It is parsed as strictly as ``parse_json_untrusted`` parses, by the
+    signing workers a window ahead of its turn in a large batch
+    (``ledger.signing``). A text that does not parse fails the batch at its
+    turn, with the error prefixed by ``where`` (e.g. "records.jsonl line 7").
+    """
+
+    text: bytes = attrs.field(repr=False)
+    where: str
 
 
 class Ledger:
@@ -181,7 +198,7 @@ class Ledger:
     # --- appending ---------------------------------------------------------------------------
     def append(self, records: Sequence, signer: Signer, log_signer: Signer, *, snapshots: Iterable[tuple[bytes, str]] = (),
                progress: Optional[Callable[[int], None]] = None, on_wait: Optional[Callable[[], None]] = None) -> list[Entry]:
-        """Sign and append ``records`` (Record objects or dicts) as one atomic batch.
+        """Sign and append ``records`` (Record objects, dicts or RecordText) as one atomic batch.
 
         ``snapshots`` are (content, media type) pairs stored content-addressed
         before the records are checked. ``signer`` signs every record;
@@ -211,14 +228,21 @@ class Ledger:
             # large batch (ledger.signing); this process checks the rules and
             # stores each window while the next one is prepared.
             batch_snapshots = {}
-            with self.projection.cached(), BatchPreparer(signer.private_key, entry_signer.message(b""), len(records)) as preparer, \
+            with self.projection.cached(), BatchPreparer(entry_signer, len(records)) as preparer, \
                     self._unstored_dropped():
                 completed, failure = [], None
+                texts = deque()  # per window sent to be parsed: the indexes of its RecordText items
+                self._parse_window(records, 0, preparer, texts)
                 for start in range(0, len(records) + WINDOW, WINDOW):
                     window = []
+                    indexes = texts.popleft()
+                    parsed = dict(zip(indexes, preparer.parsed())) if indexes else {}
                     for i in range(start, min(start + WINDOW, len(records))) if failure is None else ():
                         try:
-                            data, record = self._prepare(records[i], f"record {i + 1}", batch_snapshots)
+                            item = parsed[i] if i in parsed else records[i]
+                            if isinstance(item, Exception):
+                                raise item
+                            data, record = self._prepare(item, f"record {i + 1}", batch_snapshots)
                             preparer.submit(data if record is None else canonical_bytes(record.to_dict()))
                         except LedgerError as e:
                             # Reported after the records before it are checked,
@@ -226,6 +250,7 @@ class Ledger:
                             failure = e
                             break
                         window.append((i, data, record))
+                    self._parse_window(records, start + WINDOW if failure is None else len(records), preparer, texts)
                     self.projection.prefetch_heads(d["id"] if r is None else r.id for _, d, r in window
                                                    if r is not None or isinstance(d.get("id"), str))
                     for (i, data, record), result in zip(completed, preparer.take(len(completed))):
@@ -233,10 +258,10 @@ class Ledger:
                             raise RecordError(f"record {i + 1}: {result[1]}")
                         if result[0] == "error":
                             raise result[1]
-                        _, record_bytes, signature = result
+                        _, record_bytes, signature, leaf, leaf_hash = result
                         record = record or Record.from_checked_dict(data)
                         index = size + len(entries)
-                        entry = entry_signer.entry(index, record, record_bytes, signature)
+                        entry = entry_signer.entry(index, record, record_bytes, signature, leaf, leaf_hash)
                         try:
                             check_entry(entry, self.projection, self.origin, self.store.snapshot, signed_by=entry_signer.vkey)
                         except LedgerError as e:
@@ -259,6 +284,16 @@ class Ledger:
             note = sign_checkpoint(Checkpoint(origin=self.origin, size=new_size, root_hash=tree.tree_hash(new_size, self.store)), log_signer)
             self.store.add_checkpoint(new_size, note)
         return entries
+
+    @staticmethod
+    def _parse_window(records: Sequence, start: int, preparer: BatchPreparer, texts: deque) -> None:
+        # The workers parse the window's RecordText items while this process
+        # checks and stores the window before it (sent after that window's
+        # records, so they are signed first).
+        indexes = [i for i in range(start, min(start + WINDOW, len(records))) if isinstance(records[i], RecordText)]
+        texts.append(indexes)
+        if indexes:
+            preparer.parse([(records[i].text, records[i].where) for i in indexes])
 
     def _check_consistent_with_last_checkpoint(self, size: int) -> None:
         # The log never signs a tree that is not an append-only extension of

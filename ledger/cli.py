@@ -672,15 +672,23 @@ def append(db, file, key, log_key, snapshot_files, as_json):
     """
     from ledger.canonical import parse_json_untrusted
     from ledger.errors import FormatError
+    from ledger.signing import PARALLEL_MIN
 
     data = sys.stdin.buffer.read() if file == "-" else _read_file(file)
     try:
         parsed = parse_json_untrusted(data)
         records = parsed if isinstance(parsed, list) else [parsed]
     except FormatError as whole_error:
-        records = []
-        for number, line in enumerate(data.split(b"\n"), 1):
-            if line.strip():
+        lines = [(number, line) for number, line in enumerate(data.split(b"\n"), 1) if line.strip()]
+        if len(lines) >= PARALLEL_MIN:
+            # A large JSONL file is parsed by the signing workers, a window
+            # ahead (ledger.signing); a malformed line fails the batch at its turn.
+            from ledger.api import RecordText
+
+            records = [RecordText(line, f"{file} line {number}") for number, line in lines]
+        else:
+            records = []
+            for number, line in lines:
                 try:
                     records.append(parse_json_untrusted(line))
                 except FormatError as e:

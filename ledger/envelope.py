@@ -108,11 +108,24 @@ class EntrySigner:
         """The signed message for canonical(record) (docs/format.md §Signed message)."""
         return self._prefix + record_bytes
 
-    def entry(self, index: int, record: Record, record_bytes: bytes, signature: bytes) -> Entry:
-        """The entry for a signature made elsewhere (``ledger.signing``) over ``message(record_bytes)``."""
-        leaf = envelope_bytes(record_bytes, base64.b64encode(signature).decode(), self.signer_id)
-        return Entry(index=index, leaf=leaf, leaf_hash=leaf_hash(leaf), record=record,
+    def leaf(self, record_bytes: bytes, signature: bytes) -> bytes:
+        """The leaf of an entry by this signer (docs/format.md §Entries)."""
+        return leaf_bytes(record_bytes, signature, self.signer_id)
+
+    def entry(self, index: int, record: Record, record_bytes: bytes, signature: bytes,
+              leaf: Optional[bytes] = None, hashed_leaf: Optional[bytes] = None) -> Entry:
+        """The entry for a signature made elsewhere (``ledger.signing``) over ``message(record_bytes)``;
+        with the ``leaf`` and its RFC 6962 ``hashed_leaf`` when they were made there too."""
+        if leaf is None or hashed_leaf is None:
+            leaf = self.leaf(record_bytes, signature)
+            hashed_leaf = leaf_hash(leaf)
+        return Entry(index=index, leaf=leaf, leaf_hash=hashed_leaf, record=record,
                      signer=self.signer_id, signature=signature, record_bytes=record_bytes)
+
+
+def leaf_bytes(record_bytes: bytes, signature: bytes, signer_id: str) -> bytes:
+    """An entry's leaf: the canonical envelope of canonical(record), the signature and the signer."""
+    return envelope_bytes(record_bytes, base64.b64encode(signature).decode(), signer_id)
 
 
 def envelope_bytes(record_bytes: bytes, sig: str, signer: str) -> bytes:

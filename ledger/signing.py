@@ -13,21 +13,37 @@ Each task is either a record (a dict with ``created`` and ``version``
 already filled in), which the worker validates, builds, canonicalizes and
 signs, or canonical record bytes the appending process made itself (a
 claim whose quote it anchored in a snapshot), which the worker only signs.
-The result is ("ok", record bytes, signature), ("record", message) for a
-record its schema refuses, or ("error", exception) for anything else a
+The result is ("ok", record bytes, signature, leaf, leaf hash): the entry's
+leaf is the envelope around them (``EntrySigner.leaf``) and depends on
+nothing else, so the worker makes it too. Or it is ("record", message) for
+a record its schema refuses, or ("error", exception) for anything else a
 record can fail on; the caller raises it at the record's turn.
 
+The workers sign with libsodium (PyNaCl), which signs 1.4-2x faster than
+OpenSSL here (benchmarks/RESULTS.md). Ed25519 signing is deterministic
+(RFC 8032 §5.1.6: the nonce is a hash of the key and the message), so both
+give the same 64 bytes for the same key and message; tests/test_signing.py
+checks this on the RFC 8032 test vectors and on ledger messages. Only
+signing changes library: verify stays with OpenSSL, because the two do not
+accept exactly the same signatures (benchmarks/RESULTS.md).
+
+The workers also parse records given as JSON text (``parse``), a window
+ahead of the records being prepared: parsing a JSONL line strictly costs
+the appending process about as much as checking the rules for it.
+
 Small batches, and machines with one core, run the same code in the
-calling process: starting a worker costs more than a few hundred records.
+calling process with OpenSSL: starting a worker costs more than a few
+hundred records, and a one-record append need not import libsodium.
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+if TYPE_CHECKING:
+    from ledger.envelope import EntrySigner
 
 # Below this many records a batch is prepared in the calling process.
 PARALLEL_MIN = 2000
@@ -35,14 +51,19 @@ CHUNK = 1024
 
 
 class _Preparer:
-    """What a worker (or the calling process) does with one task."""
+    """What a worker (or the calling process) does with one task.
 
-    def __init__(self, private_key: Ed25519PrivateKey, prefix: bytes):
+    ``sign`` signs a message with the editor's key; ``leaf`` makes the
+    entry's leaf from the record bytes and signature (``EntrySigner.leaf``).
+    """
+
+    def __init__(self, sign: Callable[[bytes], bytes], prefix: bytes, leaf: Callable[[bytes, bytes], bytes]):
         from ledger.canonical import canonical_bytes
         from ledger.errors import LedgerError
         from ledger.records import Record
+        from ledger.tree import leaf_hash
 
-        self.sign, self.prefix = private_key.sign, prefix
+        self.sign, self.prefix, self.leaf, self.leaf_hash = sign, prefix, leaf, leaf_hash
         self.canonical_bytes, self.from_dict, self.LedgerError = canonical_bytes, Record.from_dict, LedgerError
 
     def __call__(self, task):
@@ -56,15 +77,44 @@ class _Preparer:
                 record_bytes = self.canonical_bytes(record.to_dict())
             except self.LedgerError as e:
                 return ("error", e)
-        return ("ok", record_bytes, self.sign(self.prefix + record_bytes))
+        signature = self.sign(self.prefix + record_bytes)
+        leaf = self.leaf(record_bytes, signature)
+        return ("ok", record_bytes, signature, leaf, self.leaf_hash(leaf))
+
+
+def parse_texts(texts: list) -> list:
+    """Each (text, where) parsed strictly (``parse_json_untrusted``), or the FormatError
+    naming ``where`` that the appending process raises at the record's turn."""
+    from ledger.canonical import parse_json_untrusted
+    from ledger.errors import FormatError
+
+    out = []
+    for text, where in texts:
+        try:
+            out.append(parse_json_untrusted(text))
+        except FormatError as e:
+            out.append(FormatError(f"{where}: {e}"))
+    return out
+
+
+def libsodium_signer(seed: bytes) -> Callable[[bytes], bytes]:
+    """Ed25519 signing with libsodium for the RFC 8032 seed ``seed``: the same
+    signatures as OpenSSL (see the module docstring), made faster."""
+    from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
+
+    secret = crypto_sign_seed_keypair(seed)[1]  # libsodium's 64-byte secret key: seed || public key
+    # crypto_sign returns signature || message (NaCl's "signed message").
+    return lambda message: crypto_sign(message, secret)[:64]
 
 
 _worker: Optional[_Preparer] = None
 
 
-def _start_worker(seed: bytes, prefix: bytes) -> None:
+def _start_worker(seed: bytes, prefix: bytes, signer_id: str) -> None:
     global _worker
-    _worker = _Preparer(Ed25519PrivateKey.from_private_bytes(seed), prefix)
+    from ledger.envelope import leaf_bytes
+
+    _worker = _Preparer(libsodium_signer(seed), prefix, lambda record_bytes, signature: leaf_bytes(record_bytes, signature, signer_id))
 
 
 def _prepare_chunk(tasks: list) -> list:
@@ -78,8 +128,8 @@ class BatchPreparer:
     when the batch fails.
     """
 
-    def __init__(self, private_key: Ed25519PrivateKey, prefix: bytes, count: int, workers: Optional[int] = None):
-        self._key, self._prefix = private_key, prefix
+    def __init__(self, entry_signer: "EntrySigner", count: int, workers: Optional[int] = None):
+        self._entry_signer = entry_signer
         cores = os.cpu_count() or 1
         # One core stays with the appending process, which has the most work.
         self.workers = workers if workers is not None else (cores - 1 if count >= PARALLEL_MIN else 0)
@@ -88,6 +138,7 @@ class BatchPreparer:
         self._waiting: list = []
         self._sent: deque = deque()  # futures, or lists of results made here
         self._ready: deque = deque()
+        self._parsing: deque = deque()  # the same, for parse()
 
     def __enter__(self) -> "BatchPreparer":
         if self.workers > 0:
@@ -95,7 +146,7 @@ class BatchPreparer:
             import concurrent.futures
             import multiprocessing
 
-            seed = self._key.private_bytes_raw()  # the 32-byte RFC 8032 seed
+            seed = self._entry_signer.signer.private_key.private_bytes_raw()  # the 32-byte RFC 8032 seed
             # fork: the workers need only the key and the package already
             # imported; a fork starts in milliseconds where spawn would import
             # everything again. The workers never touch the parent's SQLite
@@ -103,9 +154,9 @@ class BatchPreparer:
             # finalized behind its back.
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("fork"),
-                initializer=_start_worker, initargs=(seed, self._prefix))
+                initializer=_start_worker, initargs=(seed, self._entry_signer.message(b""), self._entry_signer.signer_id))
         else:
-            self._here = _Preparer(self._key, self._prefix)
+            self._here = _Preparer(self._entry_signer.signer.private_key.sign, self._entry_signer.message(b""), self._entry_signer.leaf)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -118,6 +169,15 @@ class BatchPreparer:
         self._waiting.append(task)
         if len(self._waiting) >= CHUNK:
             self._send()
+
+    def parse(self, texts: list) -> None:
+        """Start parsing [(JSON text, where)]; ``parsed()`` gives the results in turn (see parse_texts)."""
+        self._parsing.append(self._pool.submit(parse_texts, texts) if self._pool is not None else parse_texts(texts))
+
+    def parsed(self) -> list:
+        """The results of the oldest ``parse`` not yet taken (waits for the workers)."""
+        result = self._parsing.popleft()
+        return result if isinstance(result, list) else result.result()
 
     def _send(self) -> None:
         chunk, self._waiting = self._waiting, []

@@ -9,6 +9,7 @@ the ledger or the order in which errors are reported.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 
 import pytest
@@ -17,9 +18,11 @@ from conftest import TEST_CREATED, TEST_EDITOR, TEST_ORIGIN, test_signer
 from ledger import api, signing
 from ledger.api import Ledger
 from ledger.canonical import canonical_bytes
-from ledger.errors import RecordError
+from ledger.envelope import EntrySigner
+from ledger.errors import FormatError, RecordError
 from ledger.records import Record
 from ledger.projection import TABLES
+from ledger.tree import leaf_hash
 from ledger.verify import open_source, verify_ledger
 
 LOG, ANA = test_signer(TEST_ORIGIN), test_signer(TEST_EDITOR)
@@ -172,7 +175,8 @@ def test_failed_bulk_batch_leaves_the_file_byte_identical(tmp_path):
 
 
 def test_batch_preparer_keeps_order_and_matches_in_process_results():
-    prefix = b"fact-ledger/record/v1\n" + TEST_ORIGIN.encode() + b"\n"
+    entry_signer = EntrySigner(ANA, TEST_ORIGIN)
+    prefix = entry_signer.message(b"")
     tasks = []
     for i in range(signing.CHUNK * 2 + 7):
         if i % 3 == 0:
@@ -183,23 +187,85 @@ def test_batch_preparer_keeps_order_and_matches_in_process_results():
             tasks.append({"kind": "claim", "id": f"claim:bad-{i}", "version": 1})  # refused by its schema
     results = {}
     for workers in (2, 0):
-        with signing.BatchPreparer(ANA.private_key, prefix, len(tasks), workers=workers) as preparer:
+        with signing.BatchPreparer(entry_signer, len(tasks), workers=workers) as preparer:
             for task in tasks:
                 preparer.submit(task)
             results[workers] = preparer.take(5) + preparer.take(len(tasks) - 5)
             with pytest.raises(IndexError):
                 preparer.take(1)
-    assert results[2] == results[0]
+    assert results[2] == results[0]  # the workers sign with libsodium, this process with OpenSSL
+
+    def prepared(record_bytes):
+        signature = ANA.sign(prefix + record_bytes)
+        leaf = entry_signer.leaf(record_bytes, signature)
+        return ("ok", record_bytes, signature, leaf, leaf_hash(leaf))
+
     for task, result in zip(tasks, results[0]):
         if isinstance(task, bytes):
-            assert result == ("ok", task, ANA.sign(prefix + task))
+            assert result == prepared(task)
         elif task["id"].startswith("claim:bad"):
             assert result[0] == "record" and result[1].startswith("$: missing required field")
         else:
-            record_bytes = canonical_bytes(Record.from_dict(task).to_dict())
-            assert result == ("ok", record_bytes, ANA.sign(prefix + record_bytes))
+            assert result == prepared(canonical_bytes(Record.from_dict(task).to_dict()))
 
 
 def test_window_is_one_signing_chunk():
     # A full window fills exactly one chunk, so it goes to the workers at once.
     assert api.WINDOW == signing.CHUNK
+
+
+def _as_texts(records):
+    return [api.RecordText(json.dumps(r, ensure_ascii=False).encode(), f"r.jsonl line {n}") for n, r in enumerate(records, 1)]
+
+
+def test_records_as_json_text_give_the_same_ledger_as_dicts(tmp_path, monkeypatch):
+    # Parsed by the workers a window ahead (large batch), or here (small one): the same rows either way.
+    snapshots = [(SNAPSHOT_1.encode(), "text/plain; charset=utf-8")]
+    records = [source("source:s1", SNAPSHOT_1)] + [claim(i) for i in range(2300)]
+    records.append(claim(9000, quote={"exact": "90% of the microelectronics"}))  # anchored here, at its turn
+    results = {}
+    for mode in ("dicts", "texts", "texts-here"):
+        if mode == "texts-here":
+            monkeypatch.setattr(signing, "PARALLEL_MIN", 10**9)
+        path = tmp_path / f"{mode}.db"
+        ledger = new_ledger(path)
+        ledger.append(records if mode == "dicts" else _as_texts(records), ANA, LOG, snapshots=snapshots)
+        ledger.close()
+        results[mode] = fingerprint(path)
+    assert results["texts"] == results["dicts"] == results["texts-here"]
+
+
+@pytest.mark.parametrize("workers", ["parallel", "here"])
+def test_a_text_that_does_not_parse_fails_the_batch_at_its_turn(tmp_path, monkeypatch, workers):
+    if workers == "here":
+        monkeypatch.setattr(signing, "PARALLEL_MIN", 10**9)
+    path = tmp_path / "l.db"
+    new_ledger(path).close()
+    before = _file_bytes(path)
+    texts = _as_texts([source("source:s1", SNAPSHOT_1)] + [claim(i) for i in range(2400)])
+    texts[2100] = api.RecordText(b'{"kind": "claim",', "r.jsonl line 2101")
+    ledger = Ledger.open(path)
+    with pytest.raises(FormatError, match=r"^r\.jsonl line 2101: malformed JSON at line 1 column 18: "):
+        ledger.append(texts, ANA, LOG, snapshots=[(SNAPSHOT_1.encode(), "text/plain; charset=utf-8")])
+    # A record its schema refuses before the malformed line is the error reported (record order).
+    texts[1500] = api.RecordText(b'{"kind": "claim", "id": "claim:x"}', "r.jsonl line 1501")
+    with pytest.raises(RecordError, match=r"^record 1501: "):
+        ledger.append(texts, ANA, LOG, snapshots=[(SNAPSHOT_1.encode(), "text/plain; charset=utf-8")])
+    ledger.close()
+    assert _file_bytes(path) == before
+
+
+def test_cli_large_jsonl_with_a_malformed_line(tmp_path, run, file_hash, editor_key_file, log_key_file):
+    path = tmp_path / "l.db"
+    ledger = new_ledger(path)
+    ledger.append([source("source:s1", SNAPSHOT_1)], ANA, LOG, snapshots=[(SNAPSHOT_1.encode(), "text/plain; charset=utf-8")])
+    ledger.close()
+    lines = [json.dumps(claim(i)) for i in range(2500)]
+    lines[2222] = '{"kind": "claim", "id": '
+    jsonl = tmp_path / "r.jsonl"
+    jsonl.write_text("\n".join(lines) + "\n")
+    before = file_hash(path)
+    result = run("append", path, jsonl, "--key", editor_key_file, "--log-key", log_key_file)
+    assert result.exit_code == 1
+    assert result.stderr_lines == [f"Error: {jsonl} line 2223: malformed JSON at line 1 column 25: Expecting value"]
+    assert file_hash(path) == before
