@@ -135,6 +135,29 @@ def compare(items) -> dict:
     return out
 
 
+def compare_signing(private_key, messages) -> dict:
+    """Signing on one core with both libraries, and whether every signature is the same bytes."""
+    from ledger.signing import libsodium_signer
+
+    sodium = libsodium_signer(private_key.private_bytes_raw())
+    t = time.perf_counter()
+    openssl_sigs = [private_key.sign(m) for m in messages]
+    openssl = len(messages) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    sodium_sigs = [sodium(m) for m in messages]
+    libsodium = len(messages) / (time.perf_counter() - t)
+    return {"messages": len(messages), "openssl_rate": openssl, "pynacl_rate": libsodium,
+            "different": sum(a != b for a, b in zip(openssl_sigs, sodium_sigs))}
+
+
+def describe_signing(g: dict) -> str:
+    return (f"Signing, one core: OpenSSL {g['openssl_rate']:,.0f} signatures/s, libsodium {g['pynacl_rate']:,.0f}/s "
+            f"({g['pynacl_rate'] / g['openssl_rate']:.2f}× OpenSSL); the two signatures differ on {g['different']} of "
+            f"{g['messages']:,} of the ledger's signed messages. Ed25519 signing is deterministic (RFC 8032 §5.1.6), so "
+            "they cannot differ: **the bulk-append workers sign with libsodium** (`ledger/signing.py`; "
+            "`tests/test_signing.py` checks the RFC 8032 vectors). Verification is another matter, below.")
+
+
 def describe(e: dict, raw_openssl=None, raw_pynacl=None) -> str:
     if not e["pynacl_available"]:
         return "PyNaCl is not installed (`pip install -e '.[bench]'`): libsodium not measured."
