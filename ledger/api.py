@@ -231,8 +231,12 @@ class Ledger:
             with self.projection.cached(), BatchPreparer(entry_signer, len(records)) as preparer, \
                     self._unstored_dropped():
                 completed, failure = [], None
-                texts = deque()  # per window sent to be parsed: the indexes of its RecordText items
+                # Per window sent to be parsed: the indexes of its RecordText items.
+                # Two windows ahead, so a window's texts are parsed before the
+                # window before it is signed, and never keep this process waiting.
+                texts = deque()
                 self._parse_window(records, 0, preparer, texts)
+                self._parse_window(records, WINDOW, preparer, texts)
                 for start in range(0, len(records) + WINDOW, WINDOW):
                     window = []
                     indexes = texts.popleft()
@@ -250,7 +254,7 @@ class Ledger:
                             failure = e
                             break
                         window.append((i, data, record))
-                    self._parse_window(records, start + WINDOW if failure is None else len(records), preparer, texts)
+                    self._parse_window(records, start + 2 * WINDOW if failure is None else len(records), preparer, texts)
                     self.projection.prefetch_heads(d["id"] if r is None else r.id for _, d, r in window
                                                    if r is not None or isinstance(d.get("id"), str))
                     for (i, data, record), result in zip(completed, preparer.take(len(completed))):
@@ -288,8 +292,7 @@ class Ledger:
     @staticmethod
     def _parse_window(records: Sequence, start: int, preparer: BatchPreparer, texts: deque) -> None:
         # The workers parse the window's RecordText items while this process
-        # checks and stores the window before it (sent after that window's
-        # records, so they are signed first).
+        # checks and stores the windows before it.
         indexes = [i for i in range(start, min(start + WINDOW, len(records))) if isinstance(records[i], RecordText)]
         texts.append(indexes)
         if indexes:

@@ -53,10 +53,9 @@ class Entry:
     signature: bytes = attrs.field(repr=lambda s: s.hex())
     # canonical(record): the leaf's "record" member and the signed message's tail.
     record_bytes: Optional[bytes] = attrs.field(default=None, repr=False, eq=False)
-
-    @property
-    def hash_hex(self) -> str:
-        return self.leaf_hash.hex()
+    # The entry hash in hex, as the tables store it: made once, read several times per append.
+    hash_hex: str = attrs.field(init=False, repr=False, eq=False,
+                                default=attrs.Factory(lambda self: self.leaf_hash.hex(), takes_self=True))
 
     @classmethod
     def from_leaf_untrusted(cls, index: int, leaf: bytes) -> "Entry":

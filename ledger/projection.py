@@ -439,13 +439,24 @@ class Projection:
             chain.append(step)
             seen.add(step[0])
 
+    def _chain(self, source_id, attribution):
+        # The claims of a batch mostly share their sources, so each chain is
+        # worked out once; it is dropped with the source rows it was read from.
+        if self._sources is None:
+            return self.chain_for(source_id, attribution)
+        key = ("chain", (source_id, attribution))
+        chain = self._sources.get(key)
+        if chain is None:
+            chain = self._sources[key] = self.chain_for(source_id, attribution)
+        return chain
+
     def _write_chain(self, claim_id, sources=None, new=False):
         # sources: the claim's (source_id, attribution_source_id), when the caller knows them;
         # new: a first version, which has no chain rows yet.
         source_id, attribution = sources or self.conn.execute(
             "SELECT source_id, attribution_source_id FROM claims WHERE id = ?", (claim_id,)
         ).fetchone()
-        chain = self.chain_for(source_id, attribution)
+        chain = self._chain(source_id, attribution)
         if not new:
             self.conn.execute("DELETE FROM claim_chain WHERE claim_id = ?", (claim_id,))
             self.conn.executemany("INSERT INTO claim_chain VALUES (?, ?, ?, ?)", [(claim_id, i, sid, rel) for i, (sid, rel) in enumerate(chain)])

@@ -145,6 +145,18 @@ class Record(_Value):
     @classmethod
     def from_dict(cls, data: dict, path: str = "$") -> "Record":
         """Validate ``data`` against its kind's schema and build the typed record."""
+        cls.check_dict(data, path)
+        return KIND_CLASSES[data["kind"]]._build({k: v for k, v in data.items() if k != "kind"})
+
+    @classmethod
+    def check_dict(cls, data: dict, path: str = "$") -> None:
+        """What ``from_dict`` checks, without building the record.
+
+        For data it accepts, ``from_dict(data).to_dict() == data``: the
+        schemas allow no null and no unknown member, and building only
+        copies values (nested objects to value classes, lists to tuples).
+        So canonical(data) is the record's canonical form (ledger.signing).
+        """
         validate_record(data, path)
         kind_class = KIND_CLASSES[data["kind"]]
         if cls is not Record and kind_class is not cls:
@@ -157,8 +169,6 @@ class Record(_Value):
                 f"{path}.replaces: version {data['version']} "
                 + ("must name the entry hash of the version it replaces" if data["version"] > 1 else "is a first version and must not have 'replaces'")
             )
-        fields = {k: v for k, v in data.items() if k != "kind"}
-        return kind_class._build(fields)
 
     @staticmethod
     def from_checked_dict(data: dict) -> "Record":

@@ -64,17 +64,19 @@ class _Preparer:
         from ledger.tree import leaf_hash
 
         self.sign, self.prefix, self.leaf, self.leaf_hash = sign, prefix, leaf, leaf_hash
-        self.canonical_bytes, self.from_dict, self.LedgerError = canonical_bytes, Record.from_dict, LedgerError
+        self.canonical_bytes, self.check_dict, self.LedgerError = canonical_bytes, Record.check_dict, LedgerError
 
     def __call__(self, task):
         record_bytes = task
         if isinstance(task, dict):
             try:
-                record = self.from_dict(task)
+                self.check_dict(task)
             except self.LedgerError as e:
                 return ("record", str(e))
             try:
-                record_bytes = self.canonical_bytes(record.to_dict())
+                # The record's canonical form without building it: for data
+                # check_dict accepts, from_dict(data).to_dict() == data.
+                record_bytes = self.canonical_bytes(task)
             except self.LedgerError as e:
                 return ("error", e)
         signature = self.sign(self.prefix + record_bytes)
