@@ -25,6 +25,7 @@ import attrs
 
 from ledger.diff import diff_records
 from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, Review, Source
+from ledger.store import insert_rows
 
 # Links that say where a document itself comes from (followed past the attribution).
 LINEAGE_RELS = ("translation-of", "republishes", "based-on", "primary-source")
@@ -190,7 +191,7 @@ class Projection:
     def flush(self) -> None:
         pending, self._pending = self._pending, {}
         for sql, rows in pending.items():
-            self._db.executemany(sql, rows)
+            insert_rows(self._db, sql, rows)
 
     def _insert(self, sql: str, row: tuple) -> None:
         if self._pending is None:

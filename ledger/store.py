@@ -174,17 +174,14 @@ class Store:
         return 0 if row[0] is None else row[0] + 1
 
     def insert_entries(self, entries: Sequence) -> None:
-        """Store entries (their leaves and the columns read back from them), with one executemany."""
-        self.conn.executemany(
-            "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(e.index, e.hash_hex, e.record.kind, e.record.id, e.record.version, e.signer, e.leaf.decode("utf-8")) for e in entries],
-        )
+        """Store entries (their leaves and the columns read back from them), many rows per statement."""
+        insert_rows(self.conn, "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(e.index, e.hash_hex, e.record.kind, e.record.id, e.record.version, e.signer, e.leaf.decode("utf-8"))
+                     for e in entries])
 
     def insert_tree_hashes(self, first_hash_index: int, stored_hashes: Sequence[bytes]) -> None:
         """Store hashes at consecutive stored hash indexes (a batch writes them all at once)."""
-        self.conn.executemany(
-            "INSERT INTO tree_hashes VALUES (?, ?)", [(first_hash_index + i, h) for i, h in enumerate(stored_hashes)]
-        )
+        insert_rows(self.conn, "INSERT INTO tree_hashes VALUES (?, ?)", [(first_hash_index + i, h) for i, h in enumerate(stored_hashes)])
 
     def leaf(self, index: int) -> bytes:
         row = self.conn.execute("SELECT leaf FROM entries WHERE idx = ?", (index,)).fetchone()
@@ -256,3 +253,34 @@ class Store:
     def snapshot_rows(self) -> Iterator[tuple[str, str, int, bytes]]:
         for sha, media_type, size, content in self.conn.execute("SELECT * FROM snapshots ORDER BY sha256"):
             yield sha, media_type, size, bytes(content)
+
+
+# Rows per multi-row INSERT: within SQLite's default limit on a VALUES list
+# (SQLITE_MAX_COMPOUND_SELECT, 500) and on bound parameters (checked below).
+ROWS_PER_INSERT = 500
+
+
+def insert_rows(conn: sqlite3.Connection, sql: str, rows: Sequence[tuple]) -> None:
+    """``conn.executemany(sql, rows)`` for ``sql`` an INSERT of one row ``VALUES (?, ...)``,
+    run as INSERTs of up to ROWS_PER_INSERT rows each.
+
+    The rows go in in the same order, so the tables end up the same (an
+    ``INSERT OR REPLACE`` of one key twice keeps the later row); a statement
+    of many rows saves SQLite's per-statement work and the sqlite3 module's
+    per-row loop, 2-3 µs a row for a narrow table (benchmarks/RESULTS.md).
+    """
+    if len(rows) < 2:
+        conn.executemany(sql, rows)
+        return
+    head, _, one = sql.rpartition(" VALUES ")
+    width = len(rows[0])
+    per = max(1, min(ROWS_PER_INSERT, _variable_limit(conn) // width))
+    for start in range(0, len(rows), per):
+        chunk = rows[start:start + per]
+        conn.execute(f"{head} VALUES {', '.join([one] * len(chunk))}", [value for row in chunk for value in row])
+
+
+def _variable_limit(conn: sqlite3.Connection) -> int:
+    # Connection.getlimit is Python 3.11+; 999 is the lowest limit any SQLite has had.
+    getlimit = getattr(conn, "getlimit", None)
+    return getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit else 999

@@ -131,3 +131,35 @@ def test_no_wal(demo_path):
     conn = sqlite3.connect(demo_path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     conn.close()
+
+
+def test_insert_rows_writes_what_executemany_writes():
+    # Many rows per statement, in order: the same table, including an INSERT OR REPLACE
+    # of one key several times (the last row wins) and chunks that cross ROWS_PER_INSERT.
+    import sqlite3
+
+    from ledger import store
+
+    rows = [(i % 700, f"v{i}", bytes([i % 256]) * 3, None) for i in range(1234)]
+    tables = {}
+    for how in ("executemany", "insert_rows"):
+        conn = sqlite3.connect(":memory:")
+        conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT, b BLOB, n)")
+        sql = "INSERT OR REPLACE INTO t VALUES (?, ?, ?, ?)"
+        conn.executemany(sql, rows) if how == "executemany" else store.insert_rows(conn, sql, rows)
+        tables[how] = conn.execute("SELECT rowid, * FROM t ORDER BY rowid").fetchall()
+    assert tables["insert_rows"] == tables["executemany"]
+    assert len(tables["executemany"]) == 700 and tables["executemany"][0][2] == "v700"
+
+
+def test_insert_rows_keeps_within_the_parameter_limit():
+    import sqlite3
+
+    from ledger import store
+
+    conn = sqlite3.connect(":memory:")
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)
+    conn.execute("CREATE TABLE t (" + ", ".join(f"c{i}" for i in range(30)) + ")")
+    rows = [tuple(range(i, i + 30)) for i in range(25)]  # 3 rows per statement at most
+    store.insert_rows(conn, "INSERT INTO t VALUES (" + ", ".join("?" * 30) + ")", rows)
+    assert conn.execute("SELECT * FROM t ORDER BY rowid").fetchall() == rows
