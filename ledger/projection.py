@@ -180,11 +180,12 @@ class Projection:
         self._keys: Optional[dict] = None
         self._sources: Optional[dict] = None  # ("title" or "links", source ID) -> rows
         self._index_claims = False  # _apply_claim writes claims_fts itself (see cached())
+        self._fts_rowids: list[int] = []  # claims rows written or held back whose claims_fts rows are not written yet
 
     @property
     def conn(self) -> sqlite3.Connection:
         """The connection, with every waiting insert written first (see ``cached()``)."""
-        if self._pending:
+        if self._pending or self._fts_rowids:
             self.flush()
         return self._db
 
@@ -192,6 +193,15 @@ class Projection:
         pending, self._pending = self._pending, {}
         for sql, rows in pending.items():
             insert_rows(self._db, sql, rows)
+        if self._fts_rowids:
+            # What the claims_ai trigger does for each new claims row (new.text,
+            # new.translation, new.quote, new.source_title), for all of them in
+            # one statement, after their rows are written.
+            rowids, self._fts_rowids = self._fts_rowids, []
+            self._db.execute(
+                "INSERT INTO claims_fts(rowid, text, translation, quote, source_title) "
+                "SELECT rowid, text, translation, quote, source_title FROM claims WHERE rowid IN (SELECT value FROM json_each(?))",
+                (json.dumps(rowids),))
 
     def _insert(self, sql: str, row: tuple) -> None:
         if self._pending is None:
@@ -209,18 +219,20 @@ class Projection:
         nothing stale behind. Inside it, only ``apply`` may write the tables.
 
         Rows that only add to a table (a new record's head, versions, claim,
-        chain) are also held back and written with one ``executemany`` per
-        statement: before any other statement runs on ``self.conn`` and on
-        leaving the block. A statement costs several times its row's share of
-        an executemany (benchmarks/RESULTS.md). Reads that cannot see a
-        held-back row skip the wait: a head missing from the cache was not
-        written in this block, and sources, links and keys are written at once.
+        chain) are also held back and written many rows per statement
+        (``store.insert_rows``): before any other statement runs on
+        ``self.conn`` and on leaving the block. A statement costs several
+        times its row's share of a multi-row one (benchmarks/RESULTS.md).
+        Reads that cannot see a held-back row skip the wait: a head missing
+        from the cache was not written in this block, and sources, links and
+        keys are written at once.
 
-        For the same stretch ``_apply_claim`` indexes each new claims row
-        itself, exactly as the claims_ai trigger would: a trigger makes
-        SQLite open a statement savepoint on the FTS5 table for every row,
-        which costs more than the insert (benchmarks/RESULTS.md). The trigger
-        is dropped on entering and created again, with the same SQL, on leaving.
+        For the same stretch the projection indexes each new claims row
+        itself, exactly as the claims_ai trigger would, with one INSERT ...
+        SELECT per flush: a trigger makes SQLite open a statement savepoint
+        on the FTS5 table for every row, which costs more than the insert
+        (benchmarks/RESULTS.md). The trigger is dropped on entering and
+        created again, with the same SQL, on leaving.
         """
         had_trigger = self._has_claims_trigger()
         if had_trigger:
@@ -235,6 +247,7 @@ class Projection:
             self._heads = self._keys = self._sources = None
             self._index_claims = False
             self._pending = self._claims_next_rowid = None
+            self._fts_rowids = []
             # A rolled-back transaction already brought the trigger back.
             if had_trigger and not self._has_claims_trigger():
                 self.conn.execute(FTS_TRIGGERS[0])
@@ -499,9 +512,8 @@ class Projection:
             rowid = self._claims_next_rowid
             self._claims_next_rowid += 1
             self._insert(f"INSERT INTO claims (rowid, {self._claims_columns}) VALUES ({', '.join('?' * 34)})", (rowid,) + row)
-        if self._index_claims:  # what the claims_ai trigger does (new.text, new.translation, new.quote, new.source_title)
-            self._insert("INSERT INTO claims_fts(rowid, text, translation, quote, source_title) VALUES (?, ?, ?, ?, ?)",
-                         (rowid, record.text, t.text if t else None, q.exact if q else None, source[0]))
+        if self._index_claims:  # the claims_ai trigger's work, done in flush()
+            self._fts_rowids.append(rowid)
         old = self.read_record(previous.entry_idx).to_dict() if previous else None
         changes = json.dumps([c.describe() for c in diff_records(old, record.to_dict())], ensure_ascii=False) if previous else "[]"
         self._insert(

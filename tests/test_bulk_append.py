@@ -91,6 +91,9 @@ def test_windowed_append_equals_one_record_at_a_time(tmp_path):
     plan = [claim(i) for i in range(1100)]
     plan.append("revise:claim:c3")
     plan += [claim(i) for i in range(1100, 2200)]
+    # The newest claims row revised twice in its own window: SQLite reuses its
+    # rowid after the DELETE, and the full-text rows must follow.
+    plan += ["revise:claim:c2199", "revise:claim:c2199", claim(2200)]
     plan.append("revise:claim:c1500")
     plan.append("revise:source:s1")
     plan.append(claim(9000, source="source:s1", quote={"exact": "about 90% of Russia's microelectronics"}))
