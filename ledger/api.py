@@ -15,9 +15,7 @@ import contextlib
 import hashlib
 from collections import deque
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
-
-import attrs
+from typing import Callable, Iterable, NamedTuple, Optional, Sequence
 
 from ledger import tree
 from ledger.checkpoint import Checkpoint, format_tlog_proof, open_checkpoint_untrusted, sign_checkpoint
@@ -27,7 +25,7 @@ from ledger.errors import LedgerError, NotFoundError, ProofError, RecordError
 from ledger.note import Signer, parse_verifier_key_untrusted
 from ledger.projection import Projection
 from ledger.quotes import anchor_quote, snapshot_text
-from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, utc_now
+from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, complete_defaults, quote_to_anchor, utc_now
 from ledger.rules import check_entry
 from ledger.signing import BatchPreparer
 from ledger.store import Store
@@ -36,18 +34,19 @@ MAX_BATCH = 1_000_000
 WINDOW = 1024  # records completed ahead of being stored (one signing chunk)
 
 
-@attrs.frozen
-class RecordText:
-    """One record as JSON text (a line of a JSONL file), for ``Ledger.append``.
+class RecordText(NamedTuple):
+    """One record as JSON text, line ``line`` of the JSONL file ``file``, for ``Ledger.append``.
 
-    It is parsed as strictly as ``parse_json_untrusted`` parses, by the
-    signing workers a window ahead of its turn in a large batch
-    (``ledger.signing``). A text that does not parse fails the batch at its
-    turn, with the error prefixed by ``where`` (e.g. "records.jsonl line 7").
+    It is parsed as strictly as ``parse_json_untrusted`` parses, and
+    checked, canonicalized and signed, by the signing workers two windows
+    ahead of its turn in a large batch (``ledger.signing.prepare_texts``). A text that does not parse fails the batch at its
+    turn, with the error prefixed by "FILE line LINE". (A named tuple, not an
+    attrs class: the CLI makes one per line of a large file.)
     """
 
-    text: bytes = attrs.field(repr=False)
-    where: str
+    text: bytes
+    file: str
+    line: int
 
 
 class Ledger:
@@ -231,9 +230,9 @@ class Ledger:
             with self.projection.cached(), BatchPreparer(entry_signer, len(records)) as preparer, \
                     self._unstored_dropped():
                 completed, failure = [], None
-                # Per window sent to be parsed: the indexes of its RecordText items.
-                # Two windows ahead, so a window's texts are parsed before the
-                # window before it is signed, and never keep this process waiting.
+                # Per window sent to the workers: the indexes of its RecordText
+                # items, parsed and prepared there two windows ahead, so they
+                # are ready before the window before them is signed.
                 texts = deque()
                 self._parse_window(records, 0, preparer, texts)
                 self._parse_window(records, WINDOW, preparer, texts)
@@ -243,26 +242,38 @@ class Ledger:
                     parsed = dict(zip(indexes, preparer.parsed())) if indexes else {}
                     for i in range(start, min(start + WINDOW, len(records))) if failure is None else ():
                         try:
-                            item = parsed[i] if i in parsed else records[i]
-                            if isinstance(item, Exception):
-                                raise item
-                            data, record = self._prepare(item, f"record {i + 1}", batch_snapshots)
-                            preparer.submit(data if record is None else canonical_bytes(record.to_dict()))
+                            ready, item = None, records[i]
+                            if i in parsed:  # a RecordText, parsed (and most often prepared) by the workers
+                                ready = parsed[i]
+                                if ready[0] == "parsed":
+                                    ready, item = None, ready[1]
+                                elif ready[0] == "record":
+                                    raise RecordError(f"record {i + 1}: {ready[1]}")
+                                elif ready[0] == "error":
+                                    raise ready[1]
+                            if ready is None:
+                                data, record = self._prepare(item, f"record {i + 1}", batch_snapshots)
+                                preparer.submit(data if record is None else canonical_bytes(record.to_dict()))
+                            else:
+                                data, record = ready[5], None
+                                self._note_source(data, batch_snapshots)
                         except LedgerError as e:
                             # Reported after the records before it are checked,
                             # whose own errors come first, as one at a time would.
                             failure = e
                             break
-                        window.append((i, data, record))
+                        window.append((i, data, record, ready))
                     self._parse_window(records, start + 2 * WINDOW if failure is None else len(records), preparer, texts)
-                    self.projection.prefetch_heads(d["id"] if r is None else r.id for _, d, r in window
+                    self.projection.prefetch_heads(d["id"] if r is None else r.id for _, d, r, _ in window
                                                    if r is not None or isinstance(d.get("id"), str))
-                    for (i, data, record), result in zip(completed, preparer.take(len(completed))):
+                    submitted = iter(preparer.take(sum(1 for *_, ready in completed if ready is None)))
+                    for i, data, record, ready in completed:
+                        result = ready or next(submitted)
                         if result[0] == "record":
                             raise RecordError(f"record {i + 1}: {result[1]}")
                         if result[0] == "error":
                             raise result[1]
-                        _, record_bytes, signature, leaf, leaf_hash = result
+                        _, record_bytes, signature, leaf, leaf_hash = result[:5]
                         record = record or Record.from_checked_dict(data)
                         index = size + len(entries)
                         entry = entry_signer.entry(index, record, record_bytes, signature, leaf, leaf_hash)
@@ -291,12 +302,12 @@ class Ledger:
 
     @staticmethod
     def _parse_window(records: Sequence, start: int, preparer: BatchPreparer, texts: deque) -> None:
-        # The workers parse the window's RecordText items while this process
-        # checks and stores the windows before it.
+        # The workers parse and prepare the window's RecordText items while
+        # this process checks and stores the windows before it.
         indexes = [i for i in range(start, min(start + WINDOW, len(records))) if isinstance(records[i], RecordText)]
         texts.append(indexes)
         if indexes:
-            preparer.parse([(records[i].text, records[i].where) for i in indexes])
+            preparer.parse([(records[i].text, records[i].file, records[i].line) for i in indexes], utc_now())
 
     def _check_consistent_with_last_checkpoint(self, size: int) -> None:
         # The log never signs a tree that is not an append-only extension of
@@ -327,16 +338,17 @@ class Ledger:
         data = item.to_dict() if isinstance(item, Record) else dict(item) if isinstance(item, dict) else item
         if not isinstance(data, dict):
             raise RecordError(f"{where}: a record must be a JSON object")
-        if "created" not in data:
-            data["created"] = utc_now()
-        data.setdefault("version", 1)
-        kind, quote = data.get("kind"), data.get("quote")
-        if kind == "source" and isinstance(data.get("id"), str):
-            snapshot = data.get("snapshot")
-            batch_snapshots[data["id"]] = snapshot.get("sha256") if isinstance(snapshot, dict) else None
-        if kind == "claim" and isinstance(quote, dict) and quote.get("start") is None:
+        complete_defaults(data)
+        self._note_source(data, batch_snapshots)
+        if quote_to_anchor(data):
             return None, self._complete(data, where, batch_snapshots)
         return data, None
+
+    @staticmethod
+    def _note_source(data: dict, batch_snapshots: dict) -> None:
+        if data.get("kind") == "source" and isinstance(data.get("id"), str):
+            snapshot = data.get("snapshot")
+            batch_snapshots[data["id"]] = snapshot.get("sha256") if isinstance(snapshot, dict) else None
 
     def _complete(self, data: dict, where: str, batch_snapshots: dict) -> Record:
         """Validate a claim and anchor its quote in its source's snapshot."""

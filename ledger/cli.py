@@ -685,7 +685,7 @@ def append(db, file, key, log_key, snapshot_files, as_json):
             # ahead (ledger.signing); a malformed line fails the batch at its turn.
             from ledger.api import RecordText
 
-            records = [RecordText(line, f"{file} line {number}") for number, line in lines]
+            records = [RecordText(line, file, number) for number, line in lines]
         else:
             records = []
             for number, line in lines:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import functools
-from typing import ClassVar, Optional
+from typing import Callable, ClassVar, Optional
 
 import attrs
 
@@ -25,6 +25,21 @@ RATINGS = ("true", "mostly-true", "mixed", "mostly-false", "false", "misleading"
 def utc_now() -> str:
     """The current time as the records' timestamp format (RFC 3339, UTC, seconds)."""
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def complete_defaults(data: dict, now: Callable[[], str] = utc_now) -> None:
+    """Fill what an editor may leave out of a record: 'created' (the time of
+    appending, ``now()``) and 'version' (1)."""
+    if "created" not in data:
+        data["created"] = now()
+    data.setdefault("version", 1)
+
+
+def quote_to_anchor(data: dict) -> bool:
+    """Whether ``data`` is a claim whose quote gives no position: the appender
+    finds it in its source's snapshot (``ledger.quotes.anchor_quote``)."""
+    quote = data.get("quote")
+    return data.get("kind") == "claim" and isinstance(quote, dict) and quote.get("start") is None
 
 
 def _drop_none(attribute, value):

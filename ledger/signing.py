@@ -27,9 +27,10 @@ checks this on the RFC 8032 test vectors and on ledger messages. Only
 signing changes library: verify stays with OpenSSL, because the two do not
 accept exactly the same signatures (benchmarks/RESULTS.md).
 
-The workers also parse records given as JSON text (``parse``), a window
-ahead of the records being prepared: parsing a JSONL line strictly costs
-the appending process about as much as checking the rules for it.
+The workers also take records given as JSON text (``parse``), two windows
+ahead: they parse each strictly and prepare it as above, so the appending
+process neither parses it nor sends it back; only a claim whose quote it
+must anchor comes back to it as a dict to complete and submit.
 
 Small batches, and machines with one core, run the same code in the
 calling process with OpenSSL: starting a worker costs more than a few
@@ -84,18 +85,37 @@ class _Preparer:
         return ("ok", record_bytes, signature, leaf, self.leaf_hash(leaf))
 
 
-def parse_texts(texts: list) -> list:
-    """Each (text, where) parsed strictly (``parse_json_untrusted``), or the FormatError
-    naming ``where`` that the appending process raises at the record's turn."""
+def prepare_texts(texts: list, created: str, preparer: Optional["_Preparer"] = None) -> list:
+    """Each (text, file, line) parsed strictly (``parse_json_untrusted``) and, when it can be, prepared.
+
+    The result is ``preparer``'s (by default the worker's) for the record,
+    with the record dict added to an "ok" result, once 'created' (``created``
+    when it is left out) and 'version' are filled in; ("parsed", value) for
+    what the appending process must complete itself (a claim whose quote it
+    anchors, or a value that is not an object); or ("error", FormatError)
+    naming the file and line, which it raises at the record's turn.
+    """
     from ledger.canonical import parse_json_untrusted
     from ledger.errors import FormatError
+    from ledger.records import complete_defaults, quote_to_anchor
 
+    preparer = preparer or _worker
     out = []
-    for text, where in texts:
+    for text, file, line in texts:
         try:
-            out.append(parse_json_untrusted(text))
+            data = parse_json_untrusted(text)
         except FormatError as e:
-            out.append(FormatError(f"{where}: {e}"))
+            out.append(("error", FormatError(f"{file} line {line}: {e}")))
+            continue
+        if not isinstance(data, dict):
+            out.append(("parsed", data))
+            continue
+        complete_defaults(data, lambda: created)
+        if quote_to_anchor(data):
+            out.append(("parsed", data))
+            continue
+        result = preparer(data)
+        out.append(result + (data,) if result[0] == "ok" else result)
     return out
 
 
@@ -172,9 +192,11 @@ class BatchPreparer:
         if len(self._waiting) >= CHUNK:
             self._send()
 
-    def parse(self, texts: list) -> None:
-        """Start parsing [(JSON text, where)]; ``parsed()`` gives the results in turn (see parse_texts)."""
-        self._parsing.append(self._pool.submit(parse_texts, texts) if self._pool is not None else parse_texts(texts))
+    def parse(self, texts: list, created: str) -> None:
+        """Start parsing and preparing [(JSON text, file, line)]; ``parsed()`` gives
+        the results in turn (see prepare_texts)."""
+        self._parsing.append(self._pool.submit(prepare_texts, texts, created) if self._pool is not None
+                             else prepare_texts(texts, created, self._here))
 
     def parsed(self) -> list:
         """The results of the oldest ``parse`` not yet taken (waits for the workers)."""

@@ -218,7 +218,7 @@ def test_window_is_one_signing_chunk():
 
 
 def _as_texts(records):
-    return [api.RecordText(json.dumps(r, ensure_ascii=False).encode(), f"r.jsonl line {n}") for n, r in enumerate(records, 1)]
+    return [api.RecordText(json.dumps(r, ensure_ascii=False).encode(), "r.jsonl", n) for n, r in enumerate(records, 1)]
 
 
 def test_records_as_json_text_give_the_same_ledger_as_dicts(tmp_path, monkeypatch):
@@ -246,12 +246,12 @@ def test_a_text_that_does_not_parse_fails_the_batch_at_its_turn(tmp_path, monkey
     new_ledger(path).close()
     before = _file_bytes(path)
     texts = _as_texts([source("source:s1", SNAPSHOT_1)] + [claim(i) for i in range(2400)])
-    texts[2100] = api.RecordText(b'{"kind": "claim",', "r.jsonl line 2101")
+    texts[2100] = api.RecordText(b'{"kind": "claim",', "r.jsonl", 2101)
     ledger = Ledger.open(path)
     with pytest.raises(FormatError, match=r"^r\.jsonl line 2101: malformed JSON at line 1 column 18: "):
         ledger.append(texts, ANA, LOG, snapshots=[(SNAPSHOT_1.encode(), "text/plain; charset=utf-8")])
     # A record its schema refuses before the malformed line is the error reported (record order).
-    texts[1500] = api.RecordText(b'{"kind": "claim", "id": "claim:x"}', "r.jsonl line 1501")
+    texts[1500] = api.RecordText(b'{"kind": "claim", "id": "claim:x"}', "r.jsonl", 1501)
     with pytest.raises(RecordError, match=r"^record 1501: "):
         ledger.append(texts, ANA, LOG, snapshots=[(SNAPSHOT_1.encode(), "text/plain; charset=utf-8")])
     ledger.close()
