@@ -141,6 +141,15 @@ def _no_duplicates(pairs):
     return obj
 
 
+def _reject_float(text):
+    raise FormatError(f"number {text} has a fraction or exponent; use a decimal string")
+
+
+# One decoder for every parse: json.loads with hooks builds a new one (and its
+# scanner) on every call, which costs more than parsing a small record.
+_STRICT_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_float=_reject_float, parse_constant=_reject_constant)
+
+
 def parse_json_untrusted(data) -> object:
     """Parse JSON from outside: strict UTF-8, no NaN/Infinity, no duplicate keys, no floats.
 
@@ -154,17 +163,8 @@ def parse_json_untrusted(data) -> object:
             raise FormatError(f"not valid UTF-8 at byte {e.start}") from e
     if data.startswith("\ufeff"):
         data = data[1:]
-
-    def no_float(text):
-        raise FormatError(f"number {text} has a fraction or exponent; use a decimal string")
-
     try:
-        return json.loads(
-            data,
-            object_pairs_hook=_no_duplicates,
-            parse_float=no_float,
-            parse_constant=_reject_constant,
-        )
+        return _STRICT_DECODER.decode(data)
     except json.JSONDecodeError as e:
         raise FormatError(f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
     except ValueError as e:

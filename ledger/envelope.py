@@ -98,6 +98,7 @@ class EntrySigner:
         self.signer_id = signer_id(signer)
         self.vkey = signer.vkey
         self._prefix = MESSAGE_PREFIX + origin.encode("utf-8") + b"\n"
+        self._leaf = leaf_maker(self.signer_id)
 
     def sign(self, index: int, record: Record) -> Entry:
         record_bytes = canonical_bytes(record.to_dict())
@@ -109,7 +110,7 @@ class EntrySigner:
 
     def leaf(self, record_bytes: bytes, signature: bytes) -> bytes:
         """The leaf of an entry by this signer (docs/format.md §Entries)."""
-        return leaf_bytes(record_bytes, signature, self.signer_id)
+        return self._leaf(record_bytes, signature)
 
     def entry(self, index: int, record: Record, record_bytes: bytes, signature: bytes,
               leaf: Optional[bytes] = None, hashed_leaf: Optional[bytes] = None) -> Entry:
@@ -125,6 +126,19 @@ class EntrySigner:
 def leaf_bytes(record_bytes: bytes, signature: bytes, signer_id: str) -> bytes:
     """An entry's leaf: the canonical envelope of canonical(record), the signature and the signer."""
     return envelope_bytes(record_bytes, base64.b64encode(signature).decode(), signer_id)
+
+
+def leaf_maker(signer_id: str):
+    """``leaf_bytes`` for one signer, made faster for a batch: the signer
+    member is serialized once, and a signature's base64 (A-Z, a-z, 0-9, +, /,
+    =) needs no escaping in an RFC 8785 string (§3.2.2.2), so its JSON form
+    is itself between quotes."""
+    tail = b'","signer":' + canonical_bytes(signer_id) + b"}"
+    b64encode = base64.b64encode
+
+    def leaf(record_bytes: bytes, signature: bytes) -> bytes:
+        return b'{"record":' + record_bytes + b',"sig":"' + b64encode(signature) + tail
+    return leaf
 
 
 def envelope_bytes(record_bytes: bytes, sig: str, signer: str) -> bytes:

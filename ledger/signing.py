@@ -134,9 +134,9 @@ _worker: Optional[_Preparer] = None
 
 def _start_worker(seed: bytes, prefix: bytes, signer_id: str) -> None:
     global _worker
-    from ledger.envelope import leaf_bytes
+    from ledger.envelope import leaf_maker
 
-    _worker = _Preparer(libsodium_signer(seed), prefix, lambda record_bytes, signature: leaf_bytes(record_bytes, signature, signer_id))
+    _worker = _Preparer(libsodium_signer(seed), prefix, leaf_maker(signer_id))
 
 
 def _prepare_chunk(tasks: list) -> list:

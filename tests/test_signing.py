@@ -8,6 +8,7 @@ ledger's own messages and random ones.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 
@@ -83,3 +84,15 @@ def test_a_checked_record_dict_is_its_own_canonical_form(demo_db):
         assert canonical_bytes(data) == entry.record_bytes
         kinds.add(data["kind"])
     assert kinds >= {"key", "source", "claim", "review", "correction"}
+
+
+@pytest.mark.parametrize("signer_id", ["ana@example.org+0123abcd", 'ș"\\\u2028 ana+00ff00ff', "x" * 300 + "+deadbeef"])
+def test_a_batch_leaf_is_the_canonical_envelope(signer_id):
+    from ledger.envelope import leaf_maker
+
+    leaf = leaf_maker(signer_id)
+    for n in range(0, 300, 7):
+        record_bytes = canonical_bytes({"kind": "claim", "n": n, "text": "ă" * n})
+        signature = os.urandom(64)
+        assert leaf(record_bytes, signature) == leaf_bytes(record_bytes, signature, signer_id) == canonical_bytes(
+            {"record": parse_json_untrusted(record_bytes), "sig": base64.b64encode(signature).decode(), "signer": signer_id})
