@@ -39,9 +39,10 @@ class RecordText(NamedTuple):
 
     It is parsed as strictly as ``parse_json_untrusted`` parses, and
     checked, canonicalized and signed, by the signing workers two windows
-    ahead of its turn in a large batch (``ledger.signing.prepare_texts``). A text that does not parse fails the batch at its
-    turn, with the error prefixed by "FILE line LINE". (A named tuple, not an
-    attrs class: the CLI makes one per line of a large file.)
+    ahead of its turn in a large batch (``ledger.signing.prepare_texts``).
+    A text that does not parse fails the batch at its turn, with the error
+    prefixed by "FILE line LINE". (A named tuple, not an attrs class: the
+    CLI makes one per line of a large file.)
     """
 
     text: bytes
