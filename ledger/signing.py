@@ -10,8 +10,9 @@ and RFC 8785 bytes depend only on the record, so what a worker returns is
 byte-for-byte what the appending process would have made.
 
 Each task is either a record (a dict with ``created`` and ``version``
-already filled in), which the worker validates, builds, canonicalizes and
-signs, or canonical record bytes the appending process made itself (a
+already filled in), which the worker checks against its schema,
+canonicalizes (without building it: see ``Record.check_dict``) and signs,
+or canonical record bytes the appending process made itself (a
 claim whose quote it anchored in a snapshot), which the worker only signs.
 The result is ("ok", record bytes, signature, leaf, leaf hash): the entry's
 leaf is the envelope around them (``EntrySigner.leaf``) and depends on
@@ -19,8 +20,8 @@ nothing else, so the worker makes it too. Or it is ("record", message) for
 a record its schema refuses, or ("error", exception) for anything else a
 record can fail on; the caller raises it at the record's turn.
 
-The workers sign with libsodium (PyNaCl), which signs 1.4-2x faster than
-OpenSSL here (benchmarks/RESULTS.md). Ed25519 signing is deterministic
+The workers sign with libsodium (PyNaCl), which signs about 1.5x faster
+than OpenSSL here (benchmarks/RESULTS.md). Ed25519 signing is deterministic
 (RFC 8032 §5.1.6: the nonce is a hash of the key and the message), so both
 give the same 64 bytes for the same key and message; tests/test_signing.py
 checks this on the RFC 8032 test vectors and on ledger messages. Only
