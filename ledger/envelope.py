@@ -123,16 +123,12 @@ class EntrySigner:
                      signer=self.signer_id, signature=signature, record_bytes=record_bytes)
 
 
-def leaf_bytes(record_bytes: bytes, signature: bytes, signer_id: str) -> bytes:
-    """An entry's leaf: the canonical envelope of canonical(record), the signature and the signer."""
-    return envelope_bytes(record_bytes, base64.b64encode(signature).decode(), signer_id)
-
-
 def leaf_maker(signer_id: str):
-    """``leaf_bytes`` for one signer, made faster for a batch: the signer
-    member is serialized once, and a signature's base64 (A-Z, a-z, 0-9, +, /,
-    =) needs no escaping in an RFC 8785 string (§3.2.2.2), so its JSON form
-    is itself between quotes."""
+    """``leaf(record_bytes, signature)``: an entry's leaf by this signer, the
+    canonical envelope (``envelope_bytes``) made faster for a batch: the
+    signer member is serialized once, and a signature's base64 (A-Z, a-z,
+    0-9, +, /, =) needs no escaping in an RFC 8785 string (§3.2.2.2), so its
+    JSON form is itself between quotes."""
     tail = b'","signer":' + canonical_bytes(signer_id) + b"}"
     b64encode = base64.b64encode
 

@@ -161,7 +161,7 @@ class Record(_Value):
     def from_dict(cls, data: dict, path: str = "$") -> "Record":
         """Validate ``data`` against its kind's schema and build the typed record."""
         cls.check_dict(data, path)
-        return KIND_CLASSES[data["kind"]]._build({k: v for k, v in data.items() if k != "kind"})
+        return Record.from_checked_dict(data)
 
     @classmethod
     def check_dict(cls, data: dict, path: str = "$") -> None:

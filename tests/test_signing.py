@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.canonical import canonical_bytes, parse_json_untrusted
-from ledger.envelope import EntrySigner, leaf_bytes
+from ledger.envelope import EntrySigner, envelope_bytes, leaf_maker
 from ledger.keys import signer_from_seed
 from ledger.records import Record
 from ledger.signing import _Preparer, libsodium_signer
@@ -62,7 +62,7 @@ def test_a_worker_and_this_process_prepare_the_same_entry():
     record = {"kind": "claim", "id": "claim:c1", "version": 1, "created": "2024-05-01T10:00:00Z",
               "source": "source:s1", "language": "ro", "text": "În 2023, circa 90% din microelectronice"}
     worker = _Preparer(libsodium_signer(signer.private_key.private_bytes_raw()), entry_signer.message(b""),
-                       lambda rb, sig: leaf_bytes(rb, sig, entry_signer.signer_id))
+                       leaf_maker(entry_signer.signer_id))  # as _start_worker makes it
     ok, record_bytes, signature, leaf, hashed = worker(record)
     entry = entry_signer.sign(7, Record.from_dict(record))
     assert (ok, record_bytes, signature, leaf, hashed) == ("ok", entry.record_bytes, entry.signature, entry.leaf, entry.leaf_hash)
@@ -88,11 +88,10 @@ def test_a_checked_record_dict_is_its_own_canonical_form(demo_db):
 
 @pytest.mark.parametrize("signer_id", ["ana@example.org+0123abcd", 'ș"\\\u2028 ana+00ff00ff', "x" * 300 + "+deadbeef"])
 def test_a_batch_leaf_is_the_canonical_envelope(signer_id):
-    from ledger.envelope import leaf_maker
-
     leaf = leaf_maker(signer_id)
     for n in range(0, 300, 7):
         record_bytes = canonical_bytes({"kind": "claim", "n": n, "text": "ă" * n})
         signature = os.urandom(64)
-        assert leaf(record_bytes, signature) == leaf_bytes(record_bytes, signature, signer_id) == canonical_bytes(
+        sig = base64.b64encode(signature).decode()
+        assert leaf(record_bytes, signature) == envelope_bytes(record_bytes, sig, signer_id) == canonical_bytes(
             {"record": parse_json_untrusted(record_bytes), "sig": base64.b64encode(signature).decode(), "signer": signer_id})
