@@ -178,7 +178,7 @@ class Projection:
         # Heads and keys by ID while ``cached()`` is active, else None.
         self._heads: Optional[dict] = None
         self._keys: Optional[dict] = None
-        self._sources: Optional[dict] = None  # ("title" or "links", source ID) -> rows
+        self._sources: Optional[dict] = None  # ("title" or "links", source ID) -> rows; ("chain", (source, attribution)) -> chain
         self._index_claims = False  # _apply_claim writes claims_fts itself (see cached())
         self._fts_rowids: list[int] = []  # claims rows written or held back whose claims_fts rows are not written yet
 
