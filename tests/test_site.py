@@ -270,10 +270,14 @@ async def test_tlog_proof_bundle_verifies_offline(ds, ledger):
     index = ledger.current(MICRO).index
     response = await get_ok(ds, f"/-/proof/tlog/{index}")
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
-    assert response.text.startswith(f"c2sp.org/tlog-proof@v1\nindex {index}\n")
+    assert response.text.startswith("c2sp.org/tlog-proof@v1\nextra ")
+    # The same bundle as the library's (and 'ledger prove --format tlog-proof'), extra line included.
+    assert response.text == ledger.tlog_proof(index)
     proof = parse_tlog_proof_untrusted(response.content)
-    cp = verify_tlog_proof(proof, ledger.store.leaf(index), verifier, ledger.origin)
-    assert cp.size == ledger.store.latest_checkpoint()[0]
+    assert proof.leaf_index == index
+    assert base64.b64decode(json.loads(proof.extra)["leaf"]) == ledger.entry(index).leaf
+    cp = verify_tlog_proof(proof, ledger.entry(index).leaf, verifier, ledger.origin)
+    assert cp.size == ledger.latest_checkpoint()[0]
 
 
 async def test_entries_jsonl_is_the_exact_leaves(ds, ledger):
