@@ -12,6 +12,7 @@ Datasette sees the request.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import shlex
@@ -148,15 +149,16 @@ async def entries_jsonl(site, request):
         raise ProofError(f"expected 0 <= start <= end <= {size} (the log size), found start={start} end={end}")
     if end - start > ENTRIES_PAGE_CAP:
         raise ProofError(f"at most {ENTRIES_PAGE_CAP} entries per request; found end - start = {end - start}")
-    body = b"".join(leaf + b"\n" for _, leaf in site.ledger.store.leaves(start, end))
-    return Response(body, content_type="application/jsonl; charset=utf-8",
+    body = io.BytesIO()
+    site.ledger.export_jsonl(body, start, end)
+    return Response(body.getvalue(), content_type="application/jsonl; charset=utf-8",
                     headers={"X-Ledger-Size": str(size), "X-Ledger-Start": str(start), "X-Ledger-End": str(end)})
 
 
 @_verifier
 async def snapshot(site, request):
     name = request.url_vars["sha256"]
-    found = site.ledger.store.snapshot(name) if SHA256_HEX.fullmatch(name) else None
+    found = site.ledger.snapshot(name) if SHA256_HEX.fullmatch(name) else None
     if found is None:
         raise NotFoundError(f"no snapshot named {name!r}; names are 64 lowercase hex digits (SHA-256)")
     media_type, content = found
@@ -171,7 +173,7 @@ async def snapshot(site, request):
 @_verifier
 async def ledger_json(site, request):
     ledger = site.ledger
-    checkpoints = ledger.store.checkpoints()
+    checkpoints = ledger.checkpoints()
     return Response.json({
         "format": "fact-ledger/1",
         "origin": ledger.origin,
@@ -313,7 +315,7 @@ async def _editors(db) -> dict:
 
 
 def _checkpoint(ledger, index):
-    covering = ledger.store.checkpoint_covering(index)
+    covering = ledger.checkpoint_covering(index)
     return {"size": covering[0], "note": covering[1]} if covering else None
 
 
@@ -450,7 +452,7 @@ def extra_template_vars(template, datasette, request):
             c["path"] = claim_path(c["id"])
         counts = {t: (await site.db.execute(f"select count(*) from {t}")).first()[0]
                   for t in ("claims", "sources", "reviews", "notices", "editors")}
-        latest = ledger.store.latest_checkpoint()
+        latest = ledger.latest_checkpoint()
         return {"ledger": {
             "db": site.db.name,
             "origin": ledger.origin,
