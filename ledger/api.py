@@ -229,6 +229,10 @@ class Ledger:
         """Every registered key (signer ID, role, status, key record), in the order they were registered."""
         return self.projection.keys()
 
+    def links_to(self, source_id: str) -> list[tuple[str, str]]:
+        """The sources whose current version links to ``source_id``, as (source ID, relation), by source ID."""
+        return self.projection.links_to(source_id)
+
     # --- appending ---------------------------------------------------------------------------
     def append(self, records: Sequence, signer: Signer, log_signer: Signer, *, snapshots: Iterable[tuple[bytes, str]] = (),
                progress: Optional[Callable[[int], None]] = None, on_wait: Optional[Callable[[], None]] = None) -> list[Entry]:

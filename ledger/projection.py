@@ -339,6 +339,11 @@ class Projection:
         return [KeyState(*row) for row in self.conn.execute(
             "SELECT signer, vkey, role, status, registered_idx, revoked_idx, record_id FROM editors ORDER BY registered_idx")]
 
+    def links_to(self, source_id: str) -> list[tuple[str, str]]:
+        """(source ID, relation) of every current link to a source, by linking source and position."""
+        return self.conn.execute(
+            "SELECT source_id, rel FROM source_links WHERE target_id = ? ORDER BY source_id, position", (source_id,)).fetchall()
+
     def notice_indexes(self, target_id: str) -> list[int]:
         """Entry indexes of the corrections and retractions of a record, oldest first."""
         return [row[0] for row in self.conn.execute("SELECT entry_idx FROM notices WHERE target_id = ? ORDER BY entry_idx", (target_id,))]

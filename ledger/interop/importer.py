@@ -101,7 +101,7 @@ class _Planner:
         self.map_note = None
 
     def head(self, record_id):
-        return self.ledger.projection.head(record_id)
+        return self.ledger.head(record_id)
 
     def current(self, record_id) -> Optional[dict]:
         return self.ledger.current(record_id).record.to_dict() if self.head(record_id) else None
@@ -319,7 +319,7 @@ def plan_import(ledger, data: bytes, fmt: str, file_name: str) -> ImportPlan:
             snapshot = record.get("snapshot") if record.get("kind") == "source" else None
             if missing:
                 planner.report.refused.append({"at": at, "reason": f"{record.get('id')}: refers to {', '.join(missing)}, which is neither in this ledger nor imported before it"})
-            elif isinstance(snapshot, dict) and ledger.read_snapshot(snapshot.get("sha256")) is None:
+            elif isinstance(snapshot, dict) and ledger.snapshot(snapshot.get("sha256")) is None:
                 planner.report.refused.append({"at": at, "reason": f"{record.get('id')}: its snapshot {snapshot.get('sha256')} is not stored; append it with 'ledger append --snapshot FILE'"})
             else:
                 try:
