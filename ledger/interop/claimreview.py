@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import Optional
 
 from ledger.interop.feed import (
-    Appearance, FeedItem, Party, Refused, date_from_untrusted, integer_from_untrusted, language_from_untrusted,
-    text_from_untrusted, url_from_untrusted,
+    PUBLISHER_ID_PREFIX, REVIEW_PAGE_ID_PREFIX, TITLE_NOT_GIVEN, UNKNOWN_SOURCE_ID, Appearance, FeedItem, Party, Refused,
+    date_from_untrusted, integer_from_untrusted, language_from_untrusted, text_from_untrusted, url_from_untrusted,
 )
 
 CONTEXT = "https://schema.org"
@@ -183,12 +183,6 @@ def appearances_from_untrusted(item: dict, warnings: list, by_id: dict) -> list[
 
 
 # --- writing ---------------------------------------------------------------------------------
-TITLE_NOT_GIVEN = "Title not given by the feed"
-# The IDs ``importer`` gives the sources it makes of a review's publisher and published page.
-PUBLISHER_ID_PREFIX = "source:cr-publisher-"
-REVIEW_PAGE_ID_PREFIX = "source:cr-review-"
-
-
 def _party(name, source) -> dict:
     node = {"name": name}
     if source is not None:
@@ -292,8 +286,6 @@ class _ClaimReviewWriter:
         return {"@type": "Organization", "name": self.desk} if self.desk is not None else None
 
     def claim(self, claim) -> dict:
-        from ledger.interop.importer import UNKNOWN_SOURCE_ID
-
         item = {"@type": "Claim"}
         attribution = claim.attribution
         if attribution:
