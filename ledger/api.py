@@ -225,8 +225,8 @@ class Ledger:
         """The current version of every record of ``kind`` ("claim", "source", ...), in log order of that version."""
         return self.projection.heads(kind)
 
-    def keys(self) -> list[KeyState]:
-        """Every registered key (signer ID, role, status, key record), in the order they were registered."""
+    def registered_keys(self) -> list[KeyState]:
+        """Every key registered in the log (signer ID, role, status, key record), in the order they were registered."""
         return self.projection.keys()
 
     def links_to(self, source_id: str) -> list[tuple[str, str]]:

@@ -233,7 +233,7 @@ def _rating_node(rating) -> dict:
 
 def _desk_name(ledger) -> Optional[str]:
     """The display name of the log key: the desk that publishes the ledger."""
-    for key in ledger.keys():
+    for key in ledger.registered_keys():
         if key.role == "log":
             return ledger.current(key.record_id).record.display_name
     return None

@@ -74,7 +74,7 @@ def export_prov(ledger) -> dict:
 
 
 def _add_signers(doc: _Doc, ledger) -> None:
-    for key in ledger.keys():
+    for key in ledger.registered_keys():
         display_name = ledger.current(key.record_id).record.display_name
         doc.add("agent", _signer(key.signer), {"prov:type": _qtype("prov:Person" if key.role == "editor" else "prov:Organization"),
                                                "prov:label": display_name, "ledger:signer": key.signer})
