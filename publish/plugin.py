@@ -55,12 +55,16 @@ class Site:
 
 
 async def ledger_site(ds) -> Site:
-    """Find the database holding the log (the one with an ``entries`` table), open it once."""
+    """Find the database holding the log (the first that opens as a ledger), open it once."""
     site = _sites.get(ds)
     if site is None:
         for db in ds.databases.values():
-            if db.path and {"entries", "checkpoints", "meta"} <= set(await db.table_names()):
-                site = _sites[ds] = Site(db, Ledger.open(db.path, immutable=True))
+            try:
+                ledger = Ledger.open(db.path, immutable=True) if db.path else None
+            except LedgerError:
+                ledger = None  # another database served alongside the ledger
+            if ledger is not None:
+                site = _sites[ds] = Site(db, ledger)
                 break
         else:
             raise NotFoundError("no ledger database is being served")

@@ -538,6 +538,20 @@ async def test_bundle_serves_the_same_site(demo_db, tmp_path, ledger):
     assert "verdict" in (await get_ok(ds, "/ledger/claims.json")).json()["facet_results"]
 
 
+async def test_the_ledger_is_found_among_other_databases(demo_db, tmp_path, ledger):
+    # A plain SQLite file that only looks like a ledger (the log's table names) is served too.
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.executescript("CREATE TABLE entries (idx); CREATE TABLE checkpoints (tree_size); CREATE TABLE meta (key, value);")
+    conn.close()
+    both = Datasette(immutables=[str(other), str(demo_db)], plugins_dir=str(publish_dir()))
+    assert (await get_ok(both, "/-/checkpoint")).text == ledger.latest_checkpoint_note()
+    alone = Datasette(immutables=[str(other)], plugins_dir=str(publish_dir()))
+    response = await alone.client.get("/-/checkpoint")
+    assert response.status_code == 404
+    assert response.json() == {"ok": False, "status": 404, "error": "no ledger database is being served"}
+
+
 def test_site_module_is_the_only_one_importing_datasette():
     import ledger
 
