@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 from collections import deque
 from pathlib import Path
-from typing import Callable, Iterable, NamedTuple, Optional, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Optional, Sequence
 
 from ledger import tree
 from ledger.checkpoint import Checkpoint, format_tlog_proof, open_checkpoint_untrusted, sign_checkpoint
@@ -23,7 +23,7 @@ from ledger.canonical import canonical_bytes
 from ledger.envelope import Entry, EntrySigner
 from ledger.errors import LedgerError, NotFoundError, ProofError, RecordError
 from ledger.note import Signer, parse_verifier_key_untrusted
-from ledger.projection import Projection
+from ledger.projection import Head, KeyState, Projection
 from ledger.quotes import anchor_quote, snapshot_text
 from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, complete_defaults, quote_to_anchor, utc_now
 from ledger.rules import check_entry
@@ -132,8 +132,8 @@ class Ledger:
         return [self.entry(i) for i in indexes]
 
     def notices_for(self, record_id: str) -> list[Entry]:
-        rows = self.store.conn.execute("SELECT entry_idx FROM notices WHERE target_id = ? ORDER BY entry_idx", (record_id,))
-        return [self.entry(r[0]) for r in rows]
+        """The corrections and retractions of a record, oldest first."""
+        return [self.entry(i) for i in self.projection.notice_indexes(record_id)]
 
     def read_snapshot(self, sha256: str):
         return self.store.snapshot(sha256)
@@ -194,6 +194,44 @@ class Ledger:
 
     def root(self, size: Optional[int] = None) -> bytes:
         return tree.tree_hash(self.size if size is None else size, self.store)
+
+    # --- read views for the site and exports ---------------------------------------------------
+    def checkpoints(self) -> list[tuple[int, str]]:
+        """Every signed checkpoint as (tree size, note), oldest first."""
+        return self.store.checkpoints()
+
+    def latest_checkpoint(self) -> Optional[tuple[int, str]]:
+        """The latest signed checkpoint as (tree size, note), or None before the first."""
+        return self.store.latest_checkpoint()
+
+    def checkpoint_covering(self, index: int) -> Optional[tuple[int, str]]:
+        """The first signed checkpoint whose tree includes entry ``index``, as (tree size, note)."""
+        return self.store.checkpoint_covering(index)
+
+    def snapshot(self, sha256: str) -> Optional[tuple[str, bytes]]:
+        """The archived snapshot named by its SHA-256 (hex) as (media type, content), or None."""
+        return self.store.snapshot(sha256)
+
+    def snapshots(self) -> Iterator[tuple[str, str, bytes]]:
+        """Every archived snapshot as (SHA-256 hex, media type, content), in name order."""
+        for sha256, media_type, _, content in self.store.snapshot_rows():
+            yield sha256, media_type, content
+
+    def head(self, record_id: str) -> Optional[Head]:
+        """Where a record's current version is in the log, and its status; None if there is no such record."""
+        return self.projection.head(record_id)
+
+    def heads(self, kind: str) -> list[Head]:
+        """The current version of every record of ``kind`` ("claim", "source", ...), in log order of that version."""
+        return self.projection.heads(kind)
+
+    def registered_keys(self) -> list[KeyState]:
+        """Every key registered in the log (signer ID, role, status, key record), in the order they were registered."""
+        return self.projection.keys()
+
+    def links_to(self, source_id: str) -> list[tuple[str, str]]:
+        """The sources whose current version links to ``source_id``, as (source ID, relation), by source ID."""
+        return self.projection.links_to(source_id)
 
     # --- appending ---------------------------------------------------------------------------
     def append(self, records: Sequence, signer: Signer, log_signer: Signer, *, snapshots: Iterable[tuple[bytes, str]] = (),
@@ -419,10 +457,10 @@ class Ledger:
                         progress(1)
         return count
 
-    def export_jsonl(self, out) -> int:
-        """Write line i = leaf bytes of entry i (docs/format.md); returns the count."""
+    def export_jsonl(self, out, start: int = 0, end: Optional[int] = None) -> int:
+        """Write line i = leaf bytes of entry i (docs/format.md), for start <= i < end; returns the count."""
         count = 0
-        for _, leaf in self.store.leaves():
+        for _, leaf in self.store.leaves(start, end):
             out.write(leaf + b"\n")
             count += 1
         return count

@@ -327,6 +327,27 @@ class Projection:
         row = self.conn.execute("SELECT signer FROM editors WHERE role = 'log' ORDER BY registered_idx LIMIT 1").fetchone()
         return self.key(row[0]) if row else None
 
+    # --- read views for Ledger's readers (the site, the exports) ----------------
+    def heads(self, kind: str) -> list[Head]:
+        """The current version of every record of ``kind``, in log order of that version."""
+        return [Head(*row) for row in self.conn.execute(
+            "SELECT id, kind, version, entry_idx, entry_hash, first_idx, status FROM record_heads WHERE kind = ? ORDER BY entry_idx",
+            (kind,))]
+
+    def keys(self) -> list[KeyState]:
+        """Every registered key, in the order they were registered."""
+        return [KeyState(*row) for row in self.conn.execute(
+            "SELECT signer, vkey, role, status, registered_idx, revoked_idx, record_id FROM editors ORDER BY registered_idx")]
+
+    def links_to(self, source_id: str) -> list[tuple[str, str]]:
+        """(source ID, relation) of every current link to a source, by linking source and position."""
+        return self.conn.execute(
+            "SELECT source_id, rel FROM source_links WHERE target_id = ? ORDER BY source_id, position", (source_id,)).fetchall()
+
+    def notice_indexes(self, target_id: str) -> list[int]:
+        """Entry indexes of the corrections and retractions of a record, oldest first."""
+        return [row[0] for row in self.conn.execute("SELECT entry_idx FROM notices WHERE target_id = ? ORDER BY entry_idx", (target_id,))]
+
     # --- applying entries ----------------------------------------------------
     def apply(self, entry) -> None:
         record = entry.record

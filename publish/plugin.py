@@ -12,6 +12,7 @@ Datasette sees the request.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import shlex
@@ -28,7 +29,6 @@ from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
 from ledger.api import Ledger
-from ledger.checkpoint import format_tlog_proof
 from ledger.errors import LedgerError, NotFoundError, ProofError
 
 PLUGIN = "fact-ledger"
@@ -55,12 +55,16 @@ class Site:
 
 
 async def ledger_site(ds) -> Site:
-    """Find the database holding the log (the one with an ``entries`` table), open it once."""
+    """Find the database holding the log (the first that opens as a ledger), open it once."""
     site = _sites.get(ds)
     if site is None:
         for db in ds.databases.values():
-            if db.path and {"entries", "checkpoints", "meta"} <= set(await db.table_names()):
-                site = _sites[ds] = Site(db, Ledger.open(db.path, immutable=True))
+            try:
+                ledger = Ledger.open(db.path, immutable=True) if db.path else None
+            except LedgerError:
+                ledger = None  # another database served alongside the ledger
+            if ledger is not None:
+                site = _sites[ds] = Site(db, ledger)
                 break
         else:
             raise NotFoundError("no ledger database is being served")
@@ -133,13 +137,10 @@ async def proof_consistency(site, request):
 
 @_verifier
 async def proof_tlog(site, request):
-    ledger = site.ledger
+    # The library's bundle, with the 'extra' line that carries the entry:
+    # the verify command on each claim page needs it (docs/verify.md).
     index = _uint(request.url_vars["index"], "index")
-    size = _optional_uint(request, "size")
-    proof = ledger.prove_inclusion(index, size)
-    note = ledger.checkpoint_note(proof["tree_size"])
-    hashes = [base64.b64decode(h) for h in proof["hashes"]]
-    return _text(format_tlog_proof(index, hashes, note))
+    return _text(site.ledger.tlog_proof(index, _optional_uint(request, "size")))
 
 
 @_verifier
@@ -152,15 +153,16 @@ async def entries_jsonl(site, request):
         raise ProofError(f"expected 0 <= start <= end <= {size} (the log size), found start={start} end={end}")
     if end - start > ENTRIES_PAGE_CAP:
         raise ProofError(f"at most {ENTRIES_PAGE_CAP} entries per request; found end - start = {end - start}")
-    body = b"".join(leaf + b"\n" for _, leaf in site.ledger.store.leaves(start, end))
-    return Response(body, content_type="application/jsonl; charset=utf-8",
+    body = io.BytesIO()
+    site.ledger.export_jsonl(body, start, end)
+    return Response(body.getvalue(), content_type="application/jsonl; charset=utf-8",
                     headers={"X-Ledger-Size": str(size), "X-Ledger-Start": str(start), "X-Ledger-End": str(end)})
 
 
 @_verifier
 async def snapshot(site, request):
     name = request.url_vars["sha256"]
-    found = site.ledger.store.snapshot(name) if SHA256_HEX.fullmatch(name) else None
+    found = site.ledger.snapshot(name) if SHA256_HEX.fullmatch(name) else None
     if found is None:
         raise NotFoundError(f"no snapshot named {name!r}; names are 64 lowercase hex digits (SHA-256)")
     media_type, content = found
@@ -175,7 +177,7 @@ async def snapshot(site, request):
 @_verifier
 async def ledger_json(site, request):
     ledger = site.ledger
-    checkpoints = ledger.store.checkpoints()
+    checkpoints = ledger.checkpoints()
     return Response.json({
         "format": "fact-ledger/1",
         "origin": ledger.origin,
@@ -317,7 +319,7 @@ async def _editors(db) -> dict:
 
 
 def _checkpoint(ledger, index):
-    covering = ledger.store.checkpoint_covering(index)
+    covering = ledger.checkpoint_covering(index)
     return {"size": covering[0], "note": covering[1]} if covering else None
 
 
@@ -454,7 +456,7 @@ def extra_template_vars(template, datasette, request):
             c["path"] = claim_path(c["id"])
         counts = {t: (await site.db.execute(f"select count(*) from {t}")).first()[0]
                   for t in ("claims", "sources", "reviews", "notices", "editors")}
-        latest = ledger.store.latest_checkpoint()
+        latest = ledger.latest_checkpoint()
         return {"ledger": {
             "db": site.db.name,
             "origin": ledger.origin,

@@ -1,7 +1,9 @@
 """``ledger export --format claimreview|prov|bundle``: round trips, PROV read back by the prov package,
 and a bundle that verifies with only this package."""
 
+import contextlib
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -30,9 +32,15 @@ def _export(run, db, fmt, out):
     return json.loads(Path(out).read_text(encoding="utf-8"))
 
 
+def _tables(db):
+    """The file's tables, read with plain SQL as any auditor can."""
+    return contextlib.closing(sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True))
+
+
 def _records(db):
+    with _tables(db) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM record_heads WHERE kind != 'key' ORDER BY id")]
     with Ledger.open(db) as ledger:
-        ids = [r[0] for r in ledger.store.conn.execute("SELECT id FROM record_heads WHERE kind != 'key' ORDER BY id")]
         return {i: ledger.current(i).record.to_dict() for i in ids}
 
 
@@ -87,8 +95,7 @@ def test_claimreview_nodes(run, imported, tmp_path):
 
 def test_claimreview_shows_corrections_and_leaves_out_retractions(run, demo_db, tmp_path):
     graph = _export(run, demo_db, "claimreview", tmp_path / "demo.json")["@graph"]
-    with Ledger.open(demo_db) as ledger:
-        conn = ledger.store.conn
+    with _tables(demo_db) as conn:
         retracted = {r[0] for r in conn.execute("SELECT id FROM claims WHERE status = 'retracted'")}
         corrected = conn.execute("SELECT target_id, reason FROM notices WHERE kind = 'correction'").fetchall()
         reviews = conn.execute("SELECT count(*) FROM reviews r JOIN claims c ON c.id = r.claim_id WHERE c.status != 'retracted'").fetchone()[0]
@@ -103,8 +110,7 @@ def test_prov_json_is_read_by_the_prov_package(run, demo_db, tmp_path):
     prov_model = pytest.importorskip("prov.model")
     document = _export(run, demo_db, "prov", tmp_path / "prov.json")
     prov = prov_model.ProvDocument.deserialize(content=json.dumps(document), format="json")
-    with Ledger.open(demo_db) as ledger:
-        conn = ledger.store.conn
+    with _tables(demo_db) as conn:
         sources = conn.execute("SELECT count(*) FROM sources").fetchone()[0]
         versions = conn.execute("SELECT count(*) FROM claim_versions").fetchone()[0]
         revisions = conn.execute("SELECT count(*) FROM claim_versions WHERE version > 1").fetchone()[0]
@@ -150,7 +156,7 @@ def test_bundle_verifies_with_only_the_package(run, demo_db, tmp_path):
     result = run("export", demo_db, "--format", "bundle", out)
     assert result.exit_code == 0, result.stderr
     with Ledger.open(demo_db) as ledger:
-        vkey, sizes, snapshots = ledger.log_vkey, [s for s, _ in ledger.store.checkpoints()], list(ledger.store.snapshot_rows())
+        vkey, sizes, snapshots = ledger.log_vkey, [s for s, _ in ledger.checkpoints()], list(ledger.snapshots())
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "checkpoint", "checkpoints", "entries.jsonl", "snapshots", "vkey"]
     assert sorted(int(p.name) for p in (out / "checkpoints").iterdir()) == sizes
     assert (out / "vkey").read_text().strip() == vkey

@@ -217,7 +217,7 @@ def test_large_file_is_one_atomic_batch(run, ledger_db, editor_key_file, tmp_pat
     report = _json_report(run, ledger_db, big, "claimreview", editor_key_file)
     assert len(report["created"]) == 1 + 1 + 1 + 600 * 3  # map, publisher, unknown appearance; page, claim, review each
     with Ledger.open(ledger_db) as ledger:
-        assert len(ledger.store.checkpoints()) == 3  # the log key, the editor key, this one batch
+        assert len(ledger.checkpoints()) == 3  # the log key, the editor key, this one batch
 
 
 BAD_INPUTS = [

@@ -4,10 +4,12 @@ Every test drives the real app through ``make_datasette(...).client`` (no
 server); tests/test_browser.py covers what only a browser can show.
 """
 
+import ast
 import base64
 import hashlib
 import json
 import re
+import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -83,6 +85,14 @@ def ledger(demo_db):
         yield opened
 
 
+@pytest.fixture
+def tables(demo_db):
+    """The demo file's tables, read with plain SQL as any auditor can."""
+    conn = sqlite3.connect(f"{Path(demo_db).resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    yield conn
+    conn.close()
+
+
 def sha256_file(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -95,13 +105,13 @@ async def get_ok(ds, path, **kwargs):
 
 # --- pages ------------------------------------------------------------------------
 
-async def test_home_shows_checkpoint_key_newest_claims_and_search(ds, ledger):
+async def test_home_shows_checkpoint_key_newest_claims_and_search(ds, ledger, tables):
     html = (await get_ok(ds, "/")).text
     note = ledger.latest_checkpoint_note()
     assert f'<pre class="note">{note}</pre>' in html
     assert f"The log holds <strong>{ledger.size}</strong> entries" in html
     assert ledger.log_vkey in html
-    newest = ledger.store.conn.execute("select id from claims order by entry_idx desc limit 10").fetchall()
+    newest = tables.execute("select id from claims order by entry_idx desc limit 10").fetchall()
     for (claim_id,) in newest:
         assert f'href="/claim/{claim_id.split(":", 1)[1]}"' in html
     assert "Atribuit, neverificat independent (unproven)" in html
@@ -163,7 +173,7 @@ async def test_internal_tables_are_hidden(ds):
     assert {"claims", "sources", "entries", "checkpoints"}.isdisjoint(hidden)
 
 
-async def test_claim_page_shows_text_verdict_quote_chain_history_and_proofs(ds, ledger):
+async def test_claim_page_shows_text_verdict_quote_chain_history_and_proofs(ds, ledger, tables):
     html = (await get_ok(ds, "/claim/ro-microelectronics-90pct")).text
     claim = ledger.current(MICRO)
     record = claim.record
@@ -171,17 +181,17 @@ async def test_claim_page_shows_text_verdict_quote_chain_history_and_proofs(ds, 
     assert "<strong>Atribuit, neverificat independent</strong>" in html and "normalized rating: unproven" in html
     q = record.quote
     assert f"…{q.prefix}<mark>{q.exact}</mark>{q.suffix}…" in html
-    chain = [r[0] for r in ledger.store.conn.execute("select title from claim_chain c join sources s on s.id = c.source_id where claim_id = ? order by position", (MICRO,))]
+    chain = [r[0] for r in tables.execute("select title from claim_chain c join sources s on s.id = c.source_id where claim_id = ? order by position", (MICRO,))]
     assert len(chain) >= 3
     section = html[html.index('<ol class="chain">'):]
     positions = [section.index(title.replace("'", "&#39;")) for title in chain]
     assert positions == sorted(positions)
     assert 'href="/source/article-ro-ap-2024-04-12"' in html and "translation-of" in html
-    sha = ledger.store.conn.execute("select snapshot_sha256 from sources where id = ?", (ARTICLE,)).fetchone()[0]
+    sha = tables.execute("select snapshot_sha256 from sources where id = ?", (ARTICLE,)).fetchone()[0]
     assert f'href="/-/snapshots/{sha}"' in html
     index = claim.index
     assert f'href="/-/proof/inclusion/{index}.json"' in html and f'href="/-/proof/tlog/{index}"' in html
-    size, note = ledger.store.checkpoint_covering(index)
+    size, note = ledger.checkpoint_covering(index)
     assert f"checkpoint at size {size}" in html and note in html
     command = (f"curl -s http://localhost/-/proof/tlog/{index} &gt; claim.tlog-proof &amp;&amp; "
                f"ledger verify {MICRO} --proof claim.tlog-proof --vkey {ledger.log_vkey}")
@@ -189,15 +199,15 @@ async def test_claim_page_shows_text_verdict_quote_chain_history_and_proofs(ds, 
     assert "Ana Popescu (demo editor)" in html or "Mihai Ionescu (demo editor)" in html
 
 
-async def test_claim_page_shows_revision_and_correction_plainly(ds, ledger):
+async def test_claim_page_shows_revision_and_correction_plainly(ds, ledger, tables):
     html = (await get_ok(ds, "/claim/ro-imports-q4-2023-70pct")).text
-    reason = ledger.store.conn.execute("select reason from notices where target_id = ?", (CORRECTED,)).fetchone()[0]
+    reason = tables.execute("select reason from notices where target_id = ?", (CORRECTED,)).fetchone()[0]
     escaped = reason.replace("'", "&#39;").replace("$", "$")
     assert '<strong>Corrected.</strong>' in html and escaped in html
     assert "<strong>Version 1</strong>" in html and "<strong>Version 2</strong>" in html
     note = ledger.current(CORRECTED).record.note
     assert f"Why: {note}".replace("'", "&#39;") in html
-    changes = json.loads(ledger.store.conn.execute("select changes from claim_versions where claim_id = ? and version = 2", (CORRECTED,)).fetchone()[0])
+    changes = json.loads(tables.execute("select changes from claim_versions where claim_id = ? and version = 2", (CORRECTED,)).fetchone()[0])
     assert changes and all(c.replace("'", "&#39;").replace('"', "&#34;") in html for c in changes)
     assert "<strong>Correction</strong>" in html
 
@@ -208,9 +218,9 @@ async def test_retracted_claim_stays_visible_with_reason(ds):
     assert "<strong>Retraction</strong>" in html and "Aproximativ 90% din microelectronica" in html
 
 
-async def test_source_page_shows_fields_snapshot_links_and_claims(ds, ledger):
+async def test_source_page_shows_fields_snapshot_links_and_claims(ds, ledger, tables):
     html = (await get_ok(ds, "/source/article-ro-ap-2024-04-12")).text
-    sha = ledger.store.conn.execute("select snapshot_sha256 from sources where id = ?", (ARTICLE,)).fetchone()[0]
+    sha = tables.execute("select snapshot_sha256 from sources where id = ?", (ARTICLE,)).fetchone()[0]
     assert f'href="/-/snapshots/{sha}"' in html and f"sha256 {sha}" in html
     assert 'href="/source/ap-report-2024-04-12"' in html and "translation-of" in html
     assert 'href="/claim/ro-microelectronics-90pct"' in html
@@ -232,7 +242,7 @@ async def test_checkpoint_and_vkey_routes(ds, ledger):
     assert response.text == ledger.latest_checkpoint_note()
     verifier = parse_verifier_key_untrusted((await get_ok(ds, "/-/vkey")).text.strip())
     assert verifier.vkey == ledger.log_vkey
-    for size, note in ledger.store.checkpoints():
+    for size, note in ledger.checkpoints():
         assert (await get_ok(ds, f"/-/checkpoint/{size}")).text == note
         assert open_checkpoint_untrusted(note, verifier, ledger.origin).size == size
     assert (await ds.client.get("/-/checkpoint/9999")).status_code == 404
@@ -242,19 +252,20 @@ async def test_checkpoint_and_vkey_routes(ds, ledger):
 async def test_every_inclusion_proof_verifies_against_the_signed_root(ds, ledger):
     verifier = parse_verifier_key_untrusted(ledger.log_vkey)
     latest = open_checkpoint_untrusted(ledger.latest_checkpoint_note(), verifier, ledger.origin)
-    for index, leaf in ledger.store.leaves():
+    for index in range(ledger.size):
+        leaf = ledger.entry(index).leaf
         proof = (await get_ok(ds, f"/-/proof/inclusion/{index}.json")).json()
         assert proof["leaf_index"] == index and proof["tree_size"] == latest.size
         verify_inclusion(index, latest.size, leaf_hash(leaf), [base64.b64decode(h) for h in proof["hashes"]], latest.root_hash)
-    size, note = ledger.store.checkpoints()[2]
+    size, note = ledger.checkpoints()[2]
     old = open_checkpoint_untrusted(note, verifier, ledger.origin)
     proof = (await get_ok(ds, f"/-/proof/inclusion/1.json?size={size}")).json()
-    verify_inclusion(1, size, leaf_hash(ledger.store.leaf(1)), [base64.b64decode(h) for h in proof["hashes"]], old.root_hash)
+    verify_inclusion(1, size, leaf_hash(ledger.entry(1).leaf), [base64.b64decode(h) for h in proof["hashes"]], old.root_hash)
 
 
 async def test_every_consistency_proof_verifies(ds, ledger):
     verifier = parse_verifier_key_untrusted(ledger.log_vkey)
-    checkpoints = [open_checkpoint_untrusted(note, verifier, ledger.origin) for _, note in ledger.store.checkpoints()]
+    checkpoints = [open_checkpoint_untrusted(note, verifier, ledger.origin) for _, note in ledger.checkpoints()]
     latest = checkpoints[-1]
     for old in checkpoints:
         proof = (await get_ok(ds, f"/-/proof/consistency.json?old={old.size}")).json()
@@ -270,17 +281,21 @@ async def test_tlog_proof_bundle_verifies_offline(ds, ledger):
     index = ledger.current(MICRO).index
     response = await get_ok(ds, f"/-/proof/tlog/{index}")
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
-    assert response.text.startswith(f"c2sp.org/tlog-proof@v1\nindex {index}\n")
+    assert response.text.startswith("c2sp.org/tlog-proof@v1\nextra ")
+    # The same bundle as the library's (and 'ledger prove --format tlog-proof'), extra line included.
+    assert response.text == ledger.tlog_proof(index)
     proof = parse_tlog_proof_untrusted(response.content)
-    cp = verify_tlog_proof(proof, ledger.store.leaf(index), verifier, ledger.origin)
-    assert cp.size == ledger.store.latest_checkpoint()[0]
+    assert proof.leaf_index == index
+    assert base64.b64decode(json.loads(proof.extra)["leaf"]) == ledger.entry(index).leaf
+    cp = verify_tlog_proof(proof, ledger.entry(index).leaf, verifier, ledger.origin)
+    assert cp.size == ledger.latest_checkpoint()[0]
 
 
 async def test_entries_jsonl_is_the_exact_leaves(ds, ledger):
     response = await get_ok(ds, "/-/entries.jsonl")
-    assert response.content == b"".join(leaf + b"\n" for _, leaf in ledger.store.leaves())
+    assert response.content == b"".join(ledger.entry(i).leaf + b"\n" for i in range(ledger.size))
     page = await get_ok(ds, "/-/entries.jsonl?start=3&end=7")
-    assert page.content == b"".join(leaf + b"\n" for _, leaf in ledger.store.leaves(3, 7))
+    assert page.content == b"".join(ledger.entry(i).leaf + b"\n" for i in range(3, 7))
     assert (await get_ok(ds, f"/-/entries.jsonl?start={ledger.size}")).content == b""
 
 
@@ -299,8 +314,8 @@ async def test_bad_parameters_are_400_json_errors(ds, path):
     assert body["ok"] is False and body["error"] and "Traceback" not in response.text
 
 
-async def test_snapshot_route_serves_bytes_safely(ds, ledger):
-    sha = ledger.store.conn.execute("select snapshot_sha256 from sources where id = ?", (ARTICLE,)).fetchone()[0]
+async def test_snapshot_route_serves_bytes_safely(ds, ledger, tables):
+    sha = tables.execute("select snapshot_sha256 from sources where id = ?", (ARTICLE,)).fetchone()[0]
     response = await get_ok(ds, f"/-/snapshots/{sha}")
     assert hashlib.sha256(response.content).hexdigest() == sha
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
@@ -322,7 +337,7 @@ async def test_snapshot_names_other_than_stored_sha256_are_404(ds, path):
 async def test_ledger_json_discovery_document(ds, ledger):
     data = (await get_ok(ds, "/-/ledger.json")).json()
     assert data["origin"] == ledger.origin and data["size"] == ledger.size and data["vkey"] == ledger.log_vkey
-    assert data["checkpoint_sizes"] == [s for s, _ in ledger.store.checkpoints()]
+    assert data["checkpoint_sizes"] == [s for s, _ in ledger.checkpoints()]
     assert data["database"] == "demo" and data["entries_page_cap"] == 10_000
 
 
@@ -523,9 +538,59 @@ async def test_bundle_serves_the_same_site(demo_db, tmp_path, ledger):
     assert "verdict" in (await get_ok(ds, "/ledger/claims.json")).json()["facet_results"]
 
 
+async def test_the_ledger_is_found_among_other_databases(demo_db, tmp_path, ledger):
+    # A plain SQLite file that only looks like a ledger (the log's table names) is served too.
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.executescript("CREATE TABLE entries (idx); CREATE TABLE checkpoints (tree_size); CREATE TABLE meta (key, value);")
+    conn.close()
+    both = Datasette(immutables=[str(other), str(demo_db)], plugins_dir=str(publish_dir()))
+    assert (await get_ok(both, "/-/checkpoint")).text == ledger.latest_checkpoint_note()
+    alone = Datasette(immutables=[str(other)], plugins_dir=str(publish_dir()))
+    response = await alone.client.get("/-/checkpoint")
+    assert response.status_code == 404
+    assert response.json() == {"ok": False, "status": 404, "error": "no ledger database is being served"}
+
+
 def test_site_module_is_the_only_one_importing_datasette():
     import ledger
 
     for path in Path(ledger.__file__).parent.glob("*.py"):
         if path.name != "site.py":
             assert not re.search(r"^\s*(import|from)\s+datasette", path.read_text(), re.M), path.name
+
+
+LEDGER_INTERNALS = {"ledger.store", "ledger.projection"}
+
+
+def uses_of_ledger_internals(path: Path) -> list[str]:
+    """Imports of ledger.store or ledger.projection, and any ``.store``, ``.projection`` or ``.conn``, in one file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [f"{path.name}:{node.lineno}: import {a.name}" for a in node.names if a.name in LEDGER_INTERNALS]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules = {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+            found += [f"{path.name}:{node.lineno}: from {node.module} import ..." for _ in modules & LEDGER_INTERNALS]
+        elif isinstance(node, ast.Attribute) and node.attr in ("store", "projection", "conn"):
+            found.append(f"{path.name}:{node.lineno}: .{node.attr}")
+    return found
+
+
+def test_the_site_and_the_interop_formats_read_only_through_ledger():
+    # They use Ledger's verbs and read views; the store and projection are the library's own.
+    import ledger
+
+    package = Path(ledger.__file__).parent
+    files = [*sorted(publish_dir().glob("*.py")), package / "site.py", *sorted((package / "interop").glob("*.py"))]
+    assert len(files) > 8
+    assert [use for path in files for use in uses_of_ledger_internals(path)] == []
+
+
+def test_uses_of_ledger_internals_are_found(tmp_path):
+    example = tmp_path / "example.py"
+    example.write_text("import ledger.store\nfrom ledger import projection\nfrom ledger.projection import Head\n"
+                       "def f(ledger):\n    return ledger.store.conn.execute('select 1')\n")
+    assert uses_of_ledger_internals(example) == [
+        "example.py:1: import ledger.store", "example.py:2: from ledger import ...", "example.py:3: from ledger.projection import ...",
+        "example.py:5: .conn", "example.py:5: .store"]

@@ -64,13 +64,13 @@ def write_bundle(ledger, outdir) -> dict:
     try:
         with open(partial / "entries.jsonl", "wb") as f:
             count = ledger.export_jsonl(f)
-        checkpoints = ledger.store.checkpoints()
+        checkpoints = ledger.checkpoints()
         for size, note in checkpoints:
             (partial / "checkpoints" / str(size)).write_text(note, encoding="utf-8")
         (partial / "checkpoint").write_text(ledger.latest_checkpoint_note(), encoding="utf-8")
         (partial / "vkey").write_text(ledger.log_vkey + "\n", encoding="utf-8")
         snapshots = 0
-        for sha, media_type, _, content in ledger.store.snapshot_rows():
+        for sha, media_type, content in ledger.snapshots():
             (partial / "snapshots" / sha).write_bytes(content)
             (partial / "snapshots" / f"{sha}.type").write_text(media_type + "\n", encoding="utf-8")
             snapshots += 1

@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import Optional
 
 from ledger.interop.feed import (
-    Appearance, FeedItem, Party, Refused, date_from_untrusted, integer_from_untrusted, language_from_untrusted,
-    text_from_untrusted, url_from_untrusted,
+    PUBLISHER_ID_PREFIX, REVIEW_PAGE_ID_PREFIX, TITLE_NOT_GIVEN, UNKNOWN_SOURCE_ID, Appearance, FeedItem, Party, Refused,
+    date_from_untrusted, integer_from_untrusted, language_from_untrusted, text_from_untrusted, url_from_untrusted,
 )
 
 CONTEXT = "https://schema.org"
@@ -140,22 +140,10 @@ def item_from_node(path: str, node: dict, by_id: dict) -> FeedItem:
     review_url = url_from_untrusted(node.get("url"), "url", warnings)
     item = _resolve(node.get("itemReviewed"), by_id)
     item = item if isinstance(item, dict) else {}
-    appearances = []
-    first = item.get("firstAppearance")
-    listed = item.get("appearance")
-    listed = listed if isinstance(listed, list) else [listed] if listed is not None else []
-    if not first and not listed and "Claim" not in _types(item) and item.get("url"):
-        listed = [{"url": item.get("url")}]  # the older form: a CreativeWork whose url is the appearance
-    for i, (field, value) in enumerate([("itemReviewed.firstAppearance", first)] + [(f"itemReviewed.appearance[{i}]", v) for i, v in enumerate(listed)]):
-        if value is None:
-            continue
-        appearance = appearance_from_untrusted(value, field, warnings, by_id)
-        if appearance and appearance not in appearances:
-            appearances.append(appearance)
+    appearances = appearances_from_untrusted(item, warnings, by_id)
     language = language_from_untrusted(node.get("inLanguage"), "inLanguage", warnings)
-    for field in ("correction",):
-        if node.get(field):
-            warnings.append("correction: correction notices in the feed are not imported as correction records (they need both versions)")
+    if node.get("correction"):
+        warnings.append("correction: correction notices in the feed are not imported as correction records (they need both versions)")
     return FeedItem(
         path=path, claim_text=text,
         review_key=review_url or (node["@id"] if isinstance(node.get("@id"), str) else ""),
@@ -176,10 +164,25 @@ def item_from_node(path: str, node: dict, by_id: dict) -> FeedItem:
     )
 
 
+def appearances_from_untrusted(item: dict, warnings: list, by_id: dict) -> list[Appearance]:
+    """Where the reviewed claim appeared: its ``firstAppearance``, then each ``appearance``, without repeats."""
+    first = item.get("firstAppearance")
+    listed = item.get("appearance")
+    listed = listed if isinstance(listed, list) else [listed] if listed is not None else []
+    if not first and not listed and "Claim" not in _types(item) and item.get("url"):
+        listed = [{"url": item.get("url")}]  # the older form: a CreativeWork whose url is the appearance
+    fields = [("itemReviewed.firstAppearance", first)] + [(f"itemReviewed.appearance[{i}]", v) for i, v in enumerate(listed)]
+    appearances = []
+    for field, value in fields:
+        if value is None:
+            continue
+        appearance = appearance_from_untrusted(value, field, warnings, by_id)
+        if appearance and appearance not in appearances:
+            appearances.append(appearance)
+    return appearances
+
+
 # --- writing ---------------------------------------------------------------------------------
-TITLE_NOT_GIVEN = "Title not given by the feed"
-
-
 def _party(name, source) -> dict:
     node = {"name": name}
     if source is not None:
@@ -206,63 +209,102 @@ def _appearance(source) -> dict:
 
 def export_claimreviews(ledger) -> dict:
     """schema.org ClaimReview JSON-LD (``@graph``) for every current review of a current claim."""
-    from ledger.interop.importer import UNKNOWN_SOURCE_ID
-
-    conn = ledger.store.conn
-
-    def record(record_id):
-        return ledger.current(record_id).record if ledger.projection.head(record_id) else None
-
-    desk = conn.execute("SELECT display_name FROM editors WHERE role = 'log' ORDER BY registered_idx LIMIT 1").fetchone()
+    writer = _ClaimReviewWriter(ledger)
     graph = []
-    rows = conn.execute("SELECT r.id FROM reviews r JOIN claims c ON c.id = r.claim_id"
-                        " WHERE r.status != 'retracted' AND c.status != 'retracted' ORDER BY r.entry_idx").fetchall()
-    for (review_id,) in rows:
-        review = record(review_id)
-        claim = record(review.claim)
-        rating = review.rating
-        node = {"@type": "ClaimReview", "identifier": review.id, "claimReviewed": claim.text}
-        if review.url:
-            node["url"] = review.url
-        if review.reviewed:
-            node["datePublished"] = review.reviewed
-        if rating.label_language:
-            node["inLanguage"] = rating.label_language
-        page = record("source:cr-review-" + review.id.removeprefix("review:cr-")) if review.id.startswith("review:cr-") else None
-        if page and page.title != page.url:
-            node["headline"] = page.title
-        if review.explanation:
-            node["reviewBody"] = review.explanation
+    for head in ledger.heads("review"):
+        review = ledger.entry(head.entry_idx).record
+        if head.status != "retracted" and ledger.head(review.claim).status != "retracted":
+            graph.append(writer.claimreview(review))
+    return {"@context": CONTEXT, "@graph": graph}
+
+
+def _given(**fields) -> dict:
+    """The fields that have a value (not None, not empty), in order."""
+    return {name: value for name, value in fields.items() if value}
+
+
+def _rating_node(rating) -> dict:
+    node = {"@type": "Rating", "alternateName": rating.label}
+    for name, value in (("ratingValue", rating.value), ("bestRating", rating.best), ("worstRating", rating.worst)):
+        if value is not None:
+            node[name] = value
+    return node
+
+
+def _desk_name(ledger) -> Optional[str]:
+    """The display name of the log key: the desk that publishes the ledger."""
+    for key in ledger.registered_keys():
+        if key.role == "log":
+            return ledger.current(key.record_id).record.display_name
+    return None
+
+
+def _publisher_ids(ledger) -> dict:
+    """Title -> ID of the first (in log order) publisher source an import created with that title."""
+    ids = {}
+    for head in ledger.heads("source"):
+        if head.id.startswith(PUBLISHER_ID_PREFIX):
+            ids.setdefault(ledger.entry(head.entry_idx).record.title, head.id)
+    return ids
+
+
+class _ClaimReviewWriter:
+    """Builds ClaimReview nodes, reading the records each review names from the ledger."""
+
+    def __init__(self, ledger):
+        self.ledger = ledger
+        self.desk = _desk_name(ledger)
+        self.publishers = _publisher_ids(ledger)
+
+    def record(self, record_id):
+        return self.ledger.current(record_id).record if self.ledger.head(record_id) else None
+
+    def claimreview(self, review) -> dict:
+        claim = self.record(review.claim)
+        # The review's published page, when an import recorded one.
+        page = self.record(REVIEW_PAGE_ID_PREFIX + review.id.removeprefix("review:cr-")) if review.id.startswith("review:cr-") else None
+        node = {"@type": "ClaimReview", "identifier": review.id, "claimReviewed": claim.text, **_given(
+            url=review.url, datePublished=review.reviewed, inLanguage=review.rating.label_language,
+            headline=page.title if page and page.title != page.url else None, reviewBody=review.explanation)}
+        author = self.author(page)
+        if author is not None:
+            node["author"] = author
+        node["itemReviewed"] = self.claim(claim)
+        node["reviewRating"] = _rating_node(review.rating)
+        corrections = self.corrections(review, claim)
+        if corrections:
+            node["correction"] = corrections
+        return node
+
+    def author(self, page) -> Optional[dict]:
+        """The review page's publisher, else the desk."""
         if page and page.publisher:
-            row = conn.execute("SELECT id FROM sources WHERE id LIKE 'source:cr-publisher-%' AND title = ? ORDER BY entry_idx LIMIT 1",
-                               (page.publisher,)).fetchone()
-            node["author"] = _party(page.publisher, record(row[0]) if row else None)
-            node["author"].setdefault("@type", "Organization")
-        elif desk:
-            node["author"] = {"@type": "Organization", "name": desk[0]}
+            publisher_id = self.publishers.get(page.publisher)
+            author = _party(page.publisher, self.record(publisher_id) if publisher_id else None)
+            author.setdefault("@type", "Organization")
+            return author
+        return {"@type": "Organization", "name": self.desk} if self.desk is not None else None
+
+    def claim(self, claim) -> dict:
         item = {"@type": "Claim"}
         attribution = claim.attribution
         if attribution:
-            item["author"] = _party(attribution.text, record(attribution.source) if attribution.source else None)
+            item["author"] = _party(attribution.text, self.record(attribution.source) if attribution.source else None)
         if claim.claim_date:
             item["datePublished"] = claim.claim_date
         if claim.language != "und":
             item["inLanguage"] = claim.language
-        source = record(claim.source)
+        source = self.record(claim.source)
+        # A source that is a person or body, or the claimant, says who made the claim, not where it appeared.
         if source and source.id != UNKNOWN_SOURCE_ID and source.type not in ("person", "organization") \
                 and not (attribution and attribution.source == source.id):
             item["firstAppearance"] = _appearance(source)
-            others = conn.execute("SELECT source_id FROM source_links WHERE target_id = ? AND rel = 'republishes' ORDER BY source_id",
-                                  (source.id,)).fetchall()
-            item["appearance"] = [item["firstAppearance"]] + [_appearance(record(r[0])) for r in others]
-        node["itemReviewed"] = item
-        node["reviewRating"] = {"@type": "Rating", "alternateName": rating.label}
-        for name, value in (("ratingValue", rating.value), ("bestRating", rating.best), ("worstRating", rating.worst)):
-            if value is not None:
-                node["reviewRating"][name] = value
-        corrections = conn.execute("SELECT reason, created FROM notices WHERE kind = 'correction' AND target_id IN (?, ?) ORDER BY entry_idx",
-                                   (review.id, claim.id)).fetchall()
-        if corrections:
-            node["correction"] = [{"@type": "CorrectionComment", "text": reason, "datePublished": created[:10]} for reason, created in corrections]
-        graph.append(node)
-    return {"@context": CONTEXT, "@graph": graph}
+            item["appearance"] = [item["firstAppearance"]] + [
+                _appearance(self.record(other)) for other, rel in self.ledger.links_to(source.id) if rel == "republishes"]
+        return item
+
+    def corrections(self, review, claim) -> list[dict]:
+        """The corrections of the review and of the claim, oldest first."""
+        notices = sorted(self.ledger.notices_for(review.id) + self.ledger.notices_for(claim.id), key=lambda entry: entry.index)
+        return [{"@type": "CorrectionComment", "text": entry.record.reason, "datePublished": entry.record.created[:10]}
+                for entry in notices if entry.record.kind == "correction"]

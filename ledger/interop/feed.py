@@ -23,6 +23,13 @@ _URL = re.compile(r"^https?://[^\u0000-\u0020\u007f\"<>\\^`{|}]+$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$")
 _CONTROL = re.compile(r"[\u0000-\u001f\u007f]")
 
+# What ``importer`` names and writes in the sources it makes; the ClaimReview
+# export reads them back (docs/interop.md).
+UNKNOWN_SOURCE_ID = "source:cr-unknown-appearance"
+PUBLISHER_ID_PREFIX = "source:cr-publisher-"
+REVIEW_PAGE_ID_PREFIX = "source:cr-review-"
+TITLE_NOT_GIVEN = "Title not given by the feed"
+
 
 @attrs.frozen
 class Party:

@@ -26,12 +26,14 @@ import attrs
 
 from ledger.errors import FormatError, RecordError
 from ledger.interop import claimreview, factcheck_api
-from ledger.interop.feed import FeedItem, Refused, parse_feed_untrusted
+from ledger.interop.feed import (
+    PUBLISHER_ID_PREFIX, REVIEW_PAGE_ID_PREFIX, TITLE_NOT_GIVEN, UNKNOWN_SOURCE_ID, Appearance, FeedItem, Party, Refused,
+    parse_feed_untrusted,
+)
 from ledger.interop.ratings import DEFAULT_MAP_ID, DESK_MAP_ID, RatingTable, default_map, fold_label
 from ledger.records import Record, utc_now
 
 FORMATS = ("claimreview", "factcheck-api", "jsonl")
-UNKNOWN_SOURCE_ID = "source:cr-unknown-appearance"
 _SKIP = ("version", "replaces", "created", "note")
 _KIND_ORDER = {"ratingmap": 0, "source": 1, "claim": 2, "review": 3}
 
@@ -91,6 +93,61 @@ def _content(d: dict) -> dict:
     return {k: v for k, v in d.items() if k not in _SKIP}
 
 
+# --- the sources one feed item names -----------------------------------------------------------
+def _review_key(item: FeedItem) -> str:
+    """What identifies the review: its URL (or @id), else its publisher, claim text and date."""
+    if item.review_key:
+        return item.review_key
+    who = item.publisher.name or item.publisher.site or "" if item.publisher else ""
+    item.warnings.append("no review URL: identified by publisher, claim text and review date")
+    return "content\n" + fold_label(who) + "\n" + " ".join(item.claim_text.split()) + "\n" + (item.review_date or "")
+
+
+def _publisher_source(publisher: Party, note: str) -> dict:
+    # By name: the one thing every format gives (ClaimReview has no 'site', the API no URL).
+    key = fold_label(publisher.name) if publisher.name else publisher.url or (publisher.site or "").lower()
+    return _drop_none({
+        "kind": "source", "id": f"{PUBLISHER_ID_PREFIX}{_hex(key)}", "type": "organization",
+        "title": publisher.name or publisher.site or publisher.url, "url": publisher.url,
+        "description": f"Site as given by the feed: {publisher.site}" if publisher.site else None, "note": note,
+    })
+
+
+def _review_page_source(item: FeedItem, review_key: str, note: str) -> dict:
+    return _drop_none({
+        "kind": "source", "id": f"{REVIEW_PAGE_ID_PREFIX}{_hex(review_key)}", "type": "article",
+        "title": item.review_title or item.review_url, "url": item.review_url,
+        "publisher": item.publisher.name if item.publisher else None, "language": item.review_language,
+        "published": item.review_date, "note": note,
+    })
+
+
+def _claimant_source(claimant: Party, note: str) -> dict:
+    return _drop_none({"kind": "source", "id": f"source:cr-claimant-{_hex(claimant.url or fold_label(claimant.name or ''))}",
+                       "type": claimant.type, "title": claimant.name or claimant.url, "url": claimant.url, "note": note})
+
+
+def _appearance_sources(appearances: list[Appearance], note: str) -> list[dict]:
+    """One source per appearance; each after the first republishes the first."""
+    sources = []
+    for a in appearances:
+        links = [{"rel": "republishes", "source": sources[0]["id"]}] if sources else None
+        sources.append(_drop_none({
+            "kind": "source", "id": f"source:cr-appearance-{_hex(a.url or (a.archives[0] if a.archives else '') or a.title)}",
+            "type": "document", "title": a.title or a.url or a.archives[0],
+            "url": a.url, "published": a.published, "archives": list(a.archives), "links": links,
+            "description": None if a.title else TITLE_NOT_GIVEN, "note": note,
+        }))
+    return sources
+
+
+def _unknown_source(note: str) -> dict:
+    return {"kind": "source", "id": UNKNOWN_SOURCE_ID, "type": "other",
+            "title": "Unknown appearance (not given by the feed)",
+            "description": "The source of claims whose feed said neither where the claim appeared nor who made it.",
+            "note": note}
+
+
 class _Planner:
     def __init__(self, ledger, fmt: str, file_name: str):
         self.ledger = ledger
@@ -101,7 +158,7 @@ class _Planner:
         self.map_note = None
 
     def head(self, record_id):
-        return self.ledger.projection.head(record_id)
+        return self.ledger.head(record_id)
 
     def current(self, record_id) -> Optional[dict]:
         return self.ledger.current(record_id).record.to_dict() if self.head(record_id) else None
@@ -127,79 +184,52 @@ class _Planner:
 
     # --- feed items to records ---------------------------------------------------------
     def records_for_item(self, item: FeedItem, table: RatingTable) -> list[dict]:
+        """The sources, the claim and the review that one feed item becomes (IDs as in the module docstring)."""
         note = self.note(item.path)
-        sources = []
-        review_key = item.review_key
-        if not review_key:
-            who = item.publisher.name or item.publisher.site or "" if item.publisher else ""
-            review_key = "content\n" + fold_label(who) + "\n" + " ".join(item.claim_text.split()) + "\n" + (item.review_date or "")
-            item.warnings.append("no review URL: identified by publisher, claim text and review date")
+        review_key = _review_key(item)
         review_id = f"review:cr-{_hex(review_key)}"
         if not item.label:
             raise Refused("reviewRating has no alternateName (textualRating): the desk's own label is required")
-        publisher_id = None
-        if item.publisher:
-            p = item.publisher
-            # By name: the one thing every format gives (ClaimReview has no 'site', the API no URL).
-            publisher_id = f"source:cr-publisher-{_hex(fold_label(p.name) if p.name else p.url or (p.site or '').lower())}"
-            sources.append(_drop_none({
-                "kind": "source", "id": publisher_id, "type": "organization", "title": p.name or p.site or p.url, "url": p.url,
-                "description": f"Site as given by the feed: {p.site}" if p.site else None, "note": note,
-            }))
-        if item.review_url or item.review_title:
-            sources.append(_drop_none({
-                "kind": "source", "id": f"source:cr-review-{_hex(review_key)}", "type": "article",
-                "title": item.review_title or item.review_url, "url": item.review_url,
-                "publisher": item.publisher.name if item.publisher else None, "language": item.review_language,
-                "published": item.review_date, "note": note,
-            }))
-        claimant_id = None
-        if item.claimant:
-            c = item.claimant
-            claimant_id = f"source:cr-claimant-{_hex(c.url or fold_label(c.name or ''))}"
-            sources.append(_drop_none({"kind": "source", "id": claimant_id, "type": c.type, "title": c.name or c.url,
-                                       "url": c.url, "note": note}))
-        appearance_ids = []
-        for a in item.appearances:
-            appearance_id = f"source:cr-appearance-{_hex(a.url or (a.archives[0] if a.archives else '') or a.title)}"
-            links = [{"rel": "republishes", "source": appearance_ids[0]}] if appearance_ids else None
-            sources.append(_drop_none({
-                "kind": "source", "id": appearance_id, "type": "document", "title": a.title or a.url or a.archives[0],
-                "url": a.url, "published": a.published, "archives": list(a.archives), "links": links,
-                "description": None if a.title else "Title not given by the feed", "note": note,
-            }))
-            appearance_ids.append(appearance_id)
-        if appearance_ids:
-            source_id = appearance_ids[0]
-        elif claimant_id:
-            source_id = claimant_id
+        publisher = _publisher_source(item.publisher, note) if item.publisher else None
+        page = _review_page_source(item, review_key, note) if item.review_url or item.review_title else None
+        claimant = _claimant_source(item.claimant, note) if item.claimant else None
+        appearances = _appearance_sources(item.appearances, note)
+        sources = [source for source in (publisher, page, claimant) if source] + appearances
+        # Where the claim appeared, else who made it, else the shared unknown source.
+        if appearances:
+            source_id = appearances[0]["id"]
+        elif claimant:
+            source_id = claimant["id"]
         else:
+            sources.append(_unknown_source(note))
             source_id = UNKNOWN_SOURCE_ID
-            sources.append({"kind": "source", "id": UNKNOWN_SOURCE_ID, "type": "other",
-                            "title": "Unknown appearance (not given by the feed)",
-                            "description": "The source of claims whose feed said neither where the claim appeared nor who made it.",
-                            "note": note})
+        claim = self.claim_record(item, review_id, source_id, claimant["id"] if claimant else None, note)
+        return sources + [claim, self.review_record(item, review_id, claim["id"], table, note)]
+
+    def claim_record(self, item: FeedItem, review_id: str, source_id: str, claimant_id: Optional[str], note: str) -> dict:
         existing_review = self.current(review_id)
         claimant_name = item.claimant.name or item.claimant.url if item.claimant else None
+        # The claim an earlier import of this review reviews, else the claim of this text by this claimant.
         claim_id = existing_review["claim"] if existing_review else \
             f"claim:cr-{_hex(fold_label(item.claim_text) + chr(10) + fold_label(claimant_name or ''))}"
-        claim = _drop_none({
+        return _drop_none({
             "kind": "claim", "id": claim_id, "text": item.claim_text, "language": item.claim_language or "und",
             "source": source_id,
             "attribution": _drop_none({"text": claimant_name, "source": claimant_id}) if claimant_name else None,
             "claim_date": item.claim_date, "note": note,
         })
+
+    def review_record(self, item: FeedItem, review_id: str, claim_id: str, table: RatingTable, note: str) -> dict:
         normalized, how = table.normalize(item.label, item.value, item.best, item.worst)
         if how is None:
             self.report.unrated.append({"at": item.path, "label": item.label})
-        review = _drop_none({
+        return _drop_none({
             "kind": "review", "id": review_id, "claim": claim_id,
             "rating": _drop_none({"label": item.label, "label_language": item.review_language, "normalized": normalized,
                                   "value": item.value, "best": item.best, "worst": item.worst}),
             "explanation": item.review_body, "reviewed": item.review_date, "url": item.review_url,
             "note": f"{note}; rating " + (f"normalized by {how} with {self.map_note}" if how else f"unrated: not in {self.map_note}"),
         })
-        return sources + [claim, review]
 
     # --- jsonl lines to records ----------------------------------------------------------
     def records_from_jsonl(self, data: bytes) -> list[tuple[str, dict]]:
@@ -268,44 +298,80 @@ class _Planner:
         ordered = sorted(self.pending.items(), key=lambda kv: _KIND_ORDER.get(kv[1][0]["kind"], 9))
         refused_ids = set()
         for record_id, (record, at) in ordered:
-            if any(ref in refused_ids for ref in self._references(record)):
+            try:
+                if any(ref in refused_ids for ref in self._references(record)):
+                    raise Refused(f"{record_id}: refers to a record refused above")
+                head = self.head(record_id)
+                planned = self.first_version(record_id, record) if head is None else self.next_version(record_id, record, at, head)
+            except Refused as e:
                 refused_ids.add(record_id)
-                self.report.refused.append({"at": at, "reason": f"{record_id}: refers to a record refused above"})
+                self.report.refused.append({"at": at, "reason": str(e)})
                 continue
-            head = self.head(record_id)
-            claim_head = self.head(record["claim"]) if record["kind"] == "review" else None
-            if head is None and claim_head is not None and claim_head.status == "retracted":
-                refused_ids.add(record_id)
-                self.report.refused.append({"at": at, "reason": f"{record_id}: claim {record['claim']} was retracted in this ledger"})
-                continue
-            if head is None:
-                out.append({**record, "version": 1, "created": record.get("created") or utc_now()})
-                self.report.created.append(record_id)
-                continue
-            current = self.current(record_id)
-            if current["kind"] != record["kind"]:
-                refused_ids.add(record_id)
-                self.report.refused.append({"at": at, "reason": f"{record_id} is a {current['kind']} in the ledger, not a {record['kind']}"})
-                continue
-            merged = {**_content(current), **_content(record)}
-            changed = sorted(k for k in set(merged) | set(_content(current)) if merged.get(k) != current.get(k))
-            if not changed:
-                self.report.unchanged.append(record_id)
-                continue
-            if head.status == "retracted":
-                refused_ids.add(record_id)
-                self.report.refused.append({"at": at, "reason": f"{record_id} was retracted in this ledger; it is not revised"})
-                continue
-            if record["kind"] == "review" and merged["claim"] != current["claim"]:
-                refused_ids.add(record_id)
-                self.report.refused.append({"at": at, "reason": f"{record_id} reviews {current['claim']} in this ledger; a review cannot move to another claim"})
-                continue
-            note = record["note"] if record["kind"] == "ratingmap" else \
-                f"Re-imported from {self.fmt} file {self.file_name} at {at}: {', '.join(changed)} changed"
-            out.append({"kind": record["kind"], **merged, "id": record_id, "version": head.version + 1,
-                        "replaces": head.entry_hash, "created": utc_now(), "note": note[:1000]})
-            self.report.updated.append({"id": record_id, "version": head.version + 1, "changed": changed})
+            if planned is not None:
+                out.append(planned)
         return out
+
+    def first_version(self, record_id: str, record: dict) -> dict:
+        claim_head = self.head(record["claim"]) if record["kind"] == "review" else None
+        if claim_head is not None and claim_head.status == "retracted":
+            raise Refused(f"{record_id}: claim {record['claim']} was retracted in this ledger")
+        self.report.created.append(record_id)
+        return {**record, "version": 1, "created": record.get("created") or utc_now()}
+
+    def next_version(self, record_id: str, record: dict, at: str, head) -> Optional[dict]:
+        """The next version of a record already in the ledger, or None when the import changes nothing in it."""
+        current = self.current(record_id)
+        if current["kind"] != record["kind"]:
+            raise Refused(f"{record_id} is a {current['kind']} in the ledger, not a {record['kind']}")
+        merged = {**_content(current), **_content(record)}
+        changed = sorted(k for k in set(merged) | set(_content(current)) if merged.get(k) != current.get(k))
+        if not changed:
+            self.report.unchanged.append(record_id)
+            return None
+        if head.status == "retracted":
+            raise Refused(f"{record_id} was retracted in this ledger; it is not revised")
+        if record["kind"] == "review" and merged["claim"] != current["claim"]:
+            raise Refused(f"{record_id} reviews {current['claim']} in this ledger; a review cannot move to another claim")
+        note = record["note"] if record["kind"] == "ratingmap" else \
+            f"Re-imported from {self.fmt} file {self.file_name} at {at}: {', '.join(changed)} changed"
+        self.report.updated.append({"id": record_id, "version": head.version + 1, "changed": changed})
+        return {"kind": record["kind"], **merged, "id": record_id, "version": head.version + 1,
+                "replaces": head.entry_hash, "created": utc_now(), "note": note[:1000]}
+
+    # --- reading the input ---------------------------------------------------------------
+    def add_jsonl(self, data: bytes) -> None:
+        """Each record of a JSONL file, when what it refers to is in the ledger or before it in the file."""
+        for at, record in self.records_from_jsonl(data):
+            try:
+                self.check_references(record)
+                self.add_item(at, [record], first_wins=False)
+            except Refused as e:
+                self.report.refused.append({"at": at, "reason": str(e)})
+
+    def check_references(self, record: dict) -> None:
+        missing = [r for r in self._references(record) if r not in self.pending and self.head(r) is None]
+        if missing:
+            raise Refused(f"{record.get('id')}: refers to {', '.join(missing)}, which is neither in this ledger nor imported before it")
+        snapshot = record.get("snapshot") if record.get("kind") == "source" else None
+        if isinstance(snapshot, dict) and self.ledger.snapshot(snapshot.get("sha256")) is None:
+            raise Refused(f"{record.get('id')}: its snapshot {snapshot.get('sha256')} is not stored; append it with 'ledger append --snapshot FILE'")
+
+    def add_feed(self, data: bytes) -> None:
+        """Each item of a ClaimReview or Fact Check API file, as its sources, claim and review."""
+        reader = claimreview if self.fmt == "claimreview" else factcheck_api
+        items, refused, skipped = reader.items_from_untrusted(parse_feed_untrusted(data, self.file_name))
+        self.report.refused.extend({"at": at, "reason": reason} for at, reason in refused)
+        self.report.skipped.extend({"at": at, "reason": reason} for at, reason in skipped)
+        if not items and not refused:
+            raise FormatError(f"{self.file_name}: no {'ClaimReview' if self.fmt == 'claimreview' else 'claims'} found; is --format right?")
+        table = self.rating_table() if items else None
+        for item in items:
+            try:
+                self.add_item(item.path, self.records_for_item(item, table), first_wins=True)
+            except Refused as e:
+                self.report.refused.append({"at": item.path, "reason": str(e)})
+                continue
+            self.report.warnings.extend({"at": item.path, "message": w} for w in item.warnings)
 
 
 def plan_import(ledger, data: bytes, fmt: str, file_name: str) -> ImportPlan:
@@ -314,33 +380,7 @@ def plan_import(ledger, data: bytes, fmt: str, file_name: str) -> ImportPlan:
         raise FormatError(f"unknown import format {fmt!r}; expected one of {', '.join(FORMATS)}")
     planner = _Planner(ledger, fmt, file_name)
     if fmt == "jsonl":
-        for at, record in planner.records_from_jsonl(data):
-            missing = [r for r in planner._references(record) if r not in planner.pending and planner.head(r) is None]
-            snapshot = record.get("snapshot") if record.get("kind") == "source" else None
-            if missing:
-                planner.report.refused.append({"at": at, "reason": f"{record.get('id')}: refers to {', '.join(missing)}, which is neither in this ledger nor imported before it"})
-            elif isinstance(snapshot, dict) and ledger.read_snapshot(snapshot.get("sha256")) is None:
-                planner.report.refused.append({"at": at, "reason": f"{record.get('id')}: its snapshot {snapshot.get('sha256')} is not stored; append it with 'ledger append --snapshot FILE'"})
-            else:
-                try:
-                    planner.add_item(at, [record], first_wins=False)
-                except Refused as e:
-                    planner.report.refused.append({"at": at, "reason": str(e)})
+        planner.add_jsonl(data)
     else:
-        parsed = parse_feed_untrusted(data, file_name)
-        reader = claimreview if fmt == "claimreview" else factcheck_api
-        items, refused, skipped = reader.items_from_untrusted(parsed)
-        planner.report.refused.extend({"at": at, "reason": reason} for at, reason in refused)
-        planner.report.skipped.extend({"at": at, "reason": reason} for at, reason in skipped)
-        if not items and not refused:
-            raise FormatError(f"{file_name}: no {'ClaimReview' if fmt == 'claimreview' else 'claims'} found; is --format right?")
-        table = planner.rating_table() if items else None
-        for item in items:
-            try:
-                records = planner.records_for_item(item, table)
-                planner.add_item(item.path, records, first_wins=True)
-            except Refused as e:
-                planner.report.refused.append({"at": item.path, "reason": str(e)})
-                continue
-            planner.report.warnings.extend({"at": item.path, "message": w} for w in item.warnings)
+        planner.add_feed(data)
     return ImportPlan(records=planner.compare(), report=planner.report)
