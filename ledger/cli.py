@@ -5,6 +5,10 @@ Each command parses its options, calls one ``Ledger`` verb (or ``verify``,
 ``Error: ...``, with exit code 1; nothing is written when a command fails.
 Only passphrases are asked for here. Datasette is imported only by
 ``serve``, ``publish`` and ``demo`` so the editing commands start fast.
+
+This module holds the ``ledger`` group, ``main``, the helpers every command
+shares, and the commands for keys, reading, the log and the site; the
+commands that add and change records are in ``ledger.cli_records``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from ledger.errors import LedgerError
 LOG_PASSPHRASES = ("LEDGER_LOG_PASSPHRASE", "LEDGER_PASSPHRASE")
 
 
-# --- shared helpers ---------------------------------------------------------------
+# --- helpers shared by the commands (here and in ledger.cli_records) ---------------------
 def _passphrase(env_names, prompt, *, confirm=False):
     for name in env_names:
         if os.environ.get(name):
@@ -45,7 +49,8 @@ def _load_log_key(path):
     return _load_key(path, LOG_PASSPHRASES)
 
 
-def _open(db):
+def open_ledger(db):
+    """``Ledger.open(db)``, imported when a command first needs it."""
     from ledger.api import Ledger
 
     return Ledger.open(db)
@@ -57,7 +62,8 @@ def _read_file(path) -> bytes:
     return read_file(path)
 
 
-def _waiting():
+def waiting():
+    """Tell the editor why an append has not started yet (``on_wait`` of the appending verbs)."""
     click.echo("Another editor is appending to this ledger; waiting for them to finish...", err=True)
 
 
@@ -71,14 +77,14 @@ def _progress(total, label):
         yield bar.update
 
 
-def _appending(db, key, log_key, as_json, verb, *, log_key_signs=False, report=True):
+def append_signed(db, key, log_key, as_json, verb, *, log_key_signs=False, report=True):
     """Open ``db``, load the signers and append with ``verb(ledger, signer, log_signer)``; print what it appended.
 
     The records are signed by --key, or for the key commands by the log key
     (--log-key, or the file named at init); ``Ledger.log_signer_for`` picks
     who signs the checkpoint.
     """
-    with _open(db) as ledger:
+    with open_ledger(db) as ledger:
         if log_key_signs:
             signer, log_key = _load_log_key(ledger.log_key_file(log_key)), None
         else:
@@ -88,11 +94,11 @@ def _appending(db, key, log_key, as_json, verb, *, log_key_signs=False, report=T
             _report(entries, ledger, as_json)
 
 
-def _appending_records(records, snapshots=(), *, progress=True):
-    """The verb of ``_appending`` that appends ``records`` as they are, with a progress bar for many."""
+def records_appender(records, snapshots=(), *, progress=True):
+    """The verb of ``append_signed`` that appends ``records`` as they are, with a progress bar for many."""
     def append_records(ledger, signer, log_signer):
         with _progress(len(records) if progress else 0, "Signing and appending") as update:
-            return ledger.append(records, signer, log_signer, snapshots=snapshots, progress=update, on_wait=_waiting)
+            return ledger.append(records, signer, log_signer, snapshots=snapshots, progress=update, on_wait=waiting)
     return append_records
 
 
@@ -201,7 +207,7 @@ def key_vkey(source):
     if _read_file(source).startswith(HEADER.encode()):
         click.echo(_load_key(source).vkey)
         return
-    with _open(source) as ledger:
+    with open_ledger(source) as ledger:
         click.echo(ledger.log_vkey)
 
 
@@ -219,8 +225,8 @@ def key_add(db, vkey, display_name, record_id, log_key, as_json):
     Example:
       ledger key add desk.db "$(ledger key vkey ana.key)" --display-name "Ana Popescu"
     """
-    _appending(db, None, log_key, as_json, lambda ledger, signer, log_signer: ledger.register_key(
-        vkey, display_name, signer, log_signer, record_id=record_id, on_wait=_waiting), log_key_signs=True)
+    append_signed(db, None, log_key, as_json, lambda ledger, signer, log_signer: ledger.register_key(
+        vkey, display_name, signer, log_signer, record_id=record_id, on_wait=waiting), log_key_signs=True)
 
 
 @key.command("revoke")
@@ -239,8 +245,8 @@ def key_revoke(db, signer, reason, log_key, as_json):
     Example:
       ledger key revoke desk.db ana@desk.example+1a2b3c4d --reason "key lost"
     """
-    _appending(db, None, log_key, as_json, lambda ledger, log_key_signer, log_signer: ledger.revoke_key(
-        signer, reason, log_key_signer, log_signer, on_wait=_waiting), log_key_signs=True)
+    append_signed(db, None, log_key, as_json, lambda ledger, log_key_signer, log_signer: ledger.revoke_key(
+        signer, reason, log_key_signer, log_signer, on_wait=waiting), log_key_signs=True)
 
 
 # --- creating a ledger ----------------------------------------------------------------
@@ -281,251 +287,6 @@ def init(db, log_key, origin, display_name, unencrypted, as_json):
         click.echo(f"Log verifier key: {ledger.log_vkey}")
 
 
-# --- records ----------------------------------------------------------------------------------
-@cli.group()
-def source():
-    """Add sources: documents, people, organizations, assessments."""
-
-
-@source.command("add")
-@db_argument
-@key_option
-@log_key_option
-@click.option("--id", "record_id", required=True, help="Record ID, e.g. source:ap-2024-04-12.")
-@click.option("--type", "source_type", default="article", show_default=True,
-              type=click.Choice(["article", "report", "statement", "dataset", "document", "assessment", "person", "organization", "other"]))
-@click.option("--title", required=True)
-@click.option("--url")
-@click.option("--publisher")
-@click.option("--author")
-@click.option("--language", help="BCP 47 tag, e.g. ro, en.")
-@click.option("--published", help="Date: YYYY, YYYY-MM or YYYY-MM-DD.")
-@click.option("--retrieved", help="When the snapshot was taken (YYYY-MM-DDTHH:MM:SSZ).")
-@click.option("--description")
-@click.option("--anonymous", is_flag=True, default=None, help="A person or group speaking on condition of anonymity.")
-@click.option("--not-public", is_flag=True, help="The document itself is not public (e.g. a classified assessment).")
-@click.option("--third-party", is_flag=True, default=None, help="The snapshot is third-party content kept as evidence.")
-@click.option("--license", "license_")
-@click.option("--snapshot", type=click.Path(dir_okay=False), help="Archived copy of the document; its SHA-256 is recorded.")
-@click.option("--media-type", help="Media type of the snapshot (default from its file name).")
-@click.option("--archive", multiple=True, help="Public archive URL (repeatable).")
-@click.option("--link", multiple=True, help="REL=SOURCE_ID, e.g. translation-of=source:ap (repeatable).")
-@json_option
-def source_add(db, key, log_key, record_id, source_type, title, not_public, license_, snapshot, media_type, archive, link,
-               as_json, **fields):
-    """Add a source, optionally with an archived snapshot and typed links to other sources.
-
-    \b
-    Example:
-      ledger source add desk.db --key ana.key --id source:ro-article --type article \\
-        --title "China a crescut vânzările către Rusia..." --language ro \\
-        --snapshot article-ro.txt --third-party --link translation-of=source:ap-report
-    """
-    from ledger.editing import snapshot_file
-
-    content = snapshot_file(snapshot, media_type) if snapshot else None
-    _appending(db, key, log_key, as_json, lambda ledger, signer, log_signer: ledger.add_source(
-        record_id, title, signer, log_signer, snapshot=content, links=link, archives=archive, type=source_type,
-        public=False if not_public else None, license=license_, on_wait=_waiting, **fields))
-
-
-@cli.group()
-def claim():
-    """Add and revise claims anchored to quotes in their sources."""
-
-
-def claim_options(f):
-    """The options of a claim's fields (``ledger.editing.claim_fields``), passed on as its keyword arguments."""
-    for option in reversed([
-        click.option("--text", help="The claim as stated (default: the quote)."),
-        click.option("--language", help="Language of the claim text (BCP 47), e.g. ro."),
-        click.option("--translation", help="An English (or --translation-language) translation."),
-        click.option("--translation-language", default="en", show_default=True),
-        click.option("--attributed-to", help="Who the claim is attributed to, as the source says."),
-        click.option("--anonymous", is_flag=True, default=None, help="The attribution is to anonymous people."),
-        click.option("--attribution-source", help="Source ID of who it is attributed to (builds the chain)."),
-        click.option("--quantity", help="Structured value as a decimal string, e.g. 90."),
-        click.option("--unit"), click.option("--subject"), click.option("--period"),
-        click.option("--tag", "tags", multiple=True, help="Tag (repeatable)."),
-        click.option("--claim-date", help="When the claim was made (YYYY-MM-DD)."),
-    ]):
-        f = option(f)
-    return f
-
-
-@claim.command("add")
-@db_argument
-@key_option
-@log_key_option
-@click.option("--id", "record_id", help="Record ID (default: claim: and a random suffix).")
-@click.option("--source", "source_id", required=True, help="ID of the source the quote is in.")
-@click.option("--quote", required=True, help="The exact words in the source's snapshot.")
-@click.option("--prefix", help="Text just before the quote, when it occurs more than once.")
-@click.option("--suffix", help="Text just after the quote, when it occurs more than once.")
-@click.option("--start", type=int, help="Code-point offset of the quote, when it occurs more than once.")
-@claim_options
-@json_option
-def claim_add(db, key, log_key, source_id, quote, language, as_json, **options):
-    """Add a claim anchored to an exact quote in a source's snapshot.
-
-    \b
-    Example:
-      ledger claim add desk.db --key ana.key --id claim:microelectronics-90 \\
-        --source source:ro-article --language ro \\
-        --quote "în 2023 aproximativ 90% din microelectronica Rusiei a venit din China" \\
-        --translation "in 2023 about 90% of Russia's microelectronics came from China" \\
-        --attributed-to "two senior Biden administration officials" --anonymous \\
-        --attribution-source source:officials --quantity 90 --unit % --period 2023
-    """
-    if not language:
-        raise click.ClickException("--language is required, e.g. --language ro")
-    _appending(db, key, log_key, as_json, lambda ledger, signer, log_signer: ledger.add_claim(
-        source_id, quote, language, signer, log_signer, on_wait=_waiting, **options))
-
-
-@claim.command("revise")
-@db_argument
-@click.argument("record_id")
-@key_option
-@log_key_option
-@click.option("--note", required=True, help="Why this version is made (shown in the history).")
-@claim_options
-@click.option("--set", "sets", multiple=True, help="FIELD=VALUE for any other field (JSON or text; dotted for nested).")
-@click.option("--unset", "unsets", multiple=True, help="Remove an optional field.")
-@json_option
-def claim_revise(db, record_id, key, log_key, note, sets, unsets, as_json, **options):
-    """Append a new version of a claim; the old version stays in the history.
-
-    \b
-    Example:
-      ledger claim revise desk.db claim:microelectronics-90 --key ana.key \\
-        --translation "in 2023 about 90% of Russia's microelectronics came from China" \\
-        --note "Translation made closer to the Romanian"
-    """
-    _appending(db, key, log_key, as_json, lambda ledger, signer, log_signer: ledger.revise_claim(
-        record_id, note, signer, log_signer, sets=sets, unsets=unsets, on_wait=_waiting, **options))
-
-
-@cli.command()
-@db_argument
-@click.argument("record_id")
-@key_option
-@log_key_option
-@click.option("--note", required=True, help="Why this version is made.")
-@click.option("--set", "sets", multiple=True, help="FIELD=VALUE (JSON or text; dotted for nested fields).")
-@click.option("--unset", "unsets", multiple=True, help="Remove an optional field.")
-@json_option
-def revise(db, record_id, key, log_key, note, sets, unsets, as_json):
-    """Append a new version of any record (source, claim, review).
-
-    \b
-    Example:
-      ledger revise desk.db source:ap-report --key ana.key --set published=2024-04-12 --note "Date added"
-    """
-    _appending(db, key, log_key, as_json, lambda ledger, signer, log_signer: ledger.revise(
-        record_id, note, signer, log_signer, sets=sets, unsets=unsets, on_wait=_waiting))
-
-
-@cli.group()
-def review():
-    """Add verdicts on claims."""
-
-
-@review.command("add")
-@db_argument
-@key_option
-@log_key_option
-@click.option("--id", "record_id", help="Record ID (default: review:<claim slug>-<random>).")
-@click.option("--claim", "claim_id", required=True)
-@click.option("--label", required=True, help="The desk's own verdict label, in its own language.")
-@click.option("--label-language", help="Language of the label, e.g. ro.")
-@click.option("--rating", required=True, type=click.Choice(["true", "mostly-true", "mixed", "mostly-false", "false", "misleading", "unproven", "unrated"]),
-              help="The normalized rating.")
-@click.option("--explanation")
-@click.option("--evidence", multiple=True, help="Source ID used as evidence (repeatable).")
-@click.option("--reviewed", help="Date of the review (YYYY-MM-DD).")
-@click.option("--url", help="Where the review is published.")
-@json_option
-def review_add(db, key, log_key, claim_id, label, rating, as_json, **fields):
-    """Add a review (verdict) of a claim.
-
-    \b
-    Example:
-      ledger review add desk.db --key mihai.key --claim claim:microelectronics-90 \\
-        --label "Neverificabil" --label-language ro --rating unproven \\
-        --explanation "The assessment is not public." --evidence source:assessment
-    """
-    _appending(db, key, log_key, as_json, lambda ledger, signer, log_signer: ledger.add_review(
-        claim_id, label, rating, signer, log_signer, on_wait=_waiting, **fields))
-
-
-@cli.command()
-@db_argument
-@click.argument("record_id")
-@key_option
-@log_key_option
-@click.option("--reason", required=True, help="The public reason for the correction.")
-@click.option("--set", "sets", multiple=True, help="FIELD=VALUE of the corrected version (dotted for nested).")
-@click.option("--unset", "unsets", multiple=True)
-@json_option
-def correct(db, record_id, key, log_key, reason, sets, unsets, as_json):
-    """Correct a record: a corrected version plus a public correction notice, in one batch.
-
-    \b
-    Example:
-      ledger correct desk.db claim:imports-q4 --key ana.key \\
-        --set translation.text="almost 70% of Russia's roughly $900 million in imports" \\
-        --reason "The translation said billion; the article says million."
-    """
-    _appending(db, key, log_key, as_json, lambda ledger, signer, log_signer: ledger.correct(
-        record_id, reason, ledger.apply_changes(record_id, sets, unsets), signer, log_signer, on_wait=_waiting))
-
-
-@cli.command()
-@db_argument
-@click.argument("record_id")
-@key_option
-@log_key_option
-@click.option("--reason", required=True, help="The public reason for the retraction.")
-@json_option
-def retract(db, record_id, key, log_key, reason, as_json):
-    """Retract a record. It stays in the ledger and on the site, marked retracted.
-
-    \b
-    Example:
-      ledger retract desk.db claim:duplicate --key ana.key --reason "Duplicate of claim:imports-q4"
-    """
-    _appending(db, key, log_key, as_json, lambda ledger, signer, log_signer: ledger.retract(
-        record_id, reason, signer, log_signer, on_wait=_waiting))
-
-
-@cli.command()
-@db_argument
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@key_option
-@log_key_option
-@click.option("--snapshot", "snapshot_files", multiple=True, type=click.Path(dir_okay=False),
-              help="A snapshot file the records refer to by SHA-256 (repeatable).")
-@json_option
-def append(db, file, key, log_key, snapshot_files, as_json):
-    """Validate, sign and append unsigned records from a JSON or JSONL file, as one atomic batch.
-
-    FILE holds one record object, a JSON array of them, or one per line (JSONL);
-    '-' reads standard input. 'created' and 'version' (1) may be left out; a
-    claim's quote needs only 'exact' when its source has a snapshot.
-
-    \b
-    Example:
-      ledger append desk.db records.jsonl --key ana.key --snapshot article-ro.txt
-    """
-    from ledger.api import Ledger
-    from ledger.editing import snapshot_file
-
-    records = Ledger.records_from_file(file, sys.stdin.buffer.read() if file == "-" else None)
-    snapshots = [snapshot_file(path) for path in snapshot_files]
-    _appending(db, key, log_key, as_json, _appending_records(records, snapshots))
-
-
 # --- reading ------------------------------------------------------------------------------------
 def _entry_json(entry):
     return {"index": entry.index, "entry_hash": entry.hash_hex, "signer": entry.signer, "record": entry.record.to_dict()}
@@ -542,7 +303,7 @@ def show(db, record_id, as_json):
     Example:
       ledger show desk.db claim:microelectronics-90
     """
-    with _open(db) as ledger:
+    with open_ledger(db) as ledger:
         entry, status = ledger.current(record_id), ledger.status(record_id)
     if as_json:
         click.echo(json.dumps({**_entry_json(entry), "status": status}, ensure_ascii=False, indent=2))
@@ -565,7 +326,7 @@ def history(db, record_id, as_json):
     """
     from ledger.diff import diff_records
 
-    with _open(db) as ledger:
+    with open_ledger(db) as ledger:
         versions, notices = ledger.history(record_id), ledger.notices_for(record_id)
     if as_json:
         click.echo(json.dumps({"versions": [_entry_json(e) for e in versions], "notices": [_entry_json(e) for e in notices]},
@@ -597,7 +358,7 @@ def log_command(db, start, limit, as_json):
     Example:
       ledger log desk.db --start 0 --limit 20
     """
-    with _open(db) as ledger:
+    with open_ledger(db) as ledger:
         entries, size = list(ledger.entries(start, start + limit)), ledger.size
     if as_json:
         click.echo(json.dumps([{"index": e.index, "entry_hash": e.hash_hex, "kind": e.record.kind, "id": e.record.id,
@@ -618,8 +379,8 @@ def rebuild(db, as_json):
     Example:
       ledger rebuild desk.db
     """
-    with _open(db) as ledger, _progress(ledger.size, "Rebuilding") as update:
-        count = ledger.rebuild(progress=update, on_wait=_waiting)
+    with open_ledger(db) as ledger, _progress(ledger.size, "Rebuilding") as update:
+        count = ledger.rebuild(progress=update, on_wait=waiting)
     if as_json:
         click.echo(json.dumps({"entries": count}))
     else:
@@ -647,7 +408,7 @@ def export(db, fmt, output, outdir):
     elif outdir:
         raise click.ClickException(f"--format {fmt} writes one file: use -o FILE, not a folder")
     elif fmt == "jsonl":
-        with _open(db) as ledger:
+        with open_ledger(db) as ledger:
             if not output:
                 ledger.export_jsonl(sys.stdout.buffer)
                 return
@@ -662,7 +423,7 @@ def _export_bundle(db, outdir):
 
     if not outdir:
         raise click.ClickException("--format bundle needs the folder to write: ledger export DB --format bundle OUTDIR")
-    with _open(db) as ledger:
+    with open_ledger(db) as ledger:
         counts = write_bundle(ledger, outdir)
     click.echo(f"Wrote {counts['entries']} entries, {counts['checkpoints']} checkpoints and {counts['snapshots']} snapshots to "
                f"{outdir}; check it with 'ledger verify {outdir}'", err=True)
@@ -673,7 +434,7 @@ def _export_document(db, fmt, output):
     from ledger.interop.claimreview import export_claimreviews
     from ledger.interop.provenance import export_prov
 
-    with _open(db) as ledger:
+    with open_ledger(db) as ledger:
         document = export_claimreviews(ledger) if fmt == "claimreview" else export_prov(ledger)
     # Not signed, so plain JSON is fine; canonical bytes keep the output stable between runs.
     data = canonical_bytes(document) + b"\n"
@@ -682,97 +443,6 @@ def _export_document(db, fmt, output):
         return
     _write_output(output, lambda f: f.write(data))
     click.echo(f"Wrote {fmt} to {output}", err=True)
-
-
-@cli.command("import")
-@db_argument
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(["claimreview", "factcheck-api", "jsonl"]), required=True,
-              help="claimreview: schema.org ClaimReview JSON-LD; factcheck-api: the Fact Check Tools API shape; jsonl: records or an export.")
-@key_option
-@log_key_option
-@click.option("--dry-run", is_flag=True, help="Report what would be created, updated and refused; append nothing.")
-@json_option
-def import_command(db, file, fmt, key, log_key, dry_run, as_json):
-    """Import a fact-check feed as one signed, atomic batch; importing it again creates nothing new.
-
-    Every record the file holds is created, updated (a new version with a
-    note), unchanged, or refused with where it is in the file and why.
-    Labels are kept verbatim; the normalized rating comes from the rating
-    map ('ledger ratings show'). See docs/interop.md.
-
-    \b
-    Examples:
-      ledger import desk.db claimreviews.json --format claimreview --key ana.key --dry-run
-      ledger import desk.db search-results.json --format factcheck-api --key ana.key
-    """
-    from ledger.interop.importer import plan_import
-
-    data = sys.stdin.buffer.read() if file == "-" else _read_file(file)
-    with _open(db) as ledger:
-        plan = plan_import(ledger, data, fmt, Path(file).name)
-    report = plan.report
-    if not dry_run and plan.records:
-        _appending(db, key, log_key, as_json, _appending_records(plan.records, progress=not as_json), report=not as_json)
-    if as_json:
-        click.echo(json.dumps({"dry_run": dry_run, **report.to_json()}, ensure_ascii=False, indent=2))
-    else:
-        click.echo(report.summary(dry_run))
-    if not plan.records and not report.unchanged:
-        raise click.ClickException(f"nothing to import from {file}: every record was refused" if report.refused
-                                   else f"nothing to import from {file}")
-
-
-@cli.group()
-def ratings():
-    """Show or set the rating map that normalizes desks' verdict labels."""
-
-
-@ratings.command("show")
-@db_argument
-@json_option
-def ratings_show(db, as_json):
-    """Show the rating maps in the ledger (or the packaged default, if none was appended yet).
-
-    \b
-    Example:
-      ledger ratings show desk.db
-    """
-    with _open(db) as ledger:
-        maps = ledger.rating_maps()
-    if as_json:
-        click.echo(json.dumps(maps, ensure_ascii=False, indent=2))
-        return
-    for m in maps:
-        click.echo(f"{m['id']} v{m.get('version', '-')}: {m['title']}" + (f" ({m['note']})" if m.get("note") else ""))
-        for entry in m["labels"]:
-            click.echo(f"  {entry['label']!r:<32} {entry.get('language', ''):<4} -> {entry['normalized']}")
-        for position in m.get("positions", ()):
-            click.echo(f"  scale position {position['at']:<6} -> {position['normalized']}")
-
-
-@ratings.command("set")
-@db_argument
-@click.argument("file", type=click.Path(dir_okay=False))
-@key_option
-@log_key_option
-@click.option("--note", help="Why the mapping changes (required when it replaces an earlier one).")
-@json_option
-def ratings_set(db, file, key, log_key, note, as_json):
-    """Set the desk's own rating map (consulted before the default) from a JSON file.
-
-    FILE holds {"title": ..., "labels": [{"label", "normalized", "language"?}], "positions"?: [...]}
-    as in schema/ratingmap.schema.json. A change is a new version of ratingmap:desk.
-
-    \b
-    Example:
-      ledger ratings set desk.db our-labels.json --key ana.key --note "Added our Romanian labels"
-    """
-    from ledger.editing import json_object_file
-
-    fields = json_object_file(file, "a JSON object with 'title' and 'labels'")
-    _appending(db, key, log_key, as_json, lambda ledger, signer, log_signer: ledger.set_rating_map(
-        fields, signer, log_signer, note=note, on_wait=_waiting))
 
 
 # --- the log: checkpoints, proofs, verification ----------------------------------------
@@ -789,7 +459,7 @@ def checkpoint(db, size):
     Example:
       ledger checkpoint desk.db > saved.checkpoint
     """
-    with _open(db) as ledger:
+    with open_ledger(db) as ledger:
         click.echo(ledger.latest_checkpoint_note() if size is None else ledger.checkpoint_note(size), nl=False)
 
 
@@ -817,7 +487,7 @@ def prove(db, index, size, old_size, fmt):
         raise click.ClickException("give either INDEX or --consistency OLD, not both")
     if old_size is None and index is None:
         raise click.ClickException("give the entry INDEX to prove, or --consistency OLD")
-    with _open(db) as ledger:
+    with open_ledger(db) as ledger:
         if old_size is not None:
             click.echo(json.dumps(ledger.prove_consistency(old_size, size), indent=2))
         elif fmt == "tlog-proof":
@@ -948,6 +618,11 @@ def demo(db_path, port, no_serve):
 
         click.echo(f"Serving the demo read-only at http://127.0.0.1:{port}/ (Ctrl-C to stop)", err=True)
         site.serve(built.path, host="127.0.0.1", port=port)
+
+
+# The commands that add and change records live in ledger/cli_records.py,
+# which uses the helpers above; importing it registers them.
+from ledger import cli_records  # noqa: E402,F401  (after the helpers it imports)
 
 
 def _one_line(message: str) -> str:
