@@ -183,6 +183,7 @@ def key_new(keyfile, name, unencrypted, as_json):
 
 
 def _new_key_file(path, name, unencrypted, env_names):
+    """A new signer named ``name`` (a valid key-file name), written to ``path`` under a passphrase asked for."""
     from ledger.keys import check_key_name, write_key_file
     from ledger.note import Signer
 
