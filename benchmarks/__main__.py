@@ -45,9 +45,9 @@ COMMON_TERM = "ministry"  # in every claim
 
 
 def _signer(name):
-    from ledger.keys import signer_from_seed
+    from ledger.note import Signer
 
-    return signer_from_seed(name, hashlib.sha256(b"fact-ledger benchmark key\n" + name.encode()).digest())
+    return Signer.from_seed(name, hashlib.sha256(b"fact-ledger benchmark key\n" + name.encode()).digest())
 
 
 def claims(n: int, start: int = 0) -> list[dict]:

@@ -13,21 +13,24 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import os
 from collections import deque
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, NamedTuple, Optional, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Optional, Sequence, Union
 
 from ledger import tree
 from ledger.checkpoint import Checkpoint, format_tlog_proof, open_checkpoint_untrusted, sign_checkpoint
-from ledger.canonical import canonical_bytes
+from ledger.canonical import canonical_bytes, parse_json_untrusted
+from ledger.editing import (changes_from_edits, claim_fields, claim_record, drop_empty, key_record, read_file, review_record,
+                            signer_id, source_record)
 from ledger.envelope import Entry, EntrySigner
-from ledger.errors import LedgerError, NotFoundError, ProofError, RecordError
+from ledger.errors import FormatError, KeyFileError, LedgerError, NotFoundError, ProofError, RecordError
 from ledger.note import Signer, parse_verifier_key_untrusted
 from ledger.projection import Head, KeyState, Projection
-from ledger.quotes import anchor_quote, snapshot_text
+from ledger.quotes import anchor_in_snapshot
 from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, complete_defaults, quote_to_anchor, utc_now
 from ledger.rules import check_entry
-from ledger.signing import BatchPreparer
+from ledger.signing import PARALLEL_MIN, BatchPreparer
 from ledger.store import Store
 
 MAX_BATCH = 1_000_000
@@ -51,6 +54,29 @@ class RecordText(NamedTuple):
 
 
 class Ledger:
+    """One ledger file: its log, its browsing tables, and every verb on them.
+
+    Open one with ``Ledger.create(path, log_signer)`` or ``Ledger.open(path)``,
+    and close it (or use ``with``). The verbs:
+
+    - reading: ``size``, ``entry``, ``entries``, ``current``, ``status``,
+      ``history``, ``notices_for``, ``record_count``, ``read_snapshot``, ``meta``;
+    - appending, each call one atomic batch that ends with a checkpoint
+      signed by the log key: ``append`` (of records, dicts, or
+      ``records_from_file``), ``add_source``, ``add_claim``, ``add_review``,
+      ``register_key``, ``revoke_key``, ``revise``, ``revise_claim``,
+      ``correct``, ``retract``, ``set_rating_map``;
+    - preparing, without appending: ``revision``, ``apply_changes``,
+      ``quote_anchor``, ``rating_maps`` (and ``ledger.editing``'s record
+      builders, to append several records in one batch);
+    - choosing the checkpoint's signer: ``log_key_file``, ``log_signer_for``;
+    - proving: ``latest_checkpoint_note``, ``checkpoint_note``,
+      ``prove_inclusion``, ``prove_consistency``, ``tlog_proof``, ``root``;
+    - maintenance: ``rebuild``, ``export_jsonl``.
+
+    A verb given bad input raises a ``LedgerError`` and leaves the file as it was.
+    """
+
     def __init__(self, store: Store):
         self.store = store
         meta = store.meta()
@@ -63,9 +89,16 @@ class Ledger:
     # --- opening ------------------------------------------------------------------
     @classmethod
     def create(cls, path, log_signer: Signer, *, display_name: Optional[str] = None, created: Optional[str] = None,
-               extra_meta: Optional[dict] = None) -> "Ledger":
-        """Create a ledger whose origin is the log key's name; entry 0 registers the log key."""
-        store = Store.create(path, {"origin": log_signer.name, "log_vkey": log_signer.vkey, **(extra_meta or {})})
+               extra_meta: Optional[dict] = None, log_key_file=None) -> "Ledger":
+        """Create a ledger whose origin is the log key's name; entry 0 registers the log key.
+
+        ``log_key_file`` names the log key's file, remembered relative to the
+        ledger so that ``log_key_file()`` finds it later.
+        """
+        meta = {"origin": log_signer.name, "log_vkey": log_signer.vkey, **(extra_meta or {})}
+        if log_key_file is not None:
+            meta["log_key_file"] = _path_from(path, log_key_file)
+        store = Store.create(path, meta)
         try:
             ledger = cls(store)
             ledger.projection.create_tables()
@@ -137,6 +170,49 @@ class Ledger:
 
     def read_snapshot(self, sha256: str):
         return self.store.snapshot(sha256)
+
+    # --- reading: what the CLI shows ------------------------------------------------------
+    def meta(self) -> dict:
+        """The ledger's metadata: format, origin, log_vkey, and log_key_file when it was named at creation."""
+        return self.store.meta()
+
+    def entries(self, start: int = 0, end: Optional[int] = None) -> Iterator[Entry]:
+        """The entries with start <= index < end (default: to the end of the log), in order."""
+        for index, leaf in self.store.leaves(start, end):
+            yield Entry.from_leaf_untrusted(index, leaf)
+
+    def status(self, record_id: str) -> str:
+        """The status of a record: active, corrected (a correction names it) or retracted."""
+        head = self.projection.head(record_id)
+        if head is None:
+            raise NotFoundError(f"no record {record_id!r} in this ledger")
+        return head.status
+
+    def record_count(self, kind: str) -> int:
+        """How many records of ``kind`` (claim, source, ...) the log holds, each counted once."""
+        return self.store.record_count(kind)
+
+    # --- choosing the checkpoint's signer ---------------------------------------------------
+    def log_key_file(self, given=None) -> Union[str, os.PathLike]:
+        """The log key's file: ``given``, else the file named when the ledger was created."""
+        if given is not None:
+            return given
+        hint = self.meta().get("log_key_file")
+        if not hint:
+            raise KeyFileError("signing a checkpoint needs the log key: pass --log-key FILE or set LEDGER_LOG_KEY")
+        return str(Path(self.store.path).parent / hint)
+
+    def log_signer_for(self, signer: Optional[Signer], read_key: Callable[[Union[str, os.PathLike]], Signer],
+                       log_key_file=None) -> Signer:
+        """Who signs the checkpoint of a batch that ``signer`` signs.
+
+        ``signer`` itself when it is the log key; else the log key read by
+        ``read_key`` (which may ask for its passphrase) from
+        ``log_key_file(log_key_file)``.
+        """
+        if signer is not None and signer.vkey == self.log_vkey:
+            return signer
+        return read_key(self.log_key_file(log_key_file))
 
     # --- checkpoints and proofs ------------------------------------------------------------
     def latest_checkpoint_note(self) -> str:
@@ -397,16 +473,12 @@ class Ledger:
             raise RecordError(f"{where}: {e}") from e
         if isinstance(record, Claim) and record.quote and record.quote.start is None:
             sha = batch_snapshots[record.source] if record.source in batch_snapshots else self.projection.source_snapshot(record.source)
-            stored = self.store.snapshot(sha) if sha else None
-            if stored:
-                text = snapshot_text(stored[1], stored[0])
-                if text is None:
-                    raise RecordError(f"{where}: the snapshot of {record.source} is not UTF-8 text")
-                q = record.quote
-                try:
-                    anchored = anchor_quote(text, q.exact, q.prefix, q.suffix)
-                except RecordError as e:
-                    raise RecordError(f"{where}: {e}") from e
+            q = record.quote
+            try:
+                anchored = anchor_in_snapshot(self.store.snapshot(sha) if sha else None, record.source, q.exact, q.prefix, q.suffix)
+            except RecordError as e:
+                raise RecordError(f"{where}: {e}") from e
+            if anchored:
                 record = record.evolve(quote=anchored)
         return record
 
@@ -424,8 +496,13 @@ class Ledger:
         data.update(version=current.record.version + 1, replaces=current.hash_hex, note=note, created=utc_now())
         return Record.from_dict(data)
 
-    def correct(self, record_id: str, reason: str, changes: dict, signer: Signer, log_signer: Signer, **kw) -> list[Entry]:
-        """Append a corrected version of a record and the public correction notice, in one batch."""
+    def correct(self, record_id: str, reason: str, changes: dict, signer: Signer, log_signer: Optional[Signer] = None,
+                **kw) -> list[Entry]:
+        """Append a corrected version of a record and the public correction notice, in one batch.
+
+        ``changes`` maps fields to their corrected value (None removes one), as
+        ``revision`` takes them or ``apply_changes`` makes them.
+        """
         current = self.current(record_id)
         revised = self.revision(record_id, f"Correction: {reason}", **changes)
         # Ed25519 signatures are deterministic and a leaf does not depend on
@@ -433,14 +510,156 @@ class Ledger:
         corrected_hash = Entry.sign(0, revised, signer, self.origin).hash_hex
         notice = Correction(id=notice_id("correction", record_id, current.record.version), created=revised.created,
                             target=record_id, target_entry=current.hash_hex, corrected_entry=corrected_hash, reason=reason)
-        return self.append([revised, notice], signer, log_signer, **kw)
+        return self.append([revised, notice], signer, log_signer or signer, **kw)
 
-    def retract(self, record_id: str, reason: str, signer: Signer, log_signer: Signer, **kw) -> list[Entry]:
+    def retract(self, record_id: str, reason: str, signer: Signer, log_signer: Optional[Signer] = None, **kw) -> list[Entry]:
         """Append a public retraction of a record's current version."""
         current = self.current(record_id)
         notice = Retraction(id=notice_id("retraction", record_id, current.record.version), created=utc_now(),
                             target=record_id, target_entry=current.hash_hex, reason=reason)
-        return self.append([notice], signer, log_signer, **kw)
+        return self.append([notice], signer, log_signer or signer, **kw)
+
+    # --- editing: the verbs behind the CLI's commands -----------------------------------------
+    # Each appends one batch signed by ``signer``; ``log_signer`` signs its
+    # checkpoint (default: ``signer``, when that is the log key).
+    def add_source(self, record_id: str, title: str, signer: Signer, log_signer: Optional[Signer] = None, *,
+                   snapshot: Optional[tuple[bytes, str]] = None, links: Iterable[str] = (), on_wait=None,
+                   **fields) -> list[Entry]:
+        """Append a source; ``snapshot`` (content, media type) is stored with it.
+
+        ``links`` are ``REL=SOURCE_ID``; ``fields`` are the source's other
+        fields by name (``editing.source_record``).
+        """
+        record = source_record(record_id, title, snapshot=snapshot, links=links, **fields)
+        return self.append([record], signer, log_signer or signer, snapshots=[snapshot] if snapshot else (), on_wait=on_wait)
+
+    def add_claim(self, source_id: str, quote: str, language: str, signer: Signer, log_signer: Optional[Signer] = None, *,
+                  record_id: Optional[str] = None, prefix: Optional[str] = None, suffix: Optional[str] = None,
+                  start: Optional[int] = None, on_wait=None, **options) -> list[Entry]:
+        """Append a claim anchored to the exact ``quote`` in its source's snapshot.
+
+        ``prefix``, ``suffix`` or ``start`` single out a quote that occurs more
+        than once; ``options`` are ``editing.claim_fields``'s (text,
+        translation, attributed_to, quantity, tags, ...). The ID defaults to
+        ``claim:`` and a random suffix.
+        """
+        anchor = self.quote_anchor(source_id, quote, prefix, suffix, start)
+        return self._append_one(claim_record(source_id, anchor, language, record_id=record_id, **options), signer, log_signer,
+                                on_wait)
+
+    def quote_anchor(self, source_id: str, exact: str, prefix: Optional[str] = None, suffix: Optional[str] = None,
+                     start: Optional[int] = None) -> dict:
+        """A claim's quote: anchored in its source's stored snapshot, or as given when the source has none."""
+        sha = self.projection.source_snapshot(source_id)
+        anchored = anchor_in_snapshot(self.store.snapshot(sha) if sha else None, source_id, exact, prefix, suffix, start)
+        return anchored.to_dict() if anchored else drop_empty({"exact": exact, "prefix": prefix, "suffix": suffix, "start": start})
+
+    def add_review(self, claim_id: str, label: str, rating: str, signer: Signer, log_signer: Optional[Signer] = None, *,
+                   on_wait=None, **fields) -> list[Entry]:
+        """Append a verdict on a claim: the desk's own ``label`` and the normalized ``rating``.
+
+        ``fields``: record_id, label_language, explanation, evidence, reviewed,
+        url (``editing.review_record``).
+        """
+        return self._append_one(review_record(claim_id, label, rating, **fields), signer, log_signer, on_wait)
+
+    def register_key(self, vkey: str, display_name: str, signer: Signer, log_signer: Optional[Signer] = None, *,
+                     record_id: Optional[str] = None, on_wait=None) -> list[Entry]:
+        """Append the registration of an editor's verifier key; only the log key may sign it."""
+        return self._append_one(key_record(vkey, display_name, record_id=record_id), signer, log_signer, on_wait)
+
+    def revoke_key(self, key: str, reason: str, signer: Signer, log_signer: Optional[Signer] = None, *,
+                   on_wait=None) -> list[Entry]:
+        """Append the revocation of ``key`` (``name+keyid`` or its verifier key); only the log key may sign it.
+
+        Entries the key signed before stay valid; anything it signs after is refused.
+        """
+        key_id = signer_id(key)
+        state = self.projection.key(key_id)
+        if state is None:
+            raise NotFoundError(f"{key_id} is not a registered key in {self.store.path}")
+        revocation = self.revision(state.record_id, f"Revoked: {reason}", status="revoked", reason=reason)
+        return self._append_one(revocation, signer, log_signer, on_wait)
+
+    def apply_changes(self, record_id: str, sets: Iterable[str] = (), unsets: Iterable[str] = ()) -> dict:
+        """The changes ``--set FIELD=VALUE`` and ``--unset FIELD`` make to a record's current version.
+
+        Dotted fields change one member of an object (``translation.text``);
+        see ``editing.changes_from_edits``. For ``revision`` and ``correct``.
+        """
+        return changes_from_edits(self.current(record_id).record.to_dict(), sets, unsets)
+
+    def revise(self, record_id: str, note: str, signer: Signer, log_signer: Optional[Signer] = None, *,
+               changes: Optional[dict] = None, sets: Iterable[str] = (), unsets: Iterable[str] = (),
+               kind: Optional[str] = None, on_wait=None) -> list[Entry]:
+        """Append the next version of a record, saying why (``note``).
+
+        ``changes`` maps fields to new values (None removes one); ``sets`` and
+        ``unsets`` add ``apply_changes`` edits. ``kind`` refuses a record of
+        another kind.
+        """
+        current = self.current(record_id)
+        if kind and current.record.kind != kind:
+            raise RecordError(f"{record_id} is a {current.record.kind}, not a {kind}")
+        changes = dict(changes or {})
+        if sets or unsets:
+            changes.update(self.apply_changes(record_id, sets, unsets))
+        if not changes:
+            raise RecordError("nothing to change: give the fields to change or --set FIELD=VALUE")
+        return self._append_one(self.revision(record_id, note, **changes), signer, log_signer, on_wait)
+
+    def revise_claim(self, record_id: str, note: str, signer: Signer, log_signer: Optional[Signer] = None, *,
+                     sets: Iterable[str] = (), unsets: Iterable[str] = (), on_wait=None, **options) -> list[Entry]:
+        """``revise`` a claim with ``editing.claim_fields``'s options (translation, tags, ...)."""
+        return self.revise(record_id, note, signer, log_signer, changes=claim_fields(**options), sets=sets, unsets=unsets,
+                           kind="claim", on_wait=on_wait)
+
+    def rating_maps(self) -> list[dict]:
+        """The rating maps ``ledger import`` consults, the desk's first; the packaged default while the ledger has none."""
+        # The interop modules are loaded only by the commands that use them.
+        from ledger.interop.ratings import DEFAULT_MAP_ID, DESK_MAP_ID, default_map
+
+        maps = [self.current(i).record.to_dict() for i in (DESK_MAP_ID, DEFAULT_MAP_ID) if self.projection.head(i)]
+        if not any(m["id"] == DEFAULT_MAP_ID for m in maps):
+            maps.append({**default_map(), "note": "packaged default; not yet in this ledger (the first import appends it)"})
+        return maps
+
+    def set_rating_map(self, fields: dict, signer: Signer, log_signer: Optional[Signer] = None, *, note: Optional[str] = None,
+                       on_wait=None) -> list[Entry]:
+        """Append the desk's own rating map, ``ratingmap:desk`` (title, labels, positions; consulted before the default).
+
+        A change is a new version, and needs a ``note`` saying why.
+        """
+        from ledger.interop.ratings import DESK_MAP_ID
+
+        fields = {k: v for k, v in fields.items() if k not in ("kind", "id", "version", "replaces", "created", "note")}
+        if self.projection.head(DESK_MAP_ID):
+            if not note:
+                raise RecordError("ratingmap:desk exists: say why it changes with --note")
+            record = self.revision(DESK_MAP_ID, note, **{"positions": None, **fields})
+        else:
+            record = {"kind": "ratingmap", "id": DESK_MAP_ID, "version": 1, "created": utc_now(), **fields,
+                      **({"note": note} if note else {})}
+        return self._append_one(record, signer, log_signer, on_wait)
+
+    def _append_one(self, record, signer: Signer, log_signer: Optional[Signer], on_wait) -> list[Entry]:
+        return self.append([record], signer, log_signer or signer, on_wait=on_wait)
+
+    @staticmethod
+    def records_from_file(name, data: Optional[bytes] = None) -> list:
+        """The unsigned records in a file, for ``append``: one JSON object, a JSON array of them, or JSONL.
+
+        ``data`` is the content when it is already read (standard input,
+        named "-"). The lines of a large JSONL file (PARALLEL_MIN or more)
+        stay ``RecordText`` for the signing workers to parse; a malformed
+        line then fails the batch at its turn.
+        """
+        data = read_file(name) if data is None else data
+        try:
+            parsed = parse_json_untrusted(data)
+        except FormatError as whole_error:
+            return _jsonl_records(data, name, whole_error)
+        return parsed if isinstance(parsed, list) else [parsed]
 
     # --- maintenance ----------------------------------------------------------------------------
     def rebuild(self, progress: Optional[Callable[[int], None]] = None, on_wait=None) -> int:
@@ -464,6 +683,29 @@ class Ledger:
             out.write(leaf + b"\n")
             count += 1
         return count
+
+
+def _jsonl_records(data: bytes, name, whole_error: FormatError) -> list:
+    # JSONL, as a whole file is not JSON: one record a line, blank lines skipped.
+    lines = [(number, line) for number, line in enumerate(data.split(b"\n"), 1) if line.strip()]
+    if len(lines) >= PARALLEL_MIN:
+        return [RecordText(line, str(name), number) for number, line in lines]
+    records = []
+    for number, line in lines:
+        try:
+            records.append(parse_json_untrusted(line))
+        except FormatError as e:
+            # A file of one line is reported as the JSON file it meant to be.
+            raise FormatError(f"{name} line {number}: {e}" if data.count(b"\n") > 1 else f"{name}: {whole_error}") from e
+    return records
+
+
+def _path_from(db_path, file_path) -> str:
+    """``file_path`` relative to the folder of ``db_path`` (absolute when on another drive)."""
+    try:
+        return os.path.relpath(Path(file_path).resolve(), Path(db_path).resolve().parent)
+    except ValueError:
+        return str(Path(file_path).resolve())
 
 
 def notice_id(kind: str, record_id: str, version: int) -> str:

@@ -1,14 +1,19 @@
 """The ``ledger`` command line: a thin layer over the library.
 
-Each command parses its arguments, calls ``ledger.api`` (or ``verify``,
-``site``), and formats the result. Every library error becomes one line,
+Each command parses its options, calls one ``Ledger`` verb (or ``verify``,
+``site``), and prints the result. Every library error becomes one line,
 ``Error: ...``, with exit code 1; nothing is written when a command fails.
-Datasette is imported only by ``serve``, ``publish`` and ``demo`` so the
-editing commands start fast.
+Only passphrases are asked for here. Datasette is imported only by
+``serve``, ``publish`` and ``demo`` so the editing commands start fast.
+
+This module holds the ``ledger`` group, ``main``, the helpers every command
+shares, and the commands for keys, reading, the log and the site; the
+commands that add and change records are in ``ledger.cli_records``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -18,11 +23,10 @@ import click
 
 from ledger.errors import LedgerError
 
-MEDIA_TYPES = {".txt": "text/plain; charset=utf-8", ".html": "text/html; charset=utf-8", ".htm": "text/html; charset=utf-8",
-               ".md": "text/markdown; charset=utf-8", ".pdf": "application/pdf", ".json": "application/json"}
+LOG_PASSPHRASES = ("LEDGER_LOG_PASSPHRASE", "LEDGER_PASSPHRASE")
 
 
-# --- shared helpers ---------------------------------------------------------------
+# --- helpers shared by the commands (here and in ledger.cli_records) ---------------------
 def _passphrase(env_names, prompt, *, confirm=False):
     for name in env_names:
         if os.environ.get(name):
@@ -41,52 +45,61 @@ def _load_key(path, env_names=("LEDGER_PASSPHRASE",)):
     return read_key_file(path, passphrase)
 
 
-def _open(db):
+def _load_log_key(path):
+    return _load_key(path, LOG_PASSPHRASES)
+
+
+def open_ledger(db):
+    """``Ledger.open(db)``, imported when a command first needs it."""
     from ledger.api import Ledger
 
     return Ledger.open(db)
 
 
-def _log_key(ledger, path):
-    if path is None:
-        hint = ledger.store.meta().get("log_key_file")
-        if hint:
-            path = str((Path(ledger.store.path).parent / hint))
-    if path is None:
-        raise click.ClickException("signing a checkpoint needs the log key: pass --log-key FILE or set LEDGER_LOG_KEY")
-    return _load_key(path, ("LEDGER_LOG_PASSPHRASE", "LEDGER_PASSPHRASE"))
+def _read_file(path) -> bytes:
+    from ledger.editing import read_file
+
+    return read_file(path)
 
 
-def _waiting():
+def waiting():
+    """Tell the editor why an append has not started yet (``on_wait`` of the appending verbs)."""
     click.echo("Another editor is appending to this ledger; waiting for them to finish...", err=True)
 
 
+@contextlib.contextmanager
 def _progress(total, label):
-    """A progress bar on stderr for bulk work in a terminal; silent otherwise."""
+    """A progress bar's update function, on stderr, for bulk work in a terminal; None otherwise."""
     if total < 200 or not sys.stderr.isatty():
-        return None, None
-    bar = click.progressbar(length=total, label=label, file=sys.stderr)
-    bar.__enter__()
-    return bar, bar.update
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
 
 
-def _append(db, records, key, log_key, *, snapshots=(), as_json=False, signer=None, ledger=None):
-    """Sign and append ``records``; ``ledger`` is ``db`` already opened by the caller (closed here)."""
-    if ledger is None:
-        ledger = _open(db)
-    try:
-        signer = signer or _load_key(key)
-        log_signer = signer if signer.vkey == ledger.log_vkey else _log_key(ledger, log_key)
-        bar, update = _progress(len(records), "Signing and appending")
-        try:
-            entries = ledger.append(records, signer, log_signer, snapshots=snapshots, progress=update, on_wait=_waiting)
-        finally:
-            if bar:
-                bar.__exit__(None, None, None)
-        _report(entries, ledger, as_json)
-        return entries
-    finally:
-        ledger.close()
+def append_signed(db, key, log_key, as_json, verb, *, log_key_signs=False, report=True):
+    """Open ``db``, load the signers and append with ``verb(ledger, signer, log_signer)``; print what it appended.
+
+    The records are signed by --key, or for the key commands by the log key
+    (--log-key, or the file named at init); ``Ledger.log_signer_for`` picks
+    who signs the checkpoint.
+    """
+    with open_ledger(db) as ledger:
+        if log_key_signs:
+            signer, log_key = _load_log_key(ledger.log_key_file(log_key)), None
+        else:
+            signer = _load_key(key)
+        entries = verb(ledger, signer, ledger.log_signer_for(signer, _load_log_key, log_key))
+        if report:
+            _report(entries, ledger, as_json)
+
+
+def records_appender(records, snapshots=(), *, progress=True):
+    """The verb of ``append_signed`` that appends ``records`` as they are, with a progress bar for many."""
+    def append_records(ledger, signer, log_signer):
+        with _progress(len(records) if progress else 0, "Signing and appending") as update:
+            return ledger.append(records, signer, log_signer, snapshots=snapshots, progress=update, on_wait=waiting)
+    return append_records
 
 
 def _report(entries, ledger, as_json):
@@ -105,60 +118,19 @@ def _report(entries, ledger, as_json):
     click.echo(f"Signed checkpoint: tree size {size}")
 
 
-def _read_file(path) -> bytes:
+def _write_output(output, write):
+    """Write a new file through ``write(file)`` (a ``.partial`` file renamed when complete); returns what it returns."""
+    if Path(output).exists():
+        raise click.ClickException(f"{output} already exists")
+    partial = Path(output).with_name(Path(output).name + ".partial")
     try:
-        return Path(path).read_bytes()
+        with open(partial, "wb") as f:
+            result = write(f)
+        partial.rename(output)
     except OSError as e:
-        raise click.ClickException(f"cannot read {path}: {e.strerror}") from e
-
-
-def _parse_value(text):
-    from ledger.canonical import parse_json_untrusted
-    from ledger.errors import FormatError
-
-    try:
-        return parse_json_untrusted(text)
-    except FormatError:
-        return text
-
-
-def _set_path(data, dotted, value):
-    parts = dotted.split(".")
-    node = data
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise click.ClickException(f"--set {dotted}: {part} is not an object")
-    if value is None:
-        node.pop(parts[-1], None)
-    else:
-        node[parts[-1]] = value
-
-
-def _changes(current_dict, sets, unsets):
-    """Apply --set FIELD=VALUE / --unset FIELD to a copy of a record's top-level fields."""
-    changes = {}
-    for item in sets:
-        field, eq, value = item.partition("=")
-        if not eq or not field:
-            raise click.ClickException(f"--set {item!r}: expected FIELD=VALUE, e.g. --set translation.text='...'")
-        top = field.split(".", 1)[0]
-        if top not in changes:
-            changes[top] = json.loads(json.dumps(current_dict.get(top))) if isinstance(current_dict.get(top), dict) else None
-        if "." in field:
-            changes[top] = changes[top] or {}
-            _set_path(changes[top], field.split(".", 1)[1], _parse_value(value))
-        else:
-            changes[top] = _parse_value(value)
-    for field in unsets:
-        changes[field] = None
-    if not changes:
-        raise click.ClickException("nothing to change: give --set FIELD=VALUE or --unset FIELD")
-    return changes
-
-
-def _drop_none(d):
-    return {k: v for k, v in d.items() if v is not None and v != () and v != []}
+        partial.unlink(missing_ok=True)
+        raise click.ClickException(f"cannot write {output}: {e.strerror}") from e
+    return result
 
 
 db_argument = click.argument("db", type=click.Path(dir_okay=False))
@@ -203,15 +175,22 @@ def key_new(keyfile, name, unencrypted, as_json):
     Example:
       LEDGER_PASSPHRASE=... ledger key new ana.key --name ana@desk.example
     """
-    from ledger.keys import generate_signer, write_key_file
-
-    signer = generate_signer(name)
-    passphrase = None if unencrypted else _passphrase(("LEDGER_PASSPHRASE",), f"New passphrase for {keyfile}", confirm=True)
-    write_key_file(keyfile, signer, passphrase)
+    signer = _new_key_file(keyfile, name, unencrypted, ("LEDGER_PASSPHRASE",))
     if as_json:
         click.echo(json.dumps({"file": keyfile, "name": name, "vkey": signer.vkey, "encrypted": not unencrypted}))
     else:
         click.echo(signer.vkey)
+
+
+def _new_key_file(path, name, unencrypted, env_names):
+    """A new signer named ``name`` (a valid key-file name), written to ``path`` under a passphrase asked for."""
+    from ledger.keys import check_key_name, write_key_file
+    from ledger.note import Signer
+
+    signer = Signer.generate(check_key_name(name))
+    passphrase = None if unencrypted else _passphrase(env_names, f"New passphrase for {path}", confirm=True)
+    write_key_file(path, signer, passphrase)
+    return signer
 
 
 @key.command("vkey")
@@ -226,13 +205,11 @@ def key_vkey(source):
     """
     from ledger.keys import HEADER
 
-    head = _read_file(source)[:len(HEADER)]
-    if head == HEADER.encode():
+    if _read_file(source).startswith(HEADER.encode()):
         click.echo(_load_key(source).vkey)
         return
-    ledger = _open(source)
-    click.echo(ledger.log_vkey)
-    ledger.close()
+    with open_ledger(source) as ledger:
+        click.echo(ledger.log_vkey)
 
 
 @key.command("add")
@@ -249,17 +226,8 @@ def key_add(db, vkey, display_name, record_id, log_key, as_json):
     Example:
       ledger key add desk.db "$(ledger key vkey ana.key)" --display-name "Ana Popescu"
     """
-    from ledger.note import parse_verifier_key_untrusted
-    from ledger.records import KeyRecord, utc_now
-
-    verifier = parse_verifier_key_untrusted(vkey)
-    slug = "".join(c if c.isalnum() or c in "._-" else "-" for c in verifier.name.lower()).strip("-._") or "editor"
-    record = KeyRecord(id=record_id or f"key:{slug[:100]}-{verifier.key_id.hex()}", created=utc_now(), vkey=vkey,
-                       display_name=display_name, role="editor", status="active")
-    ledger = _open(db)
-    log_signer = _log_key(ledger, log_key)
-    ledger.close()
-    _append(db, [record], None, None, as_json=as_json, signer=log_signer)
+    append_signed(db, None, log_key, as_json, lambda ledger, signer, log_signer: ledger.register_key(
+        vkey, display_name, signer, log_signer, record_id=record_id, on_wait=waiting), log_key_signs=True)
 
 
 @key.command("revoke")
@@ -278,17 +246,8 @@ def key_revoke(db, signer, reason, log_key, as_json):
     Example:
       ledger key revoke desk.db ana@desk.example+1a2b3c4d --reason "key lost"
     """
-    ledger = _open(db)
-    try:
-        signer_id = "+".join(signer.split("+")[:2])
-        state = ledger.projection.key(signer_id)
-        if state is None:
-            raise click.ClickException(f"{signer_id} is not a registered key in {db}")
-        revision = ledger.revision(state.record_id, f"Revoked: {reason}", status="revoked", reason=reason)
-        log_signer = _log_key(ledger, log_key)
-    finally:
-        ledger.close()
-    _append(db, [revision], None, None, as_json=as_json, signer=log_signer)
+    append_signed(db, None, log_key, as_json, lambda ledger, log_key_signer, log_signer: ledger.revoke_key(
+        signer, reason, log_key_signer, log_signer, on_wait=waiting), log_key_signs=True)
 
 
 # --- creating a ledger ----------------------------------------------------------------
@@ -299,7 +258,8 @@ def key_revoke(db, signer, reason, log_key, as_json):
 @click.option("--origin", help="The log's origin, e.g. desk.example/ledger (needed when the log key is made here).")
 @click.option("--display-name", help="Publisher name shown for the log key.")
 @click.option("--unencrypted", is_flag=True, help="Write a new log key without a passphrase (not recommended).")
-def init(db, log_key, origin, display_name, unencrypted):
+@json_option
+def init(db, log_key, origin, display_name, unencrypted, as_json):
     """Create a new ledger; its first entry registers the log key.
 
     The log key's name is the log's origin, the first line of every checkpoint.
@@ -309,394 +269,23 @@ def init(db, log_key, origin, display_name, unencrypted):
       ledger init desk.db --log-key log.key --origin desk.example/ledger
     """
     from ledger.api import Ledger
-    from ledger.keys import generate_signer, write_key_file
 
     if Path(db).exists():
         raise click.ClickException(f"{db} already exists; choose a new file name")
     if Path(log_key).exists():
-        log_signer = _load_key(log_key, ("LEDGER_LOG_PASSPHRASE", "LEDGER_PASSPHRASE"))
+        log_signer = _load_log_key(log_key)
         if origin and origin != log_signer.name:
             raise click.ClickException(f"--origin {origin} differs from the log key's name {log_signer.name}; the origin is the key's name")
+    elif not origin:
+        raise click.ClickException("making a new log key needs --origin, e.g. --origin desk.example/ledger")
     else:
-        if not origin:
-            raise click.ClickException("making a new log key needs --origin, e.g. --origin desk.example/ledger")
-        log_signer = generate_signer(origin)
-        passphrase = None if unencrypted else _passphrase(("LEDGER_LOG_PASSPHRASE", "LEDGER_PASSPHRASE"), f"New passphrase for {log_key}", confirm=True)
-        write_key_file(log_key, log_signer, passphrase)
-    try:
-        hint = os.path.relpath(Path(log_key).resolve(), Path(db).resolve().parent)
-    except ValueError:
-        hint = str(Path(log_key).resolve())
-    ledger = Ledger.create(db, log_signer, display_name=display_name, extra_meta={"log_key_file": hint})
-    click.echo(f"Created {db} (origin {ledger.origin})")
-    click.echo(f"Log verifier key: {ledger.log_vkey}")
-    ledger.close()
-
-
-# --- records ----------------------------------------------------------------------------------
-@cli.group()
-def source():
-    """Add sources: documents, people, organizations, assessments."""
-
-
-@source.command("add")
-@db_argument
-@key_option
-@log_key_option
-@click.option("--id", "record_id", required=True, help="Record ID, e.g. source:ap-2024-04-12.")
-@click.option("--type", "source_type", default="article", show_default=True,
-              type=click.Choice(["article", "report", "statement", "dataset", "document", "assessment", "person", "organization", "other"]))
-@click.option("--title", required=True)
-@click.option("--url")
-@click.option("--publisher")
-@click.option("--author")
-@click.option("--language", help="BCP 47 tag, e.g. ro, en.")
-@click.option("--published", help="Date: YYYY, YYYY-MM or YYYY-MM-DD.")
-@click.option("--retrieved", help="When the snapshot was taken (YYYY-MM-DDTHH:MM:SSZ).")
-@click.option("--description")
-@click.option("--anonymous", is_flag=True, default=None, help="A person or group speaking on condition of anonymity.")
-@click.option("--not-public", is_flag=True, help="The document itself is not public (e.g. a classified assessment).")
-@click.option("--third-party", is_flag=True, default=None, help="The snapshot is third-party content kept as evidence.")
-@click.option("--license", "license_")
-@click.option("--snapshot", type=click.Path(dir_okay=False), help="Archived copy of the document; its SHA-256 is recorded.")
-@click.option("--media-type", help="Media type of the snapshot (default from its file name).")
-@click.option("--archive", multiple=True, help="Public archive URL (repeatable).")
-@click.option("--link", multiple=True, help="REL=SOURCE_ID, e.g. translation-of=source:ap (repeatable).")
-@json_option
-def source_add(db, key, log_key, record_id, source_type, title, url, publisher, author, language, published, retrieved,
-               description, anonymous, not_public, third_party, license_, snapshot, media_type, archive, link, as_json):
-    """Add a source, optionally with an archived snapshot and typed links to other sources.
-
-    \b
-    Example:
-      ledger source add desk.db --key ana.key --id source:ro-article --type article \\
-        --title "China a crescut vânzările către Rusia..." --language ro \\
-        --snapshot article-ro.txt --third-party --link translation-of=source:ap-report
-    """
-    import hashlib
-
-    from ledger.records import utc_now
-
-    links = []
-    for item in link:
-        rel, eq, target = item.partition("=")
-        if not eq:
-            raise click.ClickException(f"--link {item!r}: expected REL=SOURCE_ID, e.g. translation-of=source:ap")
-        links.append({"rel": rel, "source": target})
-    snapshots, snap = [], None
-    if snapshot:
-        content = _read_file(snapshot)
-        media_type = media_type or MEDIA_TYPES.get(Path(snapshot).suffix.lower(), "application/octet-stream")
-        snapshots.append((content, media_type))
-        snap = {"sha256": hashlib.sha256(content).hexdigest(), "media_type": media_type, "size": len(content)}
-    record = _drop_none({
-        "kind": "source", "id": record_id, "version": 1, "created": utc_now(), "type": source_type, "title": title,
-        "url": url, "publisher": publisher, "author": author, "language": language, "published": published,
-        "retrieved": retrieved, "description": description, "anonymous": anonymous, "public": False if not_public else None,
-        "third_party": third_party, "license": license_, "snapshot": snap, "archives": list(archive), "links": links,
-    })
-    _append(db, [record], key, log_key, snapshots=snapshots, as_json=as_json)
-
-
-@cli.group()
-def claim():
-    """Add and revise claims anchored to quotes in their sources."""
-
-
-def _claim_fields(text, language, translation, translation_language, attributed_to, anonymous, attribution_source,
-                  quantity, unit, subject, period, tag, claim_date):
-    fields = {"text": text, "language": language, "claim_date": claim_date}
-    if translation:
-        fields["translation"] = {"language": translation_language, "text": translation}
-    if attributed_to:
-        fields["attribution"] = _drop_none({"text": attributed_to, "anonymous": anonymous, "source": attribution_source})
-    if quantity:
-        fields["quantity"] = _drop_none({"value": quantity, "unit": unit, "subject": subject, "period": period})
-    if tag:
-        fields["tags"] = list(tag)
-    return fields
-
-
-def claim_options(f):
-    for option in reversed([
-        click.option("--text", help="The claim as stated (default: the quote)."),
-        click.option("--language", help="Language of the claim text (BCP 47), e.g. ro."),
-        click.option("--translation", help="An English (or --translation-language) translation."),
-        click.option("--translation-language", default="en", show_default=True),
-        click.option("--attributed-to", help="Who the claim is attributed to, as the source says."),
-        click.option("--anonymous", is_flag=True, default=None, help="The attribution is to anonymous people."),
-        click.option("--attribution-source", help="Source ID of who it is attributed to (builds the chain)."),
-        click.option("--quantity", help="Structured value as a decimal string, e.g. 90."),
-        click.option("--unit"), click.option("--subject"), click.option("--period"),
-        click.option("--tag", multiple=True, help="Tag (repeatable)."),
-        click.option("--claim-date", help="When the claim was made (YYYY-MM-DD)."),
-    ]):
-        f = option(f)
-    return f
-
-
-@claim.command("add")
-@db_argument
-@key_option
-@log_key_option
-@click.option("--id", "record_id", help="Record ID (default: claim: and a random suffix).")
-@click.option("--source", "source_id", required=True, help="ID of the source the quote is in.")
-@click.option("--quote", required=True, help="The exact words in the source's snapshot.")
-@click.option("--prefix", help="Text just before the quote, when it occurs more than once.")
-@click.option("--suffix", help="Text just after the quote, when it occurs more than once.")
-@click.option("--start", type=int, help="Code-point offset of the quote, when it occurs more than once.")
-@claim_options
-@json_option
-def claim_add(db, key, log_key, record_id, source_id, quote, prefix, suffix, start, text, language, translation,
-              translation_language, attributed_to, anonymous, attribution_source, quantity, unit, subject, period, tag,
-              claim_date, as_json):
-    """Add a claim anchored to an exact quote in a source's snapshot.
-
-    \b
-    Example:
-      ledger claim add desk.db --key ana.key --id claim:microelectronics-90 \\
-        --source source:ro-article --language ro \\
-        --quote "în 2023 aproximativ 90% din microelectronica Rusiei a venit din China" \\
-        --translation "in 2023 about 90% of Russia's microelectronics came from China" \\
-        --attributed-to "two senior Biden administration officials" --anonymous \\
-        --attribution-source source:officials --quantity 90 --unit % --period 2023
-    """
-    from ledger.records import utc_now
-
-    if not language:
-        raise click.ClickException("--language is required, e.g. --language ro")
-    quote_obj = {"exact": quote, "prefix": prefix, "suffix": suffix, "start": start}
-    # One connection for reading the source's snapshot and for the append.
-    ledger = _open(db)
-    try:
-        sha = ledger.projection.source_snapshot(source_id)
-        stored = ledger.store.snapshot(sha) if sha else None
-        if stored:
-            from ledger.quotes import anchor_quote, snapshot_text
-
-            text_of_snapshot = snapshot_text(stored[1], stored[0])
-            if text_of_snapshot is None:
-                raise click.ClickException(f"the snapshot of {source_id} is not UTF-8 text; a quote cannot be anchored in it")
-            quote_obj = anchor_quote(text_of_snapshot, quote, prefix, suffix, start).to_dict()
-        if not record_id:
-            import secrets
-
-            record_id = f"claim:{secrets.token_hex(6)}"
-        record = _drop_none({
-            "kind": "claim", "id": record_id, "version": 1, "created": utc_now(),
-            "source": source_id, "quote": _drop_none(quote_obj),
-            **_drop_none(_claim_fields(text or quote, language, translation, translation_language, attributed_to, anonymous,
-                                       attribution_source, quantity, unit, subject, period, tag, claim_date)),
-        })
-    except BaseException:
-        ledger.close()
-        raise
-    _append(db, [record], key, log_key, as_json=as_json, ledger=ledger)
-
-
-@claim.command("revise")
-@db_argument
-@click.argument("record_id")
-@key_option
-@log_key_option
-@click.option("--note", required=True, help="Why this version is made (shown in the history).")
-@claim_options
-@click.option("--set", "sets", multiple=True, help="FIELD=VALUE for any other field (JSON or text; dotted for nested).")
-@click.option("--unset", "unsets", multiple=True, help="Remove an optional field.")
-@json_option
-def claim_revise(db, record_id, key, log_key, note, text, language, translation, translation_language, attributed_to,
-                 anonymous, attribution_source, quantity, unit, subject, period, tag, claim_date, sets, unsets, as_json):
-    """Append a new version of a claim; the old version stays in the history.
-
-    \b
-    Example:
-      ledger claim revise desk.db claim:microelectronics-90 --key ana.key \\
-        --translation "in 2023 about 90% of Russia's microelectronics came from China" \\
-        --note "Translation made closer to the Romanian"
-    """
-    fields = _drop_none(_claim_fields(text, language, translation, translation_language, attributed_to, anonymous,
-                                      attribution_source, quantity, unit, subject, period, tag, claim_date))
-    _revise(db, record_id, key, log_key, note, fields, sets, unsets, as_json, kind="claim")
-
-
-def _revise(db, record_id, key, log_key, note, fields, sets, unsets, as_json, kind=None):
-    ledger = _open(db)
-    try:
-        current = ledger.current(record_id)
-        if kind and current.record.kind != kind:
-            raise click.ClickException(f"{record_id} is a {current.record.kind}, not a {kind}")
-        changes = dict(fields)
-        if sets or unsets:
-            changes.update(_changes(current.record.to_dict(), sets, unsets))
-        if not changes:
-            raise click.ClickException("nothing to change: give the fields to change or --set FIELD=VALUE")
-        revised = ledger.revision(record_id, note, **changes)
-    finally:
-        ledger.close()
-    _append(db, [revised], key, log_key, as_json=as_json)
-
-
-@cli.command()
-@db_argument
-@click.argument("record_id")
-@key_option
-@log_key_option
-@click.option("--note", required=True, help="Why this version is made.")
-@click.option("--set", "sets", multiple=True, help="FIELD=VALUE (JSON or text; dotted for nested fields).")
-@click.option("--unset", "unsets", multiple=True, help="Remove an optional field.")
-@json_option
-def revise(db, record_id, key, log_key, note, sets, unsets, as_json):
-    """Append a new version of any record (source, claim, review).
-
-    \b
-    Example:
-      ledger revise desk.db source:ap-report --key ana.key --set published=2024-04-12 --note "Date added"
-    """
-    _revise(db, record_id, key, log_key, note, {}, sets, unsets, as_json)
-
-
-@cli.group()
-def review():
-    """Add verdicts on claims."""
-
-
-@review.command("add")
-@db_argument
-@key_option
-@log_key_option
-@click.option("--id", "record_id", help="Record ID (default: review:<claim slug>-<random>).")
-@click.option("--claim", "claim_id", required=True)
-@click.option("--label", required=True, help="The desk's own verdict label, in its own language.")
-@click.option("--label-language", help="Language of the label, e.g. ro.")
-@click.option("--rating", required=True, type=click.Choice(["true", "mostly-true", "mixed", "mostly-false", "false", "misleading", "unproven", "unrated"]),
-              help="The normalized rating.")
-@click.option("--explanation")
-@click.option("--evidence", multiple=True, help="Source ID used as evidence (repeatable).")
-@click.option("--reviewed", help="Date of the review (YYYY-MM-DD).")
-@click.option("--url", help="Where the review is published.")
-@json_option
-def review_add(db, key, log_key, record_id, claim_id, label, label_language, rating, explanation, evidence, reviewed, url, as_json):
-    """Add a review (verdict) of a claim.
-
-    \b
-    Example:
-      ledger review add desk.db --key mihai.key --claim claim:microelectronics-90 \\
-        --label "Neverificabil" --label-language ro --rating unproven \\
-        --explanation "The assessment is not public." --evidence source:assessment
-    """
-    import secrets
-
-    from ledger.records import utc_now
-
-    slug = claim_id.split(":", 1)[-1][:100]
-    record = _drop_none({
-        "kind": "review", "id": record_id or f"review:{slug}-{secrets.token_hex(3)}", "version": 1, "created": utc_now(),
-        "claim": claim_id, "rating": _drop_none({"label": label, "label_language": label_language, "normalized": rating}),
-        "explanation": explanation, "evidence": list(evidence), "reviewed": reviewed, "url": url,
-    })
-    _append(db, [record], key, log_key, as_json=as_json)
-
-
-@cli.command()
-@db_argument
-@click.argument("record_id")
-@key_option
-@log_key_option
-@click.option("--reason", required=True, help="The public reason for the correction.")
-@click.option("--set", "sets", multiple=True, help="FIELD=VALUE of the corrected version (dotted for nested).")
-@click.option("--unset", "unsets", multiple=True)
-@json_option
-def correct(db, record_id, key, log_key, reason, sets, unsets, as_json):
-    """Correct a record: a corrected version plus a public correction notice, in one batch.
-
-    \b
-    Example:
-      ledger correct desk.db claim:imports-q4 --key ana.key \\
-        --set translation.text="almost 70% of Russia's roughly $900 million in imports" \\
-        --reason "The translation said billion; the article says million."
-    """
-    ledger = _open(db)
-    try:
-        current = ledger.current(record_id)
-        changes = _changes(current.record.to_dict(), sets, unsets)
-        signer = _load_key(key)
-        log_signer = signer if signer.vkey == ledger.log_vkey else _log_key(ledger, log_key)
-        entries = ledger.correct(record_id, reason, changes, signer, log_signer, on_wait=_waiting)
-        _report(entries, ledger, as_json)
-    finally:
-        ledger.close()
-
-
-@cli.command()
-@db_argument
-@click.argument("record_id")
-@key_option
-@log_key_option
-@click.option("--reason", required=True, help="The public reason for the retraction.")
-@json_option
-def retract(db, record_id, key, log_key, reason, as_json):
-    """Retract a record. It stays in the ledger and on the site, marked retracted.
-
-    \b
-    Example:
-      ledger retract desk.db claim:duplicate --key ana.key --reason "Duplicate of claim:imports-q4"
-    """
-    ledger = _open(db)
-    try:
-        signer = _load_key(key)
-        log_signer = signer if signer.vkey == ledger.log_vkey else _log_key(ledger, log_key)
-        entries = ledger.retract(record_id, reason, signer, log_signer, on_wait=_waiting)
-        _report(entries, ledger, as_json)
-    finally:
-        ledger.close()
-
-
-@cli.command()
-@db_argument
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@key_option
-@log_key_option
-@click.option("--snapshot", "snapshot_files", multiple=True, type=click.Path(dir_okay=False),
-              help="A snapshot file the records refer to by SHA-256 (repeatable).")
-@json_option
-def append(db, file, key, log_key, snapshot_files, as_json):
-    """Validate, sign and append unsigned records from a JSON or JSONL file, as one atomic batch.
-
-    FILE holds one record object, a JSON array of them, or one per line (JSONL);
-    '-' reads standard input. 'created' and 'version' (1) may be left out; a
-    claim's quote needs only 'exact' when its source has a snapshot.
-
-    \b
-    Example:
-      ledger append desk.db records.jsonl --key ana.key --snapshot article-ro.txt
-    """
-    from ledger.canonical import parse_json_untrusted
-    from ledger.errors import FormatError
-    from ledger.signing import PARALLEL_MIN
-
-    data = sys.stdin.buffer.read() if file == "-" else _read_file(file)
-    try:
-        parsed = parse_json_untrusted(data)
-        records = parsed if isinstance(parsed, list) else [parsed]
-    except FormatError as whole_error:
-        lines = [(number, line) for number, line in enumerate(data.split(b"\n"), 1) if line.strip()]
-        if len(lines) >= PARALLEL_MIN:
-            # A large JSONL file is parsed by the signing workers, a window
-            # ahead (ledger.signing); a malformed line fails the batch at its turn.
-            from ledger.api import RecordText
-
-            records = [RecordText(line, file, number) for number, line in lines]
-        else:
-            records = []
-            for number, line in lines:
-                try:
-                    records.append(parse_json_untrusted(line))
-                except FormatError as e:
-                    raise FormatError(f"{file} line {number}: {e}" if data.count(b"\n") > 1 else f"{file}: {whole_error}") from e
-    snapshots = []
-    for path in snapshot_files:
-        snapshots.append((_read_file(path), MEDIA_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")))
-    _append(db, records, key, log_key, snapshots=snapshots, as_json=as_json)
+        log_signer = _new_key_file(log_key, origin, unencrypted, LOG_PASSPHRASES)
+    with Ledger.create(db, log_signer, display_name=display_name, log_key_file=log_key) as ledger:
+        if as_json:
+            click.echo(json.dumps({"db": db, "origin": ledger.origin, "log_vkey": ledger.log_vkey}, ensure_ascii=False))
+            return
+        click.echo(f"Created {db} (origin {ledger.origin})")
+        click.echo(f"Log verifier key: {ledger.log_vkey}")
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -715,18 +304,14 @@ def show(db, record_id, as_json):
     Example:
       ledger show desk.db claim:microelectronics-90
     """
-    ledger = _open(db)
-    try:
-        entry = ledger.current(record_id)
-        head = ledger.projection.head(record_id)
-        if as_json:
-            click.echo(json.dumps({**_entry_json(entry), "status": head.status}, ensure_ascii=False, indent=2))
-            return
-        click.echo(f"{record_id}  version {entry.record.version}  status {head.status}")
-        click.echo(f"entry {entry.index}  hash {entry.hash_hex}  signed by {entry.signer}")
-        click.echo(json.dumps(entry.record.to_dict(), ensure_ascii=False, indent=2))
-    finally:
-        ledger.close()
+    with open_ledger(db) as ledger:
+        entry, status = ledger.current(record_id), ledger.status(record_id)
+    if as_json:
+        click.echo(json.dumps({**_entry_json(entry), "status": status}, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{record_id}  version {entry.record.version}  status {status}")
+    click.echo(f"entry {entry.index}  hash {entry.hash_hex}  signed by {entry.signer}")
+    click.echo(json.dumps(entry.record.to_dict(), ensure_ascii=False, indent=2))
 
 
 @cli.command()
@@ -742,28 +327,24 @@ def history(db, record_id, as_json):
     """
     from ledger.diff import diff_records
 
-    ledger = _open(db)
-    try:
-        versions = ledger.history(record_id)
-        notices = ledger.notices_for(record_id)
-        if as_json:
-            click.echo(json.dumps({"versions": [_entry_json(e) for e in versions], "notices": [_entry_json(e) for e in notices]},
-                                  ensure_ascii=False, indent=2))
-            return
-        previous = None
-        for entry in versions:
-            r = entry.record
-            click.echo(f"v{r.version}  entry {entry.index}  {r.created}  signed by {entry.signer}  hash {entry.hash_hex[:16]}…")
-            if r.note:
-                click.echo(f"    why: {r.note}")
-            for change in diff_records(previous, r.to_dict()):
-                click.echo(f"    {change.describe()}")
-            previous = r.to_dict()
-        for entry in notices:
-            r = entry.record
-            click.echo(f"{r.kind.upper()}  entry {entry.index}  {r.created}  signed by {entry.signer}: {r.reason}")
-    finally:
-        ledger.close()
+    with open_ledger(db) as ledger:
+        versions, notices = ledger.history(record_id), ledger.notices_for(record_id)
+    if as_json:
+        click.echo(json.dumps({"versions": [_entry_json(e) for e in versions], "notices": [_entry_json(e) for e in notices]},
+                              ensure_ascii=False, indent=2))
+        return
+    previous = None
+    for entry in versions:
+        r = entry.record
+        click.echo(f"v{r.version}  entry {entry.index}  {r.created}  signed by {entry.signer}  hash {entry.hash_hex[:16]}…")
+        if r.note:
+            click.echo(f"    why: {r.note}")
+        for change in diff_records(previous, r.to_dict()):
+            click.echo(f"    {change.describe()}")
+        previous = r.to_dict()
+    for entry in notices:
+        r = entry.record
+        click.echo(f"{r.kind.upper()}  entry {entry.index}  {r.created}  signed by {entry.signer}: {r.reason}")
 
 
 @cli.command("log")
@@ -778,37 +359,33 @@ def log_command(db, start, limit, as_json):
     Example:
       ledger log desk.db --start 0 --limit 20
     """
-    ledger = _open(db)
-    try:
-        rows = list(ledger.store.entry_rows(start, start + limit))
-        if as_json:
-            click.echo(json.dumps([{"index": r[0], "entry_hash": r[1], "kind": r[2], "id": r[3], "version": r[4], "signer": r[5]} for r in rows], indent=2))
-            return
-        for idx, leaf_hash, kind, record_id, version, signer, _ in rows:
-            click.echo(f"{idx:>7}  {leaf_hash[:16]}…  {kind:<10}  {record_id} v{version}  {signer}")
-        click.echo(f"({ledger.size} entries in all)")
-    finally:
-        ledger.close()
+    with open_ledger(db) as ledger:
+        entries, size = list(ledger.entries(start, start + limit)), ledger.size
+    if as_json:
+        click.echo(json.dumps([{"index": e.index, "entry_hash": e.hash_hex, "kind": e.record.kind, "id": e.record.id,
+                                "version": e.record.version, "signer": e.signer} for e in entries], indent=2))
+        return
+    for e in entries:
+        click.echo(f"{e.index:>7}  {e.hash_hex[:16]}…  {e.record.kind:<10}  {e.record.id} v{e.record.version}  {e.signer}")
+    click.echo(f"({size} entries in all)")
 
 
 @cli.command()
 @db_argument
-def rebuild(db):
+@json_option
+def rebuild(db, as_json):
     """Recompute the browsing tables from the log entries.
 
     \b
     Example:
       ledger rebuild desk.db
     """
-    ledger = _open(db)
-    try:
-        bar, update = _progress(ledger.size, "Rebuilding")
-        count = ledger.rebuild(progress=update, on_wait=_waiting)
-        if bar:
-            bar.__exit__(None, None, None)
+    with open_ledger(db) as ledger, _progress(ledger.size, "Rebuilding") as update:
+        count = ledger.rebuild(progress=update, on_wait=waiting)
+    if as_json:
+        click.echo(json.dumps({"entries": count}))
+    else:
         click.echo(f"Rebuilt the browsing tables from {count} entries")
-    finally:
-        ledger.close()
 
 
 @cli.command()
@@ -827,193 +404,46 @@ def export(db, fmt, output, outdir):
       ledger export desk.db --format prov -o provenance.json
       ledger export desk.db --format bundle desk-bundle && ledger verify desk-bundle
     """
-    if fmt != "jsonl" or outdir:
-        _export_interop(db, fmt, output, outdir)
-        return
-    ledger = _open(db)
-    try:
-        if output:
-            if Path(output).exists():
-                raise click.ClickException(f"{output} already exists")
-            tmp = Path(output).with_name(Path(output).name + ".partial")
-            try:
-                with open(tmp, "wb") as f:
-                    count = ledger.export_jsonl(f)
-                tmp.rename(output)
-            except OSError as e:
-                tmp.unlink(missing_ok=True)
-                raise click.ClickException(f"cannot write {output}: {e.strerror}") from e
-            click.echo(f"Wrote {count} entries to {output}", err=True)
-        else:
-            ledger.export_jsonl(sys.stdout.buffer)
-    finally:
-        ledger.close()
+    if fmt == "bundle":
+        _export_bundle(db, outdir or output)
+    elif outdir:
+        raise click.ClickException(f"--format {fmt} writes one file: use -o FILE, not a folder")
+    elif fmt == "jsonl":
+        with open_ledger(db) as ledger:
+            if not output:
+                ledger.export_jsonl(sys.stdout.buffer)
+                return
+            count = _write_output(output, ledger.export_jsonl)
+        click.echo(f"Wrote {count} entries to {output}", err=True)
+    else:
+        _export_document(db, fmt, output)
 
 
-def _export_interop(db, fmt, output, outdir):
-    from ledger.canonical import canonical_bytes
+def _export_bundle(db, outdir):
     from ledger.interop.bundle import write_bundle
+
+    if not outdir:
+        raise click.ClickException("--format bundle needs the folder to write: ledger export DB --format bundle OUTDIR")
+    with open_ledger(db) as ledger:
+        counts = write_bundle(ledger, outdir)
+    click.echo(f"Wrote {counts['entries']} entries, {counts['checkpoints']} checkpoints and {counts['snapshots']} snapshots to "
+               f"{outdir}; check it with 'ledger verify {outdir}'", err=True)
+
+
+def _export_document(db, fmt, output):
+    from ledger.canonical import canonical_bytes
     from ledger.interop.claimreview import export_claimreviews
     from ledger.interop.provenance import export_prov
 
-    if fmt == "bundle":
-        if not (outdir or output):
-            raise click.ClickException("--format bundle needs the folder to write: ledger export DB --format bundle OUTDIR")
-        ledger = _open(db)
-        try:
-            counts = write_bundle(ledger, outdir or output)
-        finally:
-            ledger.close()
-        click.echo(f"Wrote {counts['entries']} entries, {counts['checkpoints']} checkpoints and {counts['snapshots']} snapshots to "
-                   f"{outdir or output}; check it with 'ledger verify {outdir or output}'", err=True)
-        return
-    if outdir:
-        raise click.ClickException(f"--format {fmt} writes one file: use -o FILE, not a folder")
-    ledger = _open(db)
-    try:
+    with open_ledger(db) as ledger:
         document = export_claimreviews(ledger) if fmt == "claimreview" else export_prov(ledger)
-    finally:
-        ledger.close()
     # Not signed, so plain JSON is fine; canonical bytes keep the output stable between runs.
     data = canonical_bytes(document) + b"\n"
     if not output:
         sys.stdout.buffer.write(data)
         return
-    if Path(output).exists():
-        raise click.ClickException(f"{output} already exists")
-    tmp = Path(output).with_name(Path(output).name + ".partial")
-    tmp.write_bytes(data)
-    tmp.rename(output)
+    _write_output(output, lambda f: f.write(data))
     click.echo(f"Wrote {fmt} to {output}", err=True)
-
-
-@cli.command("import")
-@db_argument
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(["claimreview", "factcheck-api", "jsonl"]), required=True,
-              help="claimreview: schema.org ClaimReview JSON-LD; factcheck-api: the Fact Check Tools API shape; jsonl: records or an export.")
-@key_option
-@log_key_option
-@click.option("--dry-run", is_flag=True, help="Report what would be created, updated and refused; append nothing.")
-@json_option
-def import_command(db, file, fmt, key, log_key, dry_run, as_json):
-    """Import a fact-check feed as one signed, atomic batch; importing it again creates nothing new.
-
-    Every record the file holds is created, updated (a new version with a
-    note), unchanged, or refused with where it is in the file and why.
-    Labels are kept verbatim; the normalized rating comes from the rating
-    map ('ledger ratings show'). See docs/interop.md.
-
-    \b
-    Examples:
-      ledger import desk.db claimreviews.json --format claimreview --key ana.key --dry-run
-      ledger import desk.db search-results.json --format factcheck-api --key ana.key
-    """
-    from ledger.interop.importer import plan_import
-
-    data = sys.stdin.buffer.read() if file == "-" else _read_file(file)
-    ledger = _open(db)
-    try:
-        plan = plan_import(ledger, data, fmt, Path(file).name)
-    finally:
-        ledger.close()
-    report = plan.report
-    if not dry_run and plan.records:
-        if as_json:
-            _append_quiet(db, plan.records, key, log_key)
-        else:
-            _append(db, plan.records, key, log_key)
-    if as_json:
-        click.echo(json.dumps({"dry_run": dry_run, **report.to_json()}, ensure_ascii=False, indent=2))
-    else:
-        click.echo(report.summary(dry_run))
-    if not plan.records and not report.unchanged:
-        raise click.ClickException(f"nothing to import from {file}: every record was refused" if report.refused
-                                   else f"nothing to import from {file}")
-
-
-def _append_quiet(db, records, key, log_key):
-    ledger = _open(db)
-    try:
-        signer = _load_key(key)
-        log_signer = signer if signer.vkey == ledger.log_vkey else _log_key(ledger, log_key)
-        ledger.append(records, signer, log_signer, on_wait=_waiting)
-    finally:
-        ledger.close()
-
-
-@cli.group()
-def ratings():
-    """Show or set the rating map that normalizes desks' verdict labels."""
-
-
-@ratings.command("show")
-@db_argument
-@json_option
-def ratings_show(db, as_json):
-    """Show the rating maps in the ledger (or the packaged default, if none was appended yet).
-
-    \b
-    Example:
-      ledger ratings show desk.db
-    """
-    from ledger.interop.ratings import DEFAULT_MAP_ID, DESK_MAP_ID, default_map
-
-    ledger = _open(db)
-    try:
-        maps = [ledger.current(i).record.to_dict() for i in (DESK_MAP_ID, DEFAULT_MAP_ID) if ledger.projection.head(i)]
-    finally:
-        ledger.close()
-    if not any(m["id"] == DEFAULT_MAP_ID for m in maps):
-        maps.append({**default_map(), "note": "packaged default; not yet in this ledger (the first import appends it)"})
-    if as_json:
-        click.echo(json.dumps(maps, ensure_ascii=False, indent=2))
-        return
-    for m in maps:
-        click.echo(f"{m['id']} v{m.get('version', '-')}: {m['title']}" + (f" ({m['note']})" if m.get("note") else ""))
-        for entry in m["labels"]:
-            click.echo(f"  {entry['label']!r:<32} {entry.get('language', ''):<4} -> {entry['normalized']}")
-        for position in m.get("positions", ()):
-            click.echo(f"  scale position {position['at']:<6} -> {position['normalized']}")
-
-
-@ratings.command("set")
-@db_argument
-@click.argument("file", type=click.Path(dir_okay=False))
-@key_option
-@log_key_option
-@click.option("--note", help="Why the mapping changes (required when it replaces an earlier one).")
-@json_option
-def ratings_set(db, file, key, log_key, note, as_json):
-    """Set the desk's own rating map (consulted before the default) from a JSON file.
-
-    FILE holds {"title": ..., "labels": [{"label", "normalized", "language"?}], "positions"?: [...]}
-    as in schema/ratingmap.schema.json. A change is a new version of ratingmap:desk.
-
-    \b
-    Example:
-      ledger ratings set desk.db our-labels.json --key ana.key --note "Added our Romanian labels"
-    """
-    from ledger.canonical import parse_json_untrusted
-    from ledger.interop.ratings import DESK_MAP_ID
-    from ledger.records import utc_now
-
-    data = parse_json_untrusted(_read_file(file))
-    if not isinstance(data, dict):
-        raise click.ClickException(f"{file}: expected a JSON object with 'title' and 'labels'")
-    fields = {k: v for k, v in data.items() if k not in ("kind", "id", "version", "replaces", "created", "note")}
-    ledger = _open(db)
-    try:
-        if ledger.projection.head(DESK_MAP_ID):
-            if not note:
-                raise click.ClickException("ratingmap:desk exists: say why it changes with --note")
-            record = ledger.revision(DESK_MAP_ID, note, **{"positions": None, **fields})
-        else:
-            record = {"kind": "ratingmap", "id": DESK_MAP_ID, "version": 1, "created": utc_now(), **fields,
-                      **({"note": note} if note else {})}
-    finally:
-        ledger.close()
-    _append(db, [record], key, log_key, as_json=as_json)
 
 
 # --- the log: checkpoints, proofs, verification ----------------------------------------
@@ -1030,11 +460,8 @@ def checkpoint(db, size):
     Example:
       ledger checkpoint desk.db > saved.checkpoint
     """
-    ledger = _open(db)
-    try:
+    with open_ledger(db) as ledger:
         click.echo(ledger.latest_checkpoint_note() if size is None else ledger.checkpoint_note(size), nl=False)
-    finally:
-        ledger.close()
 
 
 @cli.command()
@@ -1057,20 +484,17 @@ def prove(db, index, size, old_size, fmt):
       ledger prove desk.db 7 --format tlog-proof > claim.tlog-proof
       ledger prove desk.db --consistency 5
     """
-    ledger = _open(db)
-    try:
+    if old_size is not None and index is not None:
+        raise click.ClickException("give either INDEX or --consistency OLD, not both")
+    if old_size is None and index is None:
+        raise click.ClickException("give the entry INDEX to prove, or --consistency OLD")
+    with open_ledger(db) as ledger:
         if old_size is not None:
-            if index is not None:
-                raise click.ClickException("give either INDEX or --consistency OLD, not both")
             click.echo(json.dumps(ledger.prove_consistency(old_size, size), indent=2))
-        elif index is None:
-            raise click.ClickException("give the entry INDEX to prove, or --consistency OLD")
         elif fmt == "tlog-proof":
             click.echo(ledger.tlog_proof(index, size), nl=False)
         else:
             click.echo(json.dumps(ledger.prove_inclusion(index, size), indent=2))
-    finally:
-        ledger.close()
 
 
 @cli.command()
@@ -1186,24 +610,20 @@ def demo(db_path, port, no_serve):
     Example:
       ledger demo --port 8001
     """
-    import tempfile
+    from ledger.demo import write_demo
 
-    from ledger.demo import build_demo
-
-    target = Path(db_path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        ledger = build_demo(Path(tmp) / "demo.db", target.parent / "keys")
-        claims = ledger.store.conn.execute("SELECT count(*) FROM claims").fetchone()[0]
-        size, vkey = ledger.size, ledger.log_vkey
-        ledger.close()
-        os.replace(Path(tmp) / "demo.db", target)
-    click.echo(f"Built {target}: {size} entries, {claims} claims. Log verifier key: {vkey}", err=True)
+    built = write_demo(db_path)
+    click.echo(f"Built {built.path}: {built.entries} entries, {built.claims} claims. Log verifier key: {built.log_vkey}", err=True)
     if not no_serve:
         from ledger import site
 
         click.echo(f"Serving the demo read-only at http://127.0.0.1:{port}/ (Ctrl-C to stop)", err=True)
-        site.serve(target, host="127.0.0.1", port=port)
+        site.serve(built.path, host="127.0.0.1", port=port)
+
+
+# The commands that add and change records live in ledger/cli_records.py,
+# which uses the helpers above; importing it registers them.
+from ledger import cli_records  # noqa: E402,F401  (after the helpers it imports)
 
 
 def _one_line(message: str) -> str:

@@ -23,17 +23,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger.errors import KeyFileError
 from ledger.note import Signer
 
-try:
-    # What cryptography's serialization.load_pem_private_key is (tests/test_keys.py
-    # checks it), taken from where that package takes it: importing the package
-    # itself also loads its SSH key support, ciphers and dataclasses, which every
-    # command that reads a key would otherwise pay for at start-up.
-    from cryptography.hazmat.bindings._rust import openssl as _rust_openssl
-
-    _load_pem_private_key = _rust_openssl.keys.load_pem_private_key
-except (ImportError, AttributeError):  # another cryptography release: the public function
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key as _load_pem_private_key
-
 HEADER = "fact-ledger-key-name: "
 _NAME = re.compile(r"^[^\x00-\x20+\x7f]{1,200}$")
 _PEM = re.compile(r"-----BEGIN (ENCRYPTED )?PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END (ENCRYPTED )?PRIVATE KEY-----\n?")
@@ -44,16 +33,6 @@ def check_key_name(name: str) -> str:
     if not _NAME.fullmatch(name or ""):
         raise KeyFileError(f"key name {name!r} is not valid: use 1-200 characters without spaces or '+', e.g. ana@desk.example")
     return name
-
-
-def generate_signer(name: str) -> Signer:
-    """A new random Ed25519 key with the given name."""
-    return Signer(name=check_key_name(name), private_key=Ed25519PrivateKey.generate())
-
-
-def signer_from_seed(name: str, seed: bytes) -> Signer:
-    """A deterministic key from a 32-byte seed (tests and the demo only)."""
-    return Signer(name=check_key_name(name), private_key=Ed25519PrivateKey.from_private_bytes(seed))
 
 
 def key_file_bytes(signer: Signer, passphrase: bytes | None) -> bytes:
@@ -107,12 +86,17 @@ def key_file_is_encrypted(path) -> bool:
 
 def read_key_file(path, passphrase: bytes | None) -> Signer:
     """Load a key file; a wrong or missing passphrase is a KeyFileError."""
+    # Imported here, not at the top: the serialization package also loads
+    # cryptography's SSH key support and ciphers, which commands that never
+    # read a key file need not load.
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
     name, pem = _read(path)
     encrypted = b"ENCRYPTED PRIVATE KEY" in pem
     if encrypted and not passphrase:
         raise KeyFileError(f"{path} is encrypted: set LEDGER_PASSPHRASE or enter the passphrase when asked")
     try:
-        key = _load_pem_private_key(pem, password=passphrase if encrypted else None)
+        key = load_pem_private_key(pem, password=passphrase if encrypted else None)
     except ValueError as e:
         if encrypted:
             raise KeyFileError(f"wrong passphrase for {path}") from e

@@ -144,7 +144,12 @@ def parse_verifier_key_untrusted(text: str) -> Verifier:
 
 @attrs.frozen
 class Signer:
-    """An Ed25519 private key under a name: signs notes."""
+    """An Ed25519 private key under a name: signs notes.
+
+    The one way to make one is ``Signer.generate`` (a new random key) or
+    ``Signer.from_seed`` (deterministic: tests and the demo); key files are
+    written and read by ``ledger.keys``.
+    """
 
     name: str = attrs.field(validator=_check_name)
     private_key: Ed25519PrivateKey = attrs.field(repr=False)

@@ -58,6 +58,23 @@ def anchor_quote(text: str, exact: str, prefix: Optional[str] = None, suffix: Op
     return Quote(exact=exact, prefix=text[max(0, begin - CONTEXT):begin], suffix=text[end:end + CONTEXT], start=begin, end=end)
 
 
+def anchor_in_snapshot(snapshot: Optional[tuple[str, bytes]], source_id: str, exact: str, prefix: Optional[str] = None,
+                       suffix: Optional[str] = None, start: Optional[int] = None) -> Optional[Quote]:
+    """The full anchor of a quote in its source's stored snapshot, (media type, content).
+
+    None when the source has no stored snapshot: there is nothing to anchor
+    the quote in. The one way quotes are anchored, for ``Ledger.add_claim``
+    and for claims appended with only ``exact``.
+    """
+    if snapshot is None:
+        return None
+    media_type, content = snapshot
+    text = snapshot_text(content, media_type)
+    if text is None:
+        raise RecordError(f"the snapshot of {source_id} is not UTF-8 text")
+    return anchor_quote(text, exact, prefix, suffix, start)
+
+
 def check_quote(text: Optional[str], quote: Quote, where: str) -> None:
     """The quote's exact text, prefix and suffix sit at its start/end offsets (code points)."""
     if text is None:

@@ -254,6 +254,11 @@ class Store:
         for sha, media_type, size, content in self.conn.execute("SELECT * FROM snapshots ORDER BY sha256"):
             yield sha, media_type, size, bytes(content)
 
+    # --- counts ------------------------------------------------------------------------
+    def record_count(self, kind: str) -> int:
+        """How many records of ``kind`` the log holds: their first versions."""
+        return self.conn.execute("SELECT count(*) FROM entries WHERE kind = ? AND version = 1", (kind,)).fetchone()[0]
+
 
 # Rows per multi-row INSERT: within SQLite's default limit on a VALUES list
 # (SQLITE_MAX_COMPOUND_SELECT, 500) and on bound parameters (checked below).

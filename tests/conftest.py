@@ -24,7 +24,8 @@ from click.testing import CliRunner
 
 from ledger.api import Ledger
 from ledger.demo import build_demo
-from ledger.keys import signer_from_seed, write_key_file
+from ledger.keys import write_key_file
+from ledger.note import Signer
 from ledger.records import KeyRecord
 
 # --- keys and a fresh ledger (CLI tests) ------------------------------------------------------
@@ -37,7 +38,7 @@ LEDGER_ENV_VARS = ("LEDGER_PASSPHRASE", "LEDGER_LOG_PASSPHRASE", "LEDGER_KEY", "
 
 def test_signer(name: str):
     """A deterministic signer: the seed is derived from the name."""
-    return signer_from_seed(name, hashlib.sha256(b"fact-ledger test key seed\n" + name.encode()).digest())
+    return Signer.from_seed(name, hashlib.sha256(b"fact-ledger test key seed\n" + name.encode()).digest())
 
 
 test_signer.__test__ = False  # not a test, despite the name

@@ -48,10 +48,10 @@ def test_ed25519_libraries_agree_on_valid_and_mutated_signatures():
     pytest.importorskip("nacl")
     from benchmarks import ed25519
     from ledger.envelope import Entry
-    from ledger.keys import signer_from_seed
+    from ledger.note import Signer
     from ledger.records import Claim
 
-    signer = signer_from_seed("ana@desk.example", bytes(range(32)))
+    signer = Signer.from_seed("ana@desk.example", bytes(range(32)))
     items = []
     for i in range(5):
         record = Claim(id=f"claim:x{i}", created="2024-04-15T10:00:00Z", text=f"claim {i}", language="en", source="source:y")

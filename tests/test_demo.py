@@ -4,7 +4,8 @@ import stat
 
 import pytest
 
-from ledger.demo import DEMO_CLAIM_IDS, DEMO_KEY_FILES, DEMO_ORIGIN, build_demo
+from ledger.api import Ledger
+from ledger.demo import DEMO_CLAIM_IDS, DEMO_KEY_FILES, DEMO_ORIGIN, build_demo, write_demo
 from ledger.keys import read_key_file
 
 ARTICLE = "source:article-ro-ap-2024-04-12"
@@ -99,3 +100,15 @@ def test_key_files_are_private_and_unencrypted(demo):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert read_key_file(path, None).name == name
     assert read_key_file(tmp / "keys" / "log.key", None).vkey == ledger.log_vkey
+
+
+def test_write_demo_replaces_the_file_and_says_what_it_built(tmp_path):
+    target = tmp_path / "site" / "demo.db"
+    target.parent.mkdir()
+    target.write_bytes(b"an older demo")
+    built = write_demo(target)
+    assert built.path == target and built.claims == len(DEMO_CLAIM_IDS)
+    with Ledger.open(target) as ledger:
+        assert (ledger.size, ledger.log_vkey) == (built.entries, built.log_vkey)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["demo.db", "keys"]  # nothing left half-built
+    assert sorted(p.name for p in (target.parent / "keys").iterdir()) == sorted(DEMO_KEY_FILES)

@@ -9,12 +9,12 @@ from hypothesis import given, settings, strategies as st
 from ledger.canonical import canonical_bytes, is_canonical
 from ledger.envelope import MESSAGE_PREFIX, Entry, signed_message, signer_id
 from ledger.errors import FormatError, LedgerError, RecordError, SignatureError
-from ledger.keys import signer_from_seed
+from ledger.note import Signer
 from ledger.records import Claim
 from ledger.tree import leaf_hash
 
 ORIGIN = "example.org/ledger"
-SIGNER = signer_from_seed("ana@desk.example", bytes(range(32)))
+SIGNER = Signer.from_seed("ana@desk.example", bytes(range(32)))
 RECORD = Claim(id="claim:x", created="2024-04-15T10:00:00Z", text="În 2023 aproximativ 90% 😀", language="ro",
                source="source:y", tags=("a", "b"))
 

@@ -6,15 +6,15 @@ import stat
 import pytest
 
 from ledger.errors import KeyFileError
-from ledger.keys import (HEADER, check_key_name, generate_signer, key_file_is_encrypted, read_key_file,
-                         signer_from_seed, write_key_file)
+from ledger.keys import HEADER, check_key_name, key_file_is_encrypted, read_key_file, write_key_file
+from ledger.note import Signer
 
 SEED = bytes(range(32))
 
 
 @pytest.fixture
 def signer():
-    return signer_from_seed("ana@desk.example", SEED)
+    return Signer.from_seed("ana@desk.example", SEED)
 
 
 @pytest.mark.parametrize("passphrase", [b"correct horse", None], ids=["encrypted", "plain"])
@@ -32,7 +32,7 @@ def test_round_trip(tmp_path, signer, passphrase):
 
 
 def test_generated_keys_differ(tmp_path):
-    a, b = generate_signer("a@x"), generate_signer("a@x")
+    a, b = Signer.generate("a@x"), Signer.generate("a@x")
     assert a.vkey != b.vkey
 
 
@@ -147,6 +147,6 @@ def test_name_with_trailing_newline_refused():
 
 
 def test_non_ascii_name_round_trip(tmp_path):
-    signer = signer_from_seed("ană@desk.example", SEED)
+    signer = Signer.from_seed("ană@desk.example", SEED)
     write_key_file(tmp_path / "k.key", signer, None)
     assert read_key_file(tmp_path / "k.key", None).vkey == signer.vkey

@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ledger.api import Ledger
 from ledger.demo import build_demo
-from ledger.keys import signer_from_seed
+from ledger.note import Signer
 from ledger.projection import TABLES
 from ledger.verify import open_source, verify_ledger
 
 T = "2024-05-01T00:00:00Z"
-LOG = signer_from_seed("model.example/log", b"L" * 32)
-ANA = signer_from_seed("ana@model.example", b"A" * 32)
+LOG = Signer.from_seed("model.example/log", b"L" * 32)
+ANA = Signer.from_seed("ana@model.example", b"A" * 32)
 
 
 def dump_all(ledger):

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ledger.errors import RecordError
-from ledger.quotes import CONTEXT, anchor_quote, check_quote, snapshot_text
+from ledger.quotes import CONTEXT, anchor_in_snapshot, anchor_quote, check_quote, snapshot_text
 from ledger.records import Quote
 
 TEXT = "China a crescut vânzările. Rusia a primit optică. Rusia a primit optică militară."
@@ -51,6 +51,24 @@ def test_no_match_with_prefix():
     with pytest.raises(RecordError) as e:
         anchor_quote(TEXT, "Rusia a primit optică", prefix="nowhere ")
     assert str(e.value) == "the quote 'Rusia a primit optică' occurs in the snapshot, but not with the given prefix, suffix or start"
+
+
+def test_anchor_in_snapshot_is_anchor_quote_in_its_text():
+    snapshot = ("text/plain; charset=utf-8", TEXT.encode())
+    assert anchor_in_snapshot(snapshot, "source:s", "vânzările") == anchor_quote(TEXT, "vânzările")
+    first = TEXT.index("Rusia a primit optică")
+    assert anchor_in_snapshot(snapshot, "source:s", "Rusia a primit optică", start=first).start == first
+
+
+def test_anchor_in_snapshot_without_a_snapshot_anchors_nothing():
+    assert anchor_in_snapshot(None, "source:s", "anything") is None
+
+
+@pytest.mark.parametrize("snapshot", [("image/png", b"\x89PNG"), ("text/plain", b"\xff\xfe")], ids=["not-text", "not-utf8"])
+def test_anchor_in_snapshot_that_is_not_text(snapshot):
+    with pytest.raises(RecordError) as e:
+        anchor_in_snapshot(snapshot, "source:png", "PNG")
+    assert str(e.value) == "the snapshot of source:png is not UTF-8 text"
 
 
 def test_overlapping_occurrences_are_counted():

@@ -46,6 +46,18 @@ def test_walkthrough_runs_as_written(tmp_path):
     assert [c[0] for c in chain] == ["source:ro-article", "source:ap-report", "source:us-officials", "source:us-assessment"]
 
 
+def test_library_example_runs_as_written(tmp_path):
+    (block,) = re.findall(r"```python\n(.*?)```\n", README, re.DOTALL)
+    (tmp_path / "data" / "seed").mkdir(parents=True)
+    shutil.copy(ROOT / "data" / "seed" / "article-ro.txt", tmp_path / "data" / "seed" / "article-ro.txt")
+    result = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    # What the example's comments say it prints.
+    assert result.stdout == "corrected 6\n6\n"
+    verify = subprocess.run([sys.executable, "-m", "ledger", "verify", "library.db"], cwd=tmp_path, capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout
+
+
 def all_commands(group=cli, prefix="ledger"):
     for name, command in sorted(group.commands.items()):
         if isinstance(command, click.Group):

@@ -6,14 +6,14 @@ import pytest
 
 from ledger.api import Ledger
 from ledger.errors import RecordError, SignatureError
-from ledger.keys import signer_from_seed
+from ledger.note import Signer
 from ledger.records import KeyRecord
 
 T = "2024-05-01T00:00:00Z"
-LOG = signer_from_seed("test.example/log", b"L" * 32)
-ANA = signer_from_seed("ana@test.example", b"A" * 32)
-BOB = signer_from_seed("bob@test.example", b"B" * 32)
-EVE = signer_from_seed("eve@test.example", b"E" * 32)
+LOG = Signer.from_seed("test.example/log", b"L" * 32)
+ANA = Signer.from_seed("ana@test.example", b"A" * 32)
+BOB = Signer.from_seed("bob@test.example", b"B" * 32)
+EVE = Signer.from_seed("eve@test.example", b"E" * 32)
 TEXT = "Un text în care apare citatul exact o dată, și altceva."
 SNAP = TEXT.encode()
 SHA = hashlib.sha256(SNAP).hexdigest()

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.canonical import canonical_bytes, parse_json_untrusted
 from ledger.envelope import EntrySigner, envelope_bytes, leaf_maker
-from ledger.keys import signer_from_seed
+from ledger.note import Signer
 from ledger.records import Record
 from ledger.signing import _Preparer, libsodium_signer
 from ledger.tree import leaf_hash
@@ -46,7 +46,7 @@ def test_libsodium_signs_the_rfc8032_vectors_as_openssl_does(secret, public, mes
 
 
 def test_libsodium_and_openssl_signatures_agree_on_ledger_messages_and_random_ones():
-    signer = signer_from_seed("ana@example.org", hashlib.sha256(b"signing test").digest())
+    signer = Signer.from_seed("ana@example.org", hashlib.sha256(b"signing test").digest())
     sodium = libsodium_signer(signer.private_key.private_bytes_raw())
     prefix = EntrySigner(signer, "example.org/log").message(b"")
     messages = [prefix + canonical_bytes({"kind": "claim", "id": f"claim:c{i}", "text": "ș" * i}) for i in range(200)]
@@ -57,7 +57,7 @@ def test_libsodium_and_openssl_signatures_agree_on_ledger_messages_and_random_on
 
 def test_a_worker_and_this_process_prepare_the_same_entry():
     # What a worker returns (libsodium, leaf made there) is what EntrySigner makes here.
-    signer = signer_from_seed("ana@example.org", hashlib.sha256(b"signing test").digest())
+    signer = Signer.from_seed("ana@example.org", hashlib.sha256(b"signing test").digest())
     entry_signer = EntrySigner(signer, "example.org/log")
     record = {"kind": "claim", "id": "claim:c1", "version": 1, "created": "2024-05-01T10:00:00Z",
               "source": "source:s1", "language": "ro", "text": "În 2023, circa 90% din microelectronice"}

@@ -13,7 +13,7 @@ import pytest
 from ledger.api import Ledger
 from ledger.demo import DEMO_CLAIM_IDS, DEMO_ORIGIN, _signer
 from ledger.errors import FormatError, LedgerError, ProofError
-from ledger.keys import signer_from_seed
+from ledger.note import Signer
 from ledger.verify import ExportSource, open_source, verify_claim_proof, verify_ledger
 
 LOG_VKEY = _signer(DEMO_ORIGIN).vkey
@@ -185,8 +185,8 @@ def test_pinned_wrong_vkey(demo):
 
 # --- rewritten history and rollback ---------------------------------------------------------------
 T = "2024-05-01T00:00:00Z"
-LOG = signer_from_seed("history.example/log", b"L" * 32)
-ANA = signer_from_seed("ana@history.example", b"A" * 32)
+LOG = Signer.from_seed("history.example/log", b"L" * 32)
+ANA = Signer.from_seed("ana@history.example", b"A" * 32)
 
 
 def small_ledger(path, title):
