@@ -452,3 +452,12 @@ def test_proofs_through_http_server(log_70000, http_server):
     assert reader.read_leaves(69_000, 69_100) == leaves.read_leaves(69_000, 69_100)
     with pytest.raises(NotFoundError, match="404"):
         fetch("tile/0/999")
+
+
+def test_fetch_count_benchmark_runs(capsys):
+    from benchmarks.tile_fetches import main
+
+    main(["--size", "70000", "--proofs", "3"])
+    out = capsys.readouterr().out
+    assert "level 0: 273 full + partial of width 112, level 1: 1 full + partial of width 17" in out
+    assert "| inclusion proof | 0 | 2 |" in out
