@@ -461,3 +461,17 @@ def test_fetch_count_benchmark_runs(capsys):
     out = capsys.readouterr().out
     assert "level 0: 273 full + partial of width 112, level 1: 1 full + partial of width 17" in out
     assert "| inclusion proof | 0 | 2 |" in out
+
+
+def test_doc_worked_example(tmp_path):
+    import re
+
+    text = (Path(__file__).parent.parent / "docs" / "log.md").read_text(encoding="utf-8")
+    examples = dict(re.findall(r"<!-- example: (\S+) -->\n```\n(.*?)```\n", text, re.DOTALL))
+    hashes, leaves = tree.MemoryHashStore(), ListLeaves([b"a", b"b", b"c"])
+    for leaf in leaves.leaves:
+        hashes.append_leaf(leaf)
+    tiles = tiles_for_size(3)
+    assert "".join(t.path + "\n" for t in tiles) == examples["tile-paths"]
+    assert read_entry_bundle(tiles[0], leaves).hex() + "\n" == examples["entry-bundle"]
+    assert read_tile(tiles[1], hashes).hex() == "".join(examples["leaf-hashes"].split())
