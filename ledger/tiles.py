@@ -269,18 +269,32 @@ def write_tiles(directory, tiles: Iterable[Tile], hashes: HashReader, leaves: Le
     return count
 
 
-def write_file_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a reader sees the old file or the new one, never half."""
+def write_file_atomically(path: Path, data: bytes, *, durable: bool = False) -> None:
+    """Replace ``path`` with ``data`` so that a reader sees the old file or the new one, never half.
+
+    ``durable`` also syncs the file and its directory, so the new file
+    survives a power loss once this returns (a monitor's state; tiles can be
+    rewritten and need not pay for it).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if durable:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 # ---------------------------------------------------------------------------

@@ -64,12 +64,15 @@ class Log:
         self.ledger = Ledger.create(path, LOG, display_name=f"Desk {flavour}", created=TEST_CREATED)
         self.flavour = flavour
 
-    def grow(self, count: int = 1) -> int:
-        for _ in range(count):
-            i = self.ledger.size
+    def grow(self, count: int = 1, *, batch: bool = False) -> int:
+        """Append ``count`` key records: one checkpoint each, or one for all with ``batch``."""
+        records = []
+        for i in range(self.ledger.size, self.ledger.size + count):
             editor = test_signer(f"e{i}-{self.flavour}@test.fact-ledger.example")
-            self.ledger.append([KeyRecord(id=f"key:e{i}", created=TEST_CREATED, vkey=editor.vkey,
-                                          display_name=f"Editor {i}", role="editor", status="active")], LOG, LOG)
+            records.append(KeyRecord(id=f"key:e{i}", created=TEST_CREATED, vkey=editor.vkey,
+                                     display_name=f"Editor {i}", role="editor", status="active"))
+        for chunk in [records] if batch else [[r] for r in records]:
+            self.ledger.append(chunk, LOG, LOG)
         return self.ledger.size
 
     def note(self, size: int | None = None) -> str:
