@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.checkpoint import Checkpoint, parse_checkpoint_untrusted
 from ledger.errors import FormatError, SignatureError
@@ -40,6 +40,7 @@ from ledger.note import (
     SIGNATURE_PREFIX,
     SIGNATURE_SIZE,
     NoteSignature,
+    Signer,
     Verifier,
     b64decode_canonical,
     b64encode,
@@ -160,24 +161,21 @@ def parse_cosigner_vkey_untrusted(text: str) -> CosignatureVerifier:
 
 @attrs.frozen
 class CosignatureSigner:
-    """A witness's Ed25519 private key under its name: makes cosignatures."""
+    """A witness's key: an Ed25519 key under a name (a ``note.Signer``) that makes cosignatures only.
 
-    name: str = attrs.field(validator=_check_name)
-    private_key: Ed25519PrivateKey = attrs.field(repr=False)
+    Wrapping rather than being a ``note.Signer`` keeps it from being passed
+    where a note signer is expected: its key ID is the 0x04 one.
+    """
 
-    @classmethod
-    def from_seed(cls, name: str, seed: bytes) -> CosignatureSigner:
-        """A cosigner from a 32-byte RFC 8032 seed (deterministic: tests and vectors)."""
-        return cls(name, Ed25519PrivateKey.from_private_bytes(seed))
+    key: Signer
 
-    @classmethod
-    def generate(cls, name: str) -> CosignatureSigner:
-        """A cosigner with a fresh random key."""
-        return cls(name, Ed25519PrivateKey.generate())
+    @property
+    def name(self) -> str:
+        return self.key.name
 
     @property
     def public_key(self) -> bytes:
-        return self.private_key.public_key().public_bytes_raw()
+        return self.key.public_key
 
     @property
     def verifier(self) -> CosignatureVerifier:
@@ -200,7 +198,7 @@ def sign_cosignature(checkpoint_text: str, signer: CosignatureSigner, timestamp:
     if type(timestamp) is not int or timestamp < 1:
         # tlog-witness: "The cosignature MUST NOT omit the timestamp".
         raise FormatError(f"cosignature timestamp: expected POSIX seconds > 0, found {timestamp!r}")
-    signature = signer.private_key.sign(cosignature_message(checkpoint_text, timestamp))
+    signature = signer.key.sign(cosignature_message(checkpoint_text, timestamp))
     return Cosignature(signer.name, signer.verifier.key_id, timestamp, signature)
 
 

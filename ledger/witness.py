@@ -182,10 +182,10 @@ def init(directory, name: str, passphrase: bytes | None, *, signer: CosignatureS
     directory.mkdir(parents=True, exist_ok=True)
     if (directory / DB_FILE).exists() or (directory / KEY_FILE).exists():
         raise LedgerError(f"{directory} already holds a witness ({KEY_FILE}, {DB_FILE}): choose another directory")
-    signer = signer if signer is not None else CosignatureSigner.generate(name)
+    signer = signer if signer is not None else CosignatureSigner(Signer.generate(name))
     if signer.name != name:
         raise ValueError(f"init: the signer is named {signer.name!r}, not {name!r}")
-    write_key_file(directory / KEY_FILE, Signer(signer.name, signer.private_key), passphrase)
+    write_key_file(directory / KEY_FILE, signer.key, passphrase)
     conn = _connect(directory / DB_FILE)
     try:
         conn.execute("BEGIN")
@@ -221,8 +221,7 @@ class Witness:
         self.db_path = self.directory / DB_FILE
         if not self.db_path.is_file():
             raise LedgerError(f"{self.db_path} not found: make a witness there first (witness init)")
-        key = read_key_file(self.directory / KEY_FILE, passphrase)
-        self.signer = CosignatureSigner(key.name, key.private_key)
+        self.signer = CosignatureSigner(read_key_file(self.directory / KEY_FILE, passphrase))
         with contextlib.closing(_connect(self.db_path)) as conn:
             meta = dict(conn.execute("SELECT key, value FROM meta"))
         if meta.get("format") != FORMAT or meta.get("vkey") != self.signer.vkey:

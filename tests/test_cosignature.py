@@ -32,8 +32,8 @@ VECTORS = json.loads((Path(__file__).parent / "vectors" / "cosignature.json").re
 DOC = Path(__file__).parent.parent / "docs" / "witness.md"
 
 LOG = Signer.from_seed("example.org/ledger", bytes(range(32)))
-WITNESS = CosignatureSigner.from_seed("witness.example.org/w1", bytes(range(64, 96)))
-OTHER = CosignatureSigner.from_seed("witness.example.org/w2", bytes(range(96, 128)))
+WITNESS = CosignatureSigner(Signer.from_seed("witness.example.org/w1", bytes(range(64, 96))))
+OTHER = CosignatureSigner(Signer.from_seed("witness.example.org/w2", bytes(range(96, 128))))
 
 
 def checkpoint_text(size: int = 3, extensions=()) -> str:
@@ -199,7 +199,7 @@ def test_round_trip_and_tampering():
 def test_the_key_id_commits_to_the_type():
     # Same name and key as a log key: a different key ID (0x04, not 0x01), so a
     # cosignature can never be taken for a log signature or the other way round.
-    twin = CosignatureSigner.from_seed(LOG.name, bytes(range(32)))
+    twin = CosignatureSigner(Signer.from_seed(LOG.name, bytes(range(32))))
     assert twin.public_key == LOG.public_key
     assert twin.verifier.key_id != LOG.key_id
     assert twin.verifier.key_id == cosigner_key_id(LOG.name, LOG.public_key)

@@ -16,10 +16,9 @@ from ledger.monitor import MonitorError, check, format_state, load_state, parse_
 from ledger.note import Signer, parse_verifier_key_untrusted
 from ledger.store import Store
 from ledger.tiles import directory_fetcher, tiles_for_size, write_file_atomically, write_tiles
-from test_tiles import StoreLeaves
-from test_witness import LOG, Clock, Log
-
 from ledger.witness import Witness, init
+from test_tiles import StoreLeaves
+from test_witness import LOG, Clock, Log, log, rewritten  # noqa: F401 - log and rewritten are fixtures
 
 
 def publish(db: Path, directory: Path, note: str | None = None) -> Path:
@@ -33,20 +32,6 @@ def publish(db: Path, directory: Path, note: str | None = None) -> Path:
     finally:
         store.close()
     return directory
-
-
-@pytest.fixture
-def log(tmp_path):
-    log = Log(tmp_path / "desk.db")
-    yield log
-    log.ledger.close()
-
-
-@pytest.fixture
-def rewritten(tmp_path):
-    log = Log(tmp_path / "rewritten.db", flavour="b")
-    yield log
-    log.ledger.close()
 
 
 @pytest.fixture

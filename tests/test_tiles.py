@@ -8,17 +8,19 @@ every proof computed from them must equal the one computed from the log.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import free_port
@@ -30,7 +32,6 @@ from ledger.tiles import (
     CACHE_IMMUTABLE,
     ENTRIES,
     MAX_LEAF_SIZE,
-    TILE_WIDTH,
     Tile,
     TileError,
     TileHashReader,
@@ -417,27 +418,41 @@ def test_tiles_of_another_tree_are_refused(tmp_path, log_70000):
 # --- over HTTP, from Python's own http.server ----------------------------------------------------------
 
 
-@pytest.fixture
-def http_server(log_70000):
-    hashes, leaves, directory = log_70000
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                             "--directory", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}/"
+@contextlib.contextmanager
+def serving(args: list[str], probe_url: str):
+    """Run ``args`` (a server on 127.0.0.1) until ``probe_url`` answers; stop it afterwards."""
+    # Output goes to a file: a pipe nobody reads would stall the server once full.
+    output = tempfile.TemporaryFile()
+    proc = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while True:
+            if proc.poll() is not None:
+                output.seek(0)
+                raise AssertionError(f"{args[:3]} exited: {output.read().decode(errors='replace')}")
             try:
-                urllib.request.urlopen(base + "tile/2/000.p/1", timeout=1).close()
+                urllib.request.urlopen(probe_url, timeout=1).close()
                 break
             except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("python -m http.server did not start")
-                time.sleep(0.1)
-        yield base
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{args[:3]} did not answer within 30 s")
+                time.sleep(0.05)
+        yield
     finally:
         proc.terminate()
         proc.wait(10)
+        output.close()
+
+
+@pytest.fixture
+def http_server(log_70000):
+    """Python's own http.server serving the 70,000-leaf log's tile directory."""
+    hashes, leaves, directory = log_70000
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    with serving([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)],
+                 base + "tile/2/000.p/1"):
+        yield base
 
 
 def test_proofs_through_http_server(log_70000, http_server):

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
 import re
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -20,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from conftest import TEST_CREATED, TEST_ORIGIN, free_port, test_signer
+from test_tiles import serving
 from ledger import tree
 from ledger.api import Ledger
-from ledger.checkpoint import Checkpoint, format_checkpoint, sign_checkpoint
+from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.cosignature import (
     CosignatureSigner,
     open_cosigned_checkpoint_untrusted,
@@ -35,7 +33,6 @@ from ledger.errors import FormatError, LedgerError
 from ledger.note import Signer
 from ledger.records import KeyRecord
 from ledger.witness import (
-    DB_FILE,
     KEY_FILE,
     MAX_PROOF_LINES,
     SIZE_CONTENT_TYPE,
@@ -302,7 +299,7 @@ def test_concurrent_requests_exactly_one_wins(witness_dir, log):
 def test_doc_protocol_example(tmp_path):
     """docs/witness.md's add-checkpoint example, recomputed with the documented keys and clock."""
     examples = dict(re.findall(r"<!-- example: (\S+) -->\n```\n(.*?)```\n", DOC.read_text(encoding="utf-8"), re.DOTALL))
-    signer = CosignatureSigner.from_seed("witness.example.org/w1", bytes(range(64, 96)))
+    signer = CosignatureSigner(Signer.from_seed("witness.example.org/w1", bytes(range(64, 96))))
     log_key = Signer.from_seed("example.org/ledger", bytes(range(32)))
     store = tree.MemoryHashStore()
     for leaf in (b"a", b"b", b"c"):
@@ -330,29 +327,10 @@ def test_doc_protocol_example(tmp_path):
 def witness_process(directory: Path, log_vkeys: list[str], port: int | None = None):
     """``ledger.witness.serve`` in a child process (uvicorn); yields its base URL."""
     port = port or free_port()
-    output = tempfile.TemporaryFile()
-    code = "import sys; from ledger.witness import serve; serve(sys.argv[1], '127.0.0.1', int(sys.argv[2]), sys.argv[3:])"
-    proc = subprocess.Popen([sys.executable, "-c", code, str(directory), str(port), *log_vkeys],
-                            stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                output.seek(0)
-                raise AssertionError(f"witness exited: {output.read().decode(errors='replace')}")
-            try:
-                urllib.request.urlopen(url, timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("witness did not answer within 30 s")
-                time.sleep(0.05)
+    code = "import sys; from ledger.witness import serve; serve(sys.argv[1], '127.0.0.1', int(sys.argv[2]), sys.argv[3:])"
+    with serving([sys.executable, "-c", code, str(directory), str(port), *log_vkeys], url):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        output.close()
 
 
 @pytest.fixture
