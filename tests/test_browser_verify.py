@@ -1,0 +1,496 @@
+"""publish/static/ledger-verify.js in a real Chromium, on the real demo ledger served by `ledger serve`.
+
+Test pages are served at the real server's origin (Playwright answers their
+URL; every other request, the script included, goes to `ledger serve`) with the
+site's own Content-Security-Policy, and mark what they display as the claim
+page will (docs/browser-verify.md "Wiring"). Tampers change the bytes the
+site answers, or answer for a log the test forges with the demo's log key.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import itertools
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ledger_server
+from ledger.canonical import canonical_bytes
+from ledger.checkpoint import Checkpoint, sign_checkpoint
+from ledger.demo import build_demo
+from ledger.envelope import signed_message
+from ledger.keys import read_key_file
+from ledger.note import Signer, parse_verifier_key_untrusted
+from ledger.tree import MemoryHashStore, prove_inclusion, tree_hash
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+INSECURE_HOST = "insecure.test"  # resolved to 127.0.0.1 by Chromium, but not a secure context
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1"]
+SCRIPT = "/ledger-assets/ledger-verify.js"
+SCRIPT_FILE = Path(__file__).parent.parent / "publish" / "static" / "ledger-verify.js"
+_pages = itertools.count()
+
+
+class Demo:
+    """The demo ledger's leaves and what its claim pages display, read through the public API."""
+
+    def __init__(self, db, keys_dir, base):
+        self.db, self.base = db, base
+        with urllib.request.urlopen(base + "/-/entries.jsonl") as r:
+            self.leaves = r.read().split(b"\n")[:-1]
+        with urllib.request.urlopen(base + "/-/vkey") as r:
+            self.vkey = r.read().decode().strip()
+        with urllib.request.urlopen(base + "/") as r:
+            self.csp = r.headers["Content-Security-Policy"]
+        self.log_signer = read_key_file(keys_dir / "log.key", None)
+        self.envelopes = [json.loads(leaf) for leaf in self.leaves]
+        self.key_entry = {}  # signer ID -> index of its registration
+        for i, env in enumerate(self.envelopes):
+            rec = env["record"]
+            if rec["kind"] == "key" and rec["version"] == 1:
+                v = parse_verifier_key_untrusted(rec["vkey"])
+                self.key_entry[f"{v.name}+{v.key_id.hex()}"] = i
+        self.current = {}  # record ID -> index of its latest version
+        for i, env in enumerate(self.envelopes):
+            self.current[env["record"]["id"]] = i
+
+    def signer_key_entry(self, index):
+        return self.key_entry[self.envelopes[index]["signer"]]
+
+    def record(self, index):
+        return self.envelopes[index]["record"]
+
+    def review_of(self, claim_id):
+        """Index of the current version of the newest review of the claim, or None."""
+        found = [i for rid, i in self.current.items() if rid.startswith("review:") and self.record(i)["claim"] == claim_id]
+        return max(found, default=None)
+
+    def claims(self):
+        return sorted(i for rid, i in self.current.items() if rid.startswith("claim:"))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("jsverify")
+    build_demo(tmp / "demo.db", tmp / "keys").close()
+    with ledger_server(tmp / "demo.db") as base:
+        yield Demo(tmp / "demo.db", tmp / "keys", base.rstrip("/"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium); .ci/run does")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    opened = context.new_page()
+    opened.console_errors = []
+    opened.on("console", lambda m: opened.console_errors.append(m.text) if m.type == "error" else None)
+    opened.on("pageerror", lambda e: opened.console_errors.append(str(e)))
+    yield opened
+    context.close()
+
+
+# --- test pages -----------------------------------------------------------------------------
+
+def attrs(**values) -> str:
+    return " ".join(f'{k.replace("_", "-")}="{html.escape(str(v), quote=True)}"' for k, v in values.items() if v is not None)
+
+
+def claim_page(demo, index, *, shown=None, review=None, review_shown=None, panel=None) -> str:
+    """A page marked up as docs/browser-verify.md proposes for /claim/{slug}: the displayed
+    values carry data-signed-field, the panel carries the log key and the entry."""
+    rec = demo.record(index)
+    shown = {**displayed_fields(rec), **(shown or {})}
+    body = []
+    for field, text in shown.items():
+        body.append(f'<p {attrs(data_signed_field=field)}>{html.escape(text)}</p>')
+    if review is not None:
+        rshown = {**displayed_fields(demo.record(review)), **(review_shown or {})}
+        for field, text in rshown.items():
+            body.append(f'<p {attrs(data_signed_field=field, data_signed_entry=review, data_signed_key_entry=demo.signer_key_entry(review), data_signed_role="review", data_signed_record_id=demo.record(review)["id"])}>'
+                        f'{html.escape(text)}</p>')
+    panel_attrs = {"data_log_vkey": demo.vkey, "data_entry": index, "data_record_id": rec["id"],
+                   "data_key_entry": demo.signer_key_entry(index), **(panel or {})}
+    body.append(f'<section class="verification" data-ledger-verify {attrs(**panel_attrs)}></section>')
+    return page_html("\n".join(body))
+
+
+def page_html(body: str) -> str:
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>test</title>'
+            f'<script type="module" src="{SCRIPT}"></script></head><body>{body}</body></html>')
+
+
+def displayed_fields(record) -> dict:
+    """What a claim page shows of a claim, or of the review whose verdict it shows."""
+    out = {}
+    if record["kind"] == "claim":
+        out["text"] = record["text"]
+        if "translation" in record:
+            out["translation.text"] = record["translation"]["text"]
+        if "quote" in record:
+            out["quote.exact"] = record["quote"]["exact"]
+    elif record["kind"] == "review":
+        out["rating.label"] = record["rating"]["label"]
+        out["rating.normalized"] = record["rating"]["normalized"]
+    return out
+
+
+def serve_page(page, origin, body, csp):
+    url = f"{origin}/verify-test/{next(_pages)}"
+    page.route(url, lambda route: route.fulfill(status=200, body=body, headers={
+        "Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": csp}))
+    return url
+
+
+def open_and_wait(page, demo, body, origin=None):
+    """Open a test page at the real server's origin; wait until the panel is verified or failed."""
+    page.goto(serve_page(page, origin or demo.base, body, demo.csp))
+    panel = page.locator("[data-ledger-verify]")
+    page.wait_for_selector("[data-verification=verified], [data-verification=failed]", timeout=15000)
+    return panel.get_attribute("data-verification"), panel.get_attribute("data-verification-check"), panel.inner_text()
+
+
+def replace_response(page, url_glob, change):
+    """Answer requests matching url_glob with change(original bytes)."""
+    def handle(route):
+        original = route.fetch()
+        route.fulfill(response=original, body=change(original.body()))
+    page.route(url_glob, handle)
+
+
+def answer(page, url_glob, body: bytes, content_type="text/plain; charset=utf-8"):
+    page.route(url_glob, lambda route: route.fulfill(status=200, body=body, headers={"Content-Type": content_type}))
+
+
+def module_call(page, demo, expression: str, arg=None):
+    """Evaluate `expression` (async, with `m` the module and `arg`) on a blank page of the site's origin."""
+    if not page.url.startswith(demo.base + "/verify-test/"):
+        page.goto(serve_page(page, demo.base, page_html(""), demo.csp))
+    return page.evaluate(f"async (arg) => {{ const m = await import('{SCRIPT}'); {expression} }}", arg)
+
+
+VERIFY = """
+const r = await m.verifyEntry(arg);
+return {ok: r.ok, failed: r.failed, signer: r.signer, signedAt: r.signedAt, index: r.index, treeSize: r.treeSize,
+        fp: r.logKeyFingerprint, checks: r.checks.map(c => c.name), ms: r.ms, summary: m.summarize(r)};
+"""
+
+
+# --- every demo entry and claim page verifies -----------------------------------------------
+
+def test_every_demo_entry_verifies(demo, page):
+    import hashlib
+
+    for index in range(len(demo.leaves)):
+        rec = demo.record(index)
+        r = module_call(page, demo, VERIFY, {"logVkey": demo.vkey, "entry": index, "recordId": rec["id"],
+                                             "keyEntry": demo.signer_key_entry(index)})
+        assert r["ok"], (index, r["failed"])
+        assert r["treeSize"] == len(demo.leaves) and r["index"] == index and r["signedAt"] == rec["created"]
+        assert r["checks"] == ["browser", "log-key", "checkpoint-signature", "checkpoint", "inclusion", "leaf",
+                               "record-id", "signer-key", "record-signature"]
+        assert r["fp"] == hashlib.sha256((demo.vkey + "\n").encode()).hexdigest()
+    assert page.console_errors == []
+
+
+def test_every_claim_page_verifies_with_its_displayed_values(demo, page):
+    for index in demo.claims():
+        review = demo.review_of(demo.record(index)["id"])
+        state, check, text = open_and_wait(page, demo, claim_page(demo, index, review=review))
+        assert (state, check) == ("verified", None), (index, text)
+        summary = page.locator(".verification-summary").inner_text()
+        assert summary.startswith("✓ Signed by ") and f"included in the log at entry {index} of {len(demo.leaves)}" in summary
+        assert summary.endswith(": verified in your browser.") == (review is None)
+        if review is not None:
+            assert f"verified in your browser. The review (entry {review}) was signed by " in summary
+    assert page.console_errors == []
+
+
+def test_the_sentence_and_the_details(demo, page):
+    index = demo.current["claim:ro-microelectronics-90pct"]
+    state, _, text = open_and_wait(page, demo, claim_page(demo, index))
+    assert state == "verified"
+    fp = page.evaluate("() => document.querySelector('.verification-key code:last-of-type').textContent")
+    summary = page.locator(".verification-summary").inner_text()
+    assert summary == (f"✓ Signed by Ana Popescu (demo editor) on 15 April 2024, included in the log at entry {index} of "
+                       f"{len(demo.leaves)}, log key fingerprint {fp}: verified in your browser.")
+    assert page.locator("details.verification-details").count() == 1
+    assert not page.locator("details.verification-details").evaluate("d => d.open")
+    checks = page.locator("li[data-check]")
+    assert checks.count() == 12  # 9 entry checks and the claim text, translation and quote
+    assert [checks.nth(i).get_attribute("data-check") for i in range(checks.count())][-3:] == [
+        "display:text", "display:translation.text", "display:quote.exact"]
+    assert page.locator(".verification-key code").first.text_content() == demo.vkey
+
+
+def test_the_real_server_serves_the_script_as_javascript(demo):
+    with urllib.request.urlopen(demo.base + SCRIPT) as r:
+        assert r.headers["Content-Type"].split(";")[0] in ("text/javascript", "application/javascript")
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+# --- tampers: each fails with the right check named -------------------------------------------
+
+def leaf_url(demo, index):
+    return f"{demo.base}/-/entries.jsonl?start={index}&end={index + 1}"
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "text", "last"])
+def test_a_flipped_byte_in_the_leaf_fails_inclusion(demo, page, where):
+    index = demo.current["claim:ro-microelectronics-90pct"]
+    leaf = demo.leaves[index]
+    at = {"first": 0, "middle": len(leaf) // 2, "text": leaf.index(b"aproximativ"), "last": len(leaf) - 1}[where]
+
+    def flip(body):
+        assert body[:-1] == leaf
+        return body[:at] + bytes([body[at] ^ 0x01]) + body[at + 1:]
+    replace_response(page, leaf_url(demo, index), flip)
+    state, check, text = open_and_wait(page, demo, claim_page(demo, index))
+    assert (state, check) == ("failed", "inclusion")
+    assert f"Not verified in your browser: Entry {index} is not in the log" in text
+
+
+@pytest.mark.parametrize("which", [0, -1])
+def test_a_wrong_proof_hash_fails_inclusion(demo, page, which):
+    index = demo.current["claim:ro-microelectronics-90pct"]
+
+    def corrupt(body):
+        proof = json.loads(body)
+        h = bytearray(base64.b64decode(proof["hashes"][which]))
+        h[5] ^= 0x80
+        proof["hashes"][which] = base64.b64encode(bytes(h)).decode()
+        return json.dumps(proof).encode()
+    replace_response(page, f"{demo.base}/-/proof/inclusion/{index}.json?size={len(demo.leaves)}", corrupt)
+    state, check, text = open_and_wait(page, demo, claim_page(demo, index))
+    assert (state, check) == ("failed", "inclusion")
+    page.locator("details.verification-details summary").click()
+    assert "the proof does not lead to the checkpoint's root hash" in page.locator("li.check-failed").inner_text()
+
+
+def test_a_truncated_or_padded_proof_fails_inclusion(demo, page):
+    index = demo.current["claim:ro-microelectronics-90pct"]
+    for change in (lambda hs: hs[:-1], lambda hs: hs + hs[:1]):
+        def edit(body, change=change):
+            proof = json.loads(body)
+            proof["hashes"] = change(proof["hashes"])
+            return json.dumps(proof).encode()
+        page.unroute("**/-/proof/inclusion/**")
+        replace_response(page, "**/-/proof/inclusion/**", edit)
+        state, check, _ = open_and_wait(page, demo, claim_page(demo, index))
+        assert (state, check) == ("failed", "inclusion")
+
+
+def test_a_checkpoint_signed_by_another_key_fails(demo, page):
+    index = demo.current["claim:ro-microelectronics-90pct"]
+    with urllib.request.urlopen(demo.base + "/-/checkpoint") as r:
+        real = r.read().decode()
+    text = real[: real.rindex("\n\n") + 1]
+    impostor = Signer.from_seed(demo.log_signer.name, b"\x42" * 32)  # same name, another key
+    forged = text + "\n" + f"— {impostor.name} " + base64.b64encode(impostor.key_id + impostor.sign(text.encode())).decode() + "\n"
+    # The log key's own key ID with another key's signature: a known key whose signature fails.
+    bad_sig = text + "\n" + f"— {impostor.name} " + base64.b64encode(demo.log_signer.key_id + impostor.sign(text.encode())).decode() + "\n"
+    for note, detail in ((forged, "no signature by"), (bad_sig, "does not verify")):
+        page.unroute("**/-/checkpoint")
+        answer(page, "**/-/checkpoint", note.encode())
+        state, check, shown = open_and_wait(page, demo, claim_page(demo, index))
+        assert (state, check) == ("failed", "checkpoint-signature"), shown
+        assert "Not verified in your browser: The log's checkpoint is not signed by the log key shown on this page." in shown
+        assert detail in page.locator("li.check-failed code").text_content()
+
+
+def test_a_checkpoint_of_another_origin_fails(demo, page):
+    # Signed by the log key itself, but for another origin: not evidence about this log.
+    note = sign_checkpoint(Checkpoint("elsewhere.example/log", len(demo.leaves), b"\x00" * 32), demo.log_signer)
+    answer(page, "**/-/checkpoint", note.encode())
+    state, check, text = open_and_wait(page, demo, claim_page(demo, demo.current["claim:ro-nitrocellulose"]))
+    assert (state, check) == ("failed", "checkpoint")
+    assert "for another log" in text
+
+
+@pytest.mark.parametrize("field, words", [
+    ("text", "The claim text shown on this page is not what was signed."),
+    ("translation.text", "The translation shown on this page is not what was signed."),
+    ("quote.exact", "The quote shown on this page is not what was signed."),
+])
+def test_displayed_claim_values_that_differ_fail_naming_the_field(demo, page, field, words):
+    index = demo.current["claim:ro-microelectronics-90pct"]
+    rec = demo.record(index)
+    changed = displayed_fields(rec)[field].replace("90%", "99%")
+    state, check, text = open_and_wait(page, demo, claim_page(demo, index, shown={field: changed}))
+    assert (state, check) == ("failed", f"display:{field}")
+    assert f"Not verified in your browser: {words}" in text
+
+
+def test_a_displayed_verdict_that_differs_fails(demo, page):
+    index = demo.current["claim:ro-microelectronics-90pct"]
+    review = demo.review_of("claim:ro-microelectronics-90pct")
+    state, check, text = open_and_wait(page, demo, claim_page(demo, index, review=review, review_shown={"rating.label": "Adevărat"}))
+    assert (state, check) == ("failed", "display:rating.label")
+    assert "The verdict of the review shown on this page is not what was signed." in text
+
+
+def test_a_verdict_from_a_review_of_another_claim_fails(demo, page):
+    index = demo.current["claim:ro-nitrocellulose"]
+    review = demo.review_of("claim:ro-microelectronics-90pct")
+    state, check, text = open_and_wait(page, demo, claim_page(demo, index, review=review))
+    assert (state, check) == ("failed", "review-of-claim")
+    assert "The verdict shown is not from a review of this claim" in text
+
+
+def test_a_displayed_value_the_record_lacks_fails(demo, page):
+    index = demo.current["claim:ro-microelectronics-90pct"]
+    state, check, text = open_and_wait(page, demo, claim_page(demo, index, shown={"claim_date": "2020-01-01", "tags.0": "x"}))
+    assert (state, check) == ("failed", "display:claim_date")
+    state, check, text = open_and_wait(page, demo, claim_page(demo, index, shown={"quantity.note": "x"}))
+    assert (state, check) == ("failed", "display:quantity.note")
+    assert "This page shows a field “quantity.note” that is not in the signed record." in text
+
+
+def test_the_page_is_about_another_record(demo, page):
+    index = demo.current["claim:ro-microelectronics-90pct"]
+    state, check, text = open_and_wait(page, demo, claim_page(demo, index, panel={"data_record_id": "claim:ro-nitrocellulose"}))
+    assert (state, check) == ("failed", "record-id")
+    assert "is not a version of claim:ro-nitrocellulose" in text
+
+
+def test_a_key_entry_that_registers_another_key_fails(demo, page):
+    index = demo.current["claim:ro-microelectronics-90pct"]  # signed by Ana, registered at entry 1
+    for key_entry, detail in ((2, "registers mihai@"), (3, "is a source record"), (index + 1, "does not come before")):
+        state, check, _ = open_and_wait(page, demo, claim_page(demo, index, panel={"data_key_entry": key_entry}))
+        assert (state, check) == ("failed", "signer-key")
+        assert detail in page.locator("li.check-failed code").text_content()
+
+
+class ForgedLog:
+    """The demo's leaves plus extra ones, with a checkpoint signed by the demo's log key:
+    what the log key's holder could publish. Answers the three routes the script reads."""
+
+    def __init__(self, demo, extra_leaves):
+        self.leaves = list(demo.leaves) + list(extra_leaves)
+        self.store = MemoryHashStore()
+        for leaf in self.leaves:
+            self.store.append_leaf(leaf)
+        size = len(self.leaves)
+        self.note = sign_checkpoint(Checkpoint(demo.log_signer.name, size, tree_hash(size, self.store)), demo.log_signer)
+
+    def install(self, page):
+        size = len(self.leaves)
+        answer(page, "**/-/checkpoint", self.note.encode())
+
+        def proof(route):
+            index = int(route.request.url.rsplit("/", 1)[1].split(".json")[0])
+            body = {"leaf_index": index, "tree_size": size,
+                    "hashes": [base64.b64encode(h).decode() for h in prove_inclusion(size, index, self.store)]}
+            route.fulfill(status=200, body=json.dumps(body), headers={"Content-Type": "application/json"})
+
+        def entries(route):
+            start = int(route.request.url.split("start=")[1].split("&")[0])
+            route.fulfill(status=200, body=self.leaves[start] + b"\n", headers={"Content-Type": "application/jsonl"})
+        page.route("**/-/proof/inclusion/**", proof)
+        page.route("**/-/entries.jsonl?**", entries)
+
+
+def signed_leaf(record: dict, signer: Signer, origin: str) -> bytes:
+    sig = base64.b64encode(signer.sign(signed_message(origin, record))).decode()
+    return canonical_bytes({"record": record, "sig": sig, "signer": f"{signer.name}+{signer.key_id.hex()}"})
+
+
+def test_a_signer_key_that_is_not_registered_fails(demo, page):
+    """The log key's holder logs a claim signed by a key no entry registers."""
+    eve = Signer.from_seed("eve@demo.fact-ledger.example", b"\x07" * 32)
+    claim = {**demo.record(demo.current["claim:ro-nitrocellulose"]), "id": "claim:forged", "created": "2024-04-20T10:00:00Z"}
+    forged = ForgedLog(demo, [signed_leaf(claim, eve, demo.log_signer.name)])
+    index = len(forged.leaves) - 1
+    forged.install(page)
+    demo_like = {"data_entry": index, "data_record_id": "claim:forged"}
+    for key_entry in (1, 2, None):  # Ana's registration, Mihai's, and none given
+        body = claim_page(demo, demo.current["claim:ro-nitrocellulose"], panel={**demo_like, "data_key_entry": key_entry})
+        state, check, text = open_and_wait(page, demo, body)
+        assert (state, check) == ("failed", "signer-key"), text
+    assert "The page does not say which log entry registers the key that signed entry" in text
+
+
+def test_a_record_signature_that_does_not_verify_fails(demo, page):
+    """The log key's holder logs a claim under Ana's key ID with a signature by another key."""
+    mallory = Signer.from_seed("mallory", b"\x09" * 32)
+    claim = {**demo.record(demo.current["claim:ro-nitrocellulose"]), "id": "claim:forged", "created": "2024-04-20T10:00:00Z"}
+    ana = demo.envelopes[demo.current["claim:ro-nitrocellulose"]]["signer"]
+    envelope = json.loads(signed_leaf(claim, mallory, demo.log_signer.name))
+    envelope["signer"] = ana
+    forged = ForgedLog(demo, [canonical_bytes(envelope)])
+    forged.install(page)
+    index = len(forged.leaves) - 1
+    body = claim_page(demo, demo.current["claim:ro-nitrocellulose"], panel={"data_entry": index, "data_record_id": "claim:forged"})
+    state, check, text = open_and_wait(page, demo, body)
+    assert (state, check) == ("failed", "record-signature")
+    assert "the record is not what Ana Popescu (demo editor) signed" in text
+
+
+def test_a_leaf_that_is_not_canonical_fails(demo, page):
+    """Logged, included and signed, but not in canonical form: the log key's holder could log it."""
+    claim = {**demo.record(demo.current["claim:ro-nitrocellulose"]), "id": "claim:forged"}
+    leaf = signed_leaf(claim, demo.log_signer, demo.log_signer.name).replace(b'{"record":', b'{ "record":', 1)
+    forged = ForgedLog(demo, [leaf])
+    forged.install(page)
+    index = len(forged.leaves) - 1
+    state, check, text = open_and_wait(page, demo, claim_page(demo, 3, panel={"data_entry": index, "data_record_id": None}))
+    assert (state, check) == ("failed", "leaf")
+
+
+def test_a_missing_route_fails_as_a_download(demo, page):
+    page.route("**/-/checkpoint", lambda route: route.fulfill(status=404, body="{}"))
+    state, check, text = open_and_wait(page, demo, claim_page(demo, demo.current["claim:ro-nitrocellulose"]))
+    assert (state, check) == ("failed", "download")
+    assert "could not be downloaded" in text
+
+
+def test_a_bad_log_key_on_the_page_fails(demo, page):
+    index = demo.current["claim:ro-nitrocellulose"]
+    name, key_id, key = demo.vkey.split("+", 2)
+    for vkey in ("", f"{name}+00000000+{key}", demo.vkey + "="):
+        state, check, _ = open_and_wait(page, demo, claim_page(demo, index, panel={"data_log_vkey": vkey}))
+        assert (state, check) == ("failed", "log-key")
+    other = Signer.from_seed(name, b"\x42" * 32).vkey  # well-formed, but not the log's key
+    state, check, _ = open_and_wait(page, demo, claim_page(demo, index, panel={"data_log_vkey": other}))
+    assert (state, check) == ("failed", "checkpoint-signature")
+
+
+def test_not_a_secure_context_says_so(demo, page):
+    """An http:// origin whose host is not localhost or a loopback address is not a secure
+    context: Chromium gives it no crypto.subtle. The host name maps to 127.0.0.1
+    (--host-resolver-rules)."""
+    port = demo.base.rsplit(":", 1)[1]
+    origin = f"http://{INSECURE_HOST}:{port}"
+    # Chromium's Private Network Access rules keep a non-secure page from loading
+    # anything from a loopback address, so the script comes from the file itself.
+    answer(page, origin + SCRIPT, SCRIPT_FILE.read_bytes(), "text/javascript")
+    state, check, text = open_and_wait(page, demo, claim_page(demo, demo.current["claim:ro-nitrocellulose"]), origin=origin)
+    assert page.evaluate("() => [window.isSecureContext, typeof crypto.subtle]") == [False, "undefined"]
+    assert (state, check) == ("failed", "browser")
+    assert "it was not loaded over a secure connection (https)" in text
+
+
+def test_no_inline_script_under_the_sites_csp(demo, page):
+    violations = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    open_and_wait(page, demo, claim_page(demo, demo.current["claim:ro-nitrocellulose"]))
+    assert "script-src 'self'" in demo.csp and "'unsafe-inline'" not in demo.csp.split("script-src")[1].split(";")[0]
+    assert "'unsafe-eval'" not in demo.csp
+    assert violations == []
