@@ -13,6 +13,7 @@ import base64
 import html
 import itertools
 import json
+import re
 import urllib.request
 from pathlib import Path
 
@@ -494,3 +495,374 @@ def test_no_inline_script_under_the_sites_csp(demo, page):
     assert "script-src 'self'" in demo.csp and "'unsafe-inline'" not in demo.csp.split("script-src")[1].split(";")[0]
     assert "'unsafe-eval'" not in demo.csp
     assert violations == []
+
+
+# --- RFC 8785 as sorted JSON.stringify, against the Python canonical bytes ----------------------
+
+TRICKY_STRINGS = [
+    "", "plain", "\u0000\u0001\u0008\u0009\u000a\u000b\u000c\u000d\u001f", "\u007f\u0080\u009f", '"quoted" \\ back/slash',
+    "\u2028\u2029", "\ufeff BOM", "😀 𝄞 \U0010ffff", "e\u0301 é", "غزّة إسرائيل", "\ud7ff\ue000\uffff",
+    "</script><script>alert(1)</script>",
+]
+# Member names whose UTF-16 order differs from their code point order (U+FB01 sorts after
+# the surrogates of U+1F600 in UTF-16, before it by code point), and other near ties.
+TRICKY_KEYS = ["\ufb01", "😀", "\uffff", "\U00010000", "a", "A", "", "é", "\u0080", "aa", "a\u0000", "10", "2", "1",
+               "__proto__", "constructor", "\ud7ff", "\ue000", "B", "b"]
+
+
+def tricky_values():
+    yield {k: i for i, k in enumerate(TRICKY_KEYS)}
+    yield {"nested": {k: [k, {k: None}] for k in TRICKY_KEYS}, "list": TRICKY_STRINGS}
+    yield {"ints": [0, -1, 1, 2**53 - 1, -(2**53 - 1), 10, 100], "bools": [True, False, None], "empty": [{}, [], ""]}
+    for s in TRICKY_STRINGS:
+        yield {s: s}
+
+
+def test_rfc8785_as_sorted_json_stringify_equals_the_python_canonical_bytes(demo, page):
+    values = [env["record"] for env in demo.envelopes] + demo.envelopes + list(tricky_values())
+    # Each value goes in as JSON a canonicalizer must normalize: spaces, unsorted, \\u escapes.
+    texts = [json.dumps(v, ensure_ascii=True, indent=1, sort_keys=False) for v in values]
+    got = module_call(page, demo, "return arg.map(t => m.canonicalJSON(JSON.parse(t)));", texts)
+    for value, js in zip(values, got):
+        assert js.encode("utf-8") == canonical_bytes(value), value
+    # The leaves are canonical already: JS re-serializes each to its exact bytes.
+    leaves = module_call(page, demo, "return arg.map(t => m.canonicalJSON(JSON.parse(t)));", [leaf.decode() for leaf in demo.leaves])
+    assert [s.encode("utf-8") for s in leaves] == demo.leaves
+
+
+def test_values_that_cannot_be_canonical_are_refused_in_js_as_in_python(demo, page):
+    refused = module_call(page, demo, """
+        return arg.map(t => { try { m.canonicalJSON(JSON.parse(t)); return null; } catch (e) { return e.message; } });
+    """, ["1.5", "9007199254740992", "-9007199254740992", '"\\ud800"', '{"a": "x\\udc00y"}', "-0", "1e2"])
+    assert refused[:5] == ["number 1.5 is not an integer within ±(2^53 − 1)",
+                           "number 9007199254740992 is not an integer within ±(2^53 − 1)",
+                           "number -9007199254740992 is not an integer within ±(2^53 − 1)",
+                           "a string holds a lone surrogate", "a string holds a lone surrogate"]
+    assert refused[5] is not None  # -0
+    assert refused[6] is None  # 1e2 is the integer 100: accepted, and serialized "100" (so a leaf spelling it 1e2 is not canonical)
+    from ledger.errors import FormatError
+    for bad in (1.5, 2**53, "\ud800"):
+        with pytest.raises(FormatError):
+            canonical_bytes(bad)
+
+
+def test_a_leaf_with_duplicate_or_reordered_members_is_not_canonical(demo, page):
+    leaf = demo.leaves[10].decode()
+    duplicated = leaf.replace('{"record":{', '{"record":{"id":"claim:other",', 1)
+    reordered = '{"sig":' + leaf.split(',"sig":', 1)[1][:-1] + ',"record":' + leaf[len('{"record":'):].split(',"sig":', 1)[0] + "}"
+    escaped = leaf.replace("î", "\\u00ee", 1)
+    got = module_call(page, demo, """
+        return arg.map(t => { try { m.parseLeaf(new TextEncoder().encode(t)); return null; } catch (e) { return e.message; } });
+    """, [leaf, duplicated, reordered, escaped])
+    assert got == [None, "the record inside the leaf is not in RFC 8785 canonical form",
+                   "the record inside the leaf is not in RFC 8785 canonical form",
+                   "the record inside the leaf is not in RFC 8785 canonical form"]
+
+
+# --- the tlog-proof bundle as the library makes it ------------------------------------------------
+
+def test_tlog_proof_bundles_from_the_library_verify(demo, page):
+    """`ledger prove --format tlog-proof` bundles, whose extra carries the entry and its key
+    registration, as /-/proof/tlog/{index} serves them once it uses the library's (issue 14)."""
+    from ledger.api import Ledger
+
+    with Ledger.open(demo.db, readonly=True) as ledger:
+        bundles = {i: ledger.tlog_proof(i) for i in range(1, len(demo.leaves))}
+
+    def bundle(route):
+        index = int(route.request.url.split("/-/proof/tlog/")[1].split("?")[0])
+        route.fulfill(status=200, body=bundles[index], headers={"Content-Type": "text/plain; charset=utf-8"})
+    page.route("**/-/proof/tlog/**", bundle)
+    index = demo.current["claim:ro-microelectronics-90pct"]
+    review = demo.review_of("claim:ro-microelectronics-90pct")
+    body = claim_page(demo, index, review=review, panel={"data_source": "tlog-proof", "data_key_entry": None})
+    state, check, text = open_and_wait(page, demo, body)
+    assert (state, check) == ("verified", None), text
+    for i in range(1, len(demo.leaves)):
+        r = module_call(page, demo, VERIFY, {"logVkey": demo.vkey, "entry": i, "source": "tlog-proof"})
+        assert r["ok"], (i, r["failed"])
+    # The bundle's own key registration is checked like the page's.
+    body = claim_page(demo, index, panel={"data_source": "tlog-proof", "data_key_entry": 2})
+    assert open_and_wait(page, demo, body)[:2] == ("failed", "signer-key")
+
+
+def test_a_tlog_proof_bundle_without_extra_says_so(demo, page):
+    with urllib.request.urlopen(f"{demo.base}/-/proof/tlog/10") as r:
+        served = r.read()
+    answer(page, "**/-/proof/tlog/**", re.sub(rb"\nextra [^\n]*", b"", served, count=1))  # as the route serves it today
+    body = claim_page(demo, 10, panel={"data_source": "tlog-proof"})
+    state, check, _ = open_and_wait(page, demo, body)
+    assert (state, check) == ("failed", "download")
+    assert "no 'extra' line" in page.locator("li.check-failed code").text_content()
+
+
+# --- tlog-tiles: proofs computed from hash tiles, served by Python's http.server ----------------
+
+def tile_path(level, index: int, width: int = 256) -> str:
+    """c2sp.org/tlog-tiles: tile/<L>/<N>[.p/<W>], N in 3-digit groups, all but the last x-prefixed."""
+    groups = f"{index:03d}" if index < 1000 else None
+    if groups is None:
+        digits = str(index)
+        digits = "0" * (-len(digits) % 3) + digits
+        parts = [digits[i:i + 3] for i in range(0, len(digits), 3)]
+        groups = "/".join([f"x{p}" for p in parts[:-1]] + [parts[-1]])
+    return f"tile/{level}/{groups}" + ("" if width == 256 else f".p/{width}")
+
+
+def write_tiles(root: Path, leaves: list[bytes], note: str | None = None) -> dict:
+    """Write the tiles and entry bundles of a log of `leaves` under `root` (tlog-tiles, height 8).
+
+    A hash at tile level L is the tree hash of 256**L leaves: node (8L, k) of the
+    tree, which MemoryHashStore keeps at stored_hash_index(8L, k). Returns the
+    number of files written per level."""
+    from ledger.tree import stored_hash_index
+
+    store = MemoryHashStore()
+    for leaf in leaves:
+        store.append_leaf(leaf)
+    counts = {}
+
+    def write(path, data):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(data)
+
+    level = 0
+    while (count := len(leaves) >> (8 * level)) > 0:
+        hashes = store.read_hashes([stored_hash_index(8 * level, k) for k in range(count)])
+        for t in range(0, (count + 255) // 256):
+            chunk = hashes[t * 256:(t + 1) * 256]
+            write(tile_path(level, t, len(chunk)), b"".join(chunk))
+            counts[level] = counts.get(level, 0) + 1
+        level += 1
+    for t in range(0, (len(leaves) + 255) // 256):
+        chunk = leaves[t * 256:(t + 1) * 256]
+        write(tile_path("entries", t, len(chunk)), b"".join(len(leaf).to_bytes(2, "big") + leaf for leaf in chunk))
+    if note is not None:
+        write("checkpoint", note.encode())
+    return counts
+
+
+@pytest.fixture(scope="module")
+def tiled(demo, tmp_path_factory):
+    """A static directory served by `python -m http.server` on 127.0.0.1: the script, the
+    demo's tiles, the tiles of the demo plus 600 sources (three level-0 tiles, a level-1
+    tile), and of a synthetic 70,000-leaf log (the tlog-tiles spec's example size)."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    from conftest import free_port
+    from ledger.api import Ledger
+
+    root = tmp_path_factory.mktemp("tiles")
+    shutil.copy(SCRIPT_FILE, root / "ledger-verify.js")
+    (root / "blank.html").write_text(page_html("").replace(SCRIPT, "/ledger-verify.js"))
+    with urllib.request.urlopen(demo.base + "/-/checkpoint") as r:
+        write_tiles(root / "demo" / "tlog", demo.leaves, r.read().decode())
+
+    big = root / "big.db"
+    shutil.copy(demo.db, big)
+    with Ledger.open(big) as ledger:
+        ana = read_key_file(demo.db.parent / "keys" / "ana.key", None)
+        ledger.append([{"kind": "source", "id": f"source:bulk-{i}", "version": 1, "created": "2024-04-20T10:00:00Z",
+                        "type": "article", "title": f"Bulk source {i}"} for i in range(600)], ana, demo.log_signer)
+        big_leaves = [ledger.entry(i).leaf for i in range(ledger.size)]
+        big_note = ledger.latest_checkpoint_note()
+    big.unlink()
+    big_counts = write_tiles(root / "big" / "tlog", big_leaves, big_note)
+
+    synthetic = [b"leaf %d" % i for i in range(70_000)]
+    synthetic_counts = write_tiles(root / "synthetic" / "tlog", synthetic)
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(base + "/blank.html", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield {"base": base, "root": root, "big_leaves": big_leaves, "synthetic": synthetic,
+               "big_counts": big_counts, "synthetic_counts": synthetic_counts}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def tiles_call(page, tiled, expression, arg=None):
+    if not page.url.startswith(tiled["base"]):
+        page.goto(tiled["base"] + "/blank.html")
+    return page.evaluate(f"async (arg) => {{ const m = await import('/ledger-verify.js'); {expression} }}", arg)
+
+
+VERIFY_TILES = """
+const reader = m.tilesReader(arg.prefix);
+const r = await m.verifyEntry({...arg, reader});
+return {ok: r.ok, failed: r.failed, treeSize: r.treeSize, fetched: reader.fetched};
+"""
+
+
+def test_the_synthetic_log_has_the_tiles_the_spec_counts(tiled):
+    # tlog-tiles: 70,000 entries are 273 full level-0 tiles and a partial one of width 112,
+    # one full level-1 tile and a partial of width 17, and a partial level-2 tile of width 1.
+    assert tiled["synthetic_counts"] == {0: 274, 1: 2, 2: 1}
+    tlog = tiled["root"] / "synthetic" / "tlog"
+    assert (tlog / "tile/0/272").stat().st_size == 8192 and (tlog / "tile/0/273.p/112").stat().st_size == 112 * 32
+    assert (tlog / "tile/1/000").exists() and (tlog / "tile/1/001.p/17").exists() and (tlog / "tile/2/000.p/1").exists()
+    assert tile_path(0, 1234067) == "tile/0/x001/x234/067"
+
+
+def test_tile_paths_in_js_match(tiled, page):
+    got = tiles_call(page, tiled, "return arg.map(([l, n, w]) => m.tilePath(l, n, w));",
+                     [[0, 0, 256], [0, 1234067, 256], [1, 1, 17], ["entries", 273, 112], [2, 1000, 1]])
+    assert got == ["tile/0/000", "tile/0/x001/x234/067", "tile/1/001.p/17", "tile/entries/273.p/112", "tile/2/x001/000.p/1"]
+
+
+def test_inclusion_proofs_from_tiles_equal_the_librarys(tiled, page):
+    """At most one tile per tile level plus the right-edge partial tiles, for any leaf."""
+    size = len(tiled["synthetic"])
+    store = MemoryHashStore()
+    for leaf in tiled["synthetic"]:
+        store.append_leaf(leaf)
+    indexes = [0, 1, 255, 256, 257, 65535, 65536, 65537, 69887, 69888, 69999, 33333]
+    got = tiles_call(page, tiled, """
+        const out = [];
+        for (const i of arg.indexes) {
+            const fetched = [];
+            const proof = await m.inclusionProofFromTiles(i, arg.size, async (l, n, w) => {
+                fetched.push(m.tilePath(l, n, w));
+                const r = await fetch('/synthetic/tlog/' + m.tilePath(l, n, w));
+                return new Uint8Array(await r.arrayBuffer());
+            });
+            out.push({proof: proof.map(h => m.hex(h)), fetched});
+        }
+        return out;
+    """, {"indexes": indexes, "size": size})
+    for i, r in zip(indexes, got):
+        assert r["proof"] == [h.hex() for h in prove_inclusion(size, i, store)], i
+        levels = [p.split("/")[1] for p in r["fetched"]]
+        full = [p for p in r["fetched"] if ".p/" not in p]
+        assert len(full) == len({p.split("/")[1] for p in full}) <= 3, (i, r["fetched"])  # one full tile per level at most
+        assert len(r["fetched"]) <= 3 + 3, (i, r["fetched"])  # plus the partial tiles of the right edge
+        assert set(levels) <= {"0", "1", "2"}
+    # Every size's proofs, on a small log: the right edge in every shape.
+    for size in (1, 2, 3, 255, 256, 257, 511, 512, 513, 600):
+        small = MemoryHashStore()
+        for leaf in tiled["synthetic"][:size]:
+            small.append_leaf(leaf)
+        want = {i: [h.hex() for h in prove_inclusion(size, i, small)] for i in {0, size // 2, size - 1, min(256, size - 1)}}
+        got = tiles_call(page, tiled, """
+            const tiles = new Map();
+            const hashes = await Promise.all(arg.leaves.map(l => m.leafHash(new TextEncoder().encode(l))));
+            // Tiles of a `size`-leaf log built in JS from its leaf hashes, for the reader under test.
+            const level = async (h, L) => { let cur = h; for (let i = 0; i < 8 * L; i++) { const up = []; for (let j = 0; j + 1 < cur.length; j += 2) up.push(await m.nodeHash(cur[j], cur[j + 1])); cur = up; } return cur; };
+            const out = {};
+            for (const i of arg.indexes) {
+                const proof = await m.inclusionProofFromTiles(i, arg.leaves.length, async (L, n, w) => {
+                    const all = await level(hashes, L);
+                    const part = all.slice(n * 256, n * 256 + w);
+                    if (part.length !== w) throw new Error('asked for a tile that does not exist: ' + m.tilePath(L, n, w));
+                    const bytes = new Uint8Array(w * 32); part.forEach((p, k) => bytes.set(p, k * 32)); return bytes;
+                });
+                out[i] = proof.map(h => m.hex(h));
+            }
+            return out;
+        """, {"leaves": [leaf.decode() for leaf in tiled["synthetic"][:size]], "indexes": sorted(want)})
+        assert {int(k): v for k, v in got.items()} == want, size
+
+
+def test_every_demo_entry_verifies_from_tiles(demo, tiled, page):
+    for index in range(len(demo.leaves)):
+        r = tiles_call(page, tiled, VERIFY_TILES, {"prefix": "/demo/tlog/", "logVkey": demo.vkey, "entry": index,
+                                                   "keyEntry": demo.signer_key_entry(index), "recordId": demo.record(index)["id"]})
+        assert r["ok"], (index, r["failed"])
+        assert r["fetched"][0] == "checkpoint" and set(r["fetched"][1:]) == {"tile/entries/000.p/34", "tile/0/000.p/34"}
+
+
+def test_a_larger_log_verifies_from_tiles(demo, tiled, page):
+    leaves = tiled["big_leaves"]
+    assert tiled["big_counts"] == {0: 3, 1: 1}  # 634 entries: two full level-0 tiles, a partial, a level-1 partial
+    for index in (0, 10, 255, 256, 300, 511, 512, len(leaves) - 1):
+        env = json.loads(leaves[index])
+        r = tiles_call(page, tiled, VERIFY_TILES, {"prefix": "/big/tlog/", "logVkey": demo.vkey, "entry": index,
+                                                   "keyEntry": demo.key_entry[env["signer"]], "recordId": env["record"]["id"]})
+        assert r["ok"], (index, r["failed"])
+        assert r["treeSize"] == len(leaves)
+        hash_tiles = [p for p in r["fetched"] if p.startswith("tile/") and "entries" not in p]
+        assert len(hash_tiles) <= 4, (index, r["fetched"])
+
+
+def test_a_tampered_tile_or_bundle_fails_inclusion(demo, tiled, page):
+    index = 300
+    env = json.loads(tiled["big_leaves"][index])
+    for path in ("tile/0/001", "tile/entries/001", "tile/1/000.p/2"):
+        original = (tiled["root"] / "big" / "tlog" / path).read_bytes()
+        at = {"tile/0/001": ((index - 256) ^ 1) * 32 + 3,  # the sibling: the leaf's own hash is recomputed
+               "tile/entries/001": sum(2 + len(leaf) for leaf in tiled["big_leaves"][256:index]) + 2 + 40,  # in leaf 300
+               "tile/1/000.p/2": 5}[path]
+        flipped = original[:at] + bytes([original[at] ^ 1]) + original[at + 1:]
+        page.unroute("**/*")
+        answer(page, f"{tiled['base']}/big/tlog/{path}", flipped, "application/octet-stream")
+        r = tiles_call(page, tiled, VERIFY_TILES, {"prefix": "/big/tlog/", "logVkey": demo.vkey, "entry": index,
+                                                   "keyEntry": demo.key_entry[env["signer"]]})
+        assert r["failed"] and r["failed"]["name"] == "inclusion", (path, r)
+
+
+def test_a_claim_page_reads_tiles(demo, tiled, page):
+    """The panel, with data-source="tiles", on a page of a static mirror."""
+    index = demo.current["claim:ro-microelectronics-90pct"]
+    body = claim_page(demo, index, panel={"data_source": "tiles", "data_base": "/demo/tlog/"}).replace(SCRIPT, "/ledger-verify.js")
+    (tiled["root"] / "claim.html").write_text(body)
+    page.goto(tiled["base"] + "/claim.html")
+    page.wait_for_selector("[data-verification=verified], [data-verification=failed]")
+    assert page.locator("[data-ledger-verify]").get_attribute("data-verification") == "verified"
+
+
+# --- witnesses: cosignatures (c2sp.org/tlog-cosignature, cosignature/v1) on the checkpoint --------
+
+def witness(name: str, seed: bytes):
+    """A witness key: Ed25519 with signature type 0x04 in its key ID and verifier key."""
+    import hashlib
+
+    signer = Signer.from_seed(name, seed)
+    key_id = hashlib.sha256(name.encode() + b"\n\x04" + signer.public_key).digest()[:4]
+    typed_key = base64.b64encode(b"\x04" + signer.public_key).decode()
+    vkey = f"{name}+{key_id.hex()}+{typed_key}"
+    return signer, key_id, vkey
+
+
+def cosignature_line(note_text: str, signer: Signer, key_id: bytes, timestamp: int, signed_time: int | None = None) -> str:
+    message = f"cosignature/v1\ntime {timestamp if signed_time is None else signed_time}\n".encode() + note_text.encode()
+    body = key_id + timestamp.to_bytes(8, "big") + signer.sign(message)
+    return f"— {signer.name} {base64.b64encode(body).decode()}\n"
+
+
+def test_witness_cosignatures_are_shown(demo, page):
+    with urllib.request.urlopen(demo.base + "/-/checkpoint") as r:
+        note = r.read().decode()
+    text = note[: note.rindex("\n\n") + 1]
+    w1, w1_id, w1_vkey = witness("witness-one.example", b"\x31" * 32)
+    w2, w2_id, w2_vkey = witness("witness-two.example", b"\x32" * 32)
+    t = 1713175200  # 2024-04-15T10:00:00Z
+    answer(page, "**/-/checkpoint", (note + cosignature_line(text, w1, w1_id, t)).encode())
+    index = demo.current["claim:ro-nitrocellulose"]
+    state, check, _ = open_and_wait(page, demo, claim_page(demo, index, panel={"data_witness_vkeys": f"{w1_vkey} {w2_vkey}"}))
+    assert (state, check) == ("verified", None)
+    summary = page.locator(".verification-summary").inner_text()
+    assert summary.endswith("verified in your browser. Cosigned by witness-one.example (2024-04-15T10:00:00Z) of 2 witnesses.")
+    assert "witness-two.example did not cosign" in page.locator("li[data-check=witnesses] code").text_content()
+    # Without witness keys on the page, the cosignature is an unknown signature: ignored.
+    assert open_and_wait(page, demo, claim_page(demo, index))[:2] == ("verified", None)
+    # A cosignature whose time is not the one signed does not verify.
+    page.unroute("**/-/checkpoint")
+    answer(page, "**/-/checkpoint", (note + cosignature_line(text, w1, w1_id, t, signed_time=t + 1)).encode())
+    state, check, shown = open_and_wait(page, demo, claim_page(demo, index, panel={"data_witness_vkeys": w1_vkey}))
+    assert (state, check) == ("failed", "witnesses")
+    assert "The cosignature of the witness witness-one.example on the checkpoint does not verify." in shown
