@@ -278,7 +278,7 @@ def test_a_wrong_proof_hash_fails_inclusion(demo, page, which):
         h[5] ^= 0x80
         proof["hashes"][which] = base64.b64encode(bytes(h)).decode()
         return json.dumps(proof).encode()
-    replace_response(page, f"{demo.base}/-/proof/inclusion/{index}.json?size={len(demo.leaves)}", corrupt)
+    replace_response(page, f"{demo.base}/-/proof/inclusion/{index}.json*", corrupt)
     state, check, text = open_and_wait(page, demo, claim_page(demo, index))
     assert (state, check) == ("failed", "inclusion")
     page.locator("details.verification-details summary").click()
@@ -292,8 +292,8 @@ def test_a_truncated_or_padded_proof_fails_inclusion(demo, page):
             proof = json.loads(body)
             proof["hashes"] = change(proof["hashes"])
             return json.dumps(proof).encode()
-        page.unroute("**/-/proof/inclusion/**")
-        replace_response(page, "**/-/proof/inclusion/**", edit)
+        page.unroute(f"**/-/proof/inclusion/{index}.json*")
+        replace_response(page, f"**/-/proof/inclusion/{index}.json*", edit)
         state, check, _ = open_and_wait(page, demo, claim_page(demo, index))
         assert (state, check) == ("failed", "inclusion")
 
@@ -866,3 +866,22 @@ def test_witness_cosignatures_are_shown(demo, page):
     state, check, shown = open_and_wait(page, demo, claim_page(demo, index, panel={"data_witness_vkeys": w1_vkey}))
     assert (state, check) == ("failed", "witnesses")
     assert "The cosignature of the witness witness-one.example on the checkpoint does not verify." in shown
+
+
+def test_proofs_for_another_size_are_asked_again_at_the_checkpoints(demo, page):
+    """Entries and proofs are asked for while the checkpoint downloads; if the log grew in
+    between (here: /-/checkpoint answers an older checkpoint), the proofs are asked again
+    at the checkpoint's size."""
+    with urllib.request.urlopen(demo.base + "/-/ledger.json") as r:
+        sizes = json.loads(r.read())["checkpoint_sizes"]
+    older = [s for s in sizes if 12 < s < len(demo.leaves)][0]
+    with urllib.request.urlopen(f"{demo.base}/-/checkpoint/{older}") as r:
+        answer(page, "**/-/checkpoint", r.read())
+    asked = []
+    page.on("request", lambda req: asked.append(req.url.split("/-/")[1]) if "/-/proof/" in req.url else None)
+    index = demo.current["claim:ro-microelectronics-90pct"]
+    assert index < older
+    state, check, text = open_and_wait(page, demo, claim_page(demo, index))
+    assert (state, check) == ("verified", None), text
+    assert f"included in the log at entry {index} of {older}," in text
+    assert f"proof/inclusion/{index}.json" in asked and f"proof/inclusion/{index}.json?size={older}" in asked

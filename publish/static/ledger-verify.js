@@ -349,7 +349,7 @@ export function signedMessage(origin, recordBytes) {
 async function fetchOk(fetcher, url, what) {
   let response;
   try {
-    response = await fetcher(url, { credentials: 'same-origin' });
+    response = await fetcher(url);
   } catch (e) {
     throw new Failure('download', `The ${what} could not be downloaded from this site.`, `${url}: ${e.message}`);
   }
@@ -363,25 +363,41 @@ function joinUrl(base, path) {
 
 /** The site's verifier routes (docs/site.md "Verifier routes"). */
 export function routesReader(base = '/', fetcher = globalThis.fetch.bind(globalThis)) {
+  const early = new Map();
+  const leafOf = (index) => fetchOk(fetcher, joinUrl(base, `-/entries.jsonl?start=${index}&end=${index + 1}`), `entry ${index}`);
+  const proofOf = (index, size) => fetchOk(fetcher, joinUrl(base, `-/proof/inclusion/${index}.json` + (size === undefined ? '' : `?size=${size}`)),
+    `inclusion proof of entry ${index}`).then((bytes) => {
+    try {
+      return JSON.parse(decodeUtf8(bytes, 'the proof'));
+    } catch (e) {
+      throw new Failure('download', `The site sent the inclusion proof of entry ${index} in an unexpected form.`, e.message);
+    }
+  });
   return {
     kind: 'routes',
+    // Ask for the entries, and their proofs at the latest checkpoint, while the
+    // checkpoint downloads: one round trip instead of two. A proof for another
+    // size (an append came in between) is asked again at the checkpoint's size.
+    prefetch(indexes) {
+      for (const index of indexes) {
+        if (early.has(index)) continue;
+        const pending = { leaf: leafOf(index), proof: proofOf(index) };
+        pending.leaf.catch(() => {});
+        pending.proof.catch(() => {});
+        early.set(index, pending);
+      }
+    },
     async checkpoint() {
       return fetchOk(fetcher, joinUrl(base, '-/checkpoint'), 'log checkpoint');
     },
     async entry(index, size) {
-      const [proofBytes, lines] = await Promise.all([
-        fetchOk(fetcher, joinUrl(base, `-/proof/inclusion/${index}.json?size=${size}`), `inclusion proof of entry ${index}`),
-        fetchOk(fetcher, joinUrl(base, `-/entries.jsonl?start=${index}&end=${index + 1}`), `entry ${index}`),
-      ]);
+      const pending = early.get(index);
+      const lines = await (pending ? pending.leaf : leafOf(index));
+      let proof = pending ? await pending.proof.catch(() => null) : null;
+      if (!proof || proof.tree_size !== size) proof = await proofOf(index, size);
       // One leaf and its newline; canonical JSON holds no raw newline.
       const nl = lines.indexOf(0x0a);
       if (nl !== lines.length - 1) throw new Failure('download', `The site sent entry ${index} in an unexpected form.`, 'expected one line ending in a newline');
-      let proof;
-      try {
-        proof = JSON.parse(decodeUtf8(proofBytes, 'the proof'));
-      } catch (e) {
-        throw new Failure('download', `The site sent the inclusion proof of entry ${index} in an unexpected form.`, e.message);
-      }
       return { leaf: lines.subarray(0, nl), proof: parseProofJson(proof, index, size) };
     },
   };
@@ -417,36 +433,41 @@ export function parseTlogProof(text) {
 /** c2sp.org/tlog-proof bundles from /-/proof/tlog/{index}, whose extra line
  *  carries the entry's leaf and its key registration (docs/verify.md). */
 export function tlogProofReader(base = '/', fetcher = globalThis.fetch.bind(globalThis)) {
-  const bundles = new Map();
-  const fetchBundle = async (index, size) => {
+  const early = new Map();
+  const bundleOf = async (index, size) => {
     const url = joinUrl(base, `-/proof/tlog/${index}` + (size === undefined ? '' : `?size=${size}`));
     const bytes = await fetchOk(fetcher, url, `proof bundle of entry ${index}`);
-    let bundle, extra;
     try {
-      bundle = parseTlogProof(decodeUtf8(bytes, 'the bundle'));
+      const bundle = parseTlogProof(decodeUtf8(bytes, 'the bundle'));
       if (bundle.index !== index) throw new SyntaxError(`the bundle is for entry ${bundle.index}`);
       if (!bundle.extra) throw new SyntaxError("the bundle has no 'extra' line carrying the entry");
-      extra = JSON.parse(decodeUtf8(bundle.extra, 'extra data'));
+      const extra = JSON.parse(decodeUtf8(bundle.extra, 'extra data'));
       const key = extra.key;
       if (!key || !Number.isSafeInteger(key.leaf_index) || !Array.isArray(key.hashes)) throw new SyntaxError('the extra data has no key registration');
       bundle.leaf = b64decode(extra.leaf, 'the entry in extra');
       bundle.key = { index: key.leaf_index, leaf: b64decode(key.leaf, 'the key entry in extra'), proof: key.hashes.map((h) => b64decode(h, 'proof hash')) };
+      return bundle;
     } catch (e) {
       throw new Failure('download', `The proof bundle of entry ${index} is not in the expected form.`, e.message);
     }
-    bundles.set(index, bundle);
-    return bundle;
+  };
+  const started = (index) => {
+    if (!early.has(index)) { const p = bundleOf(index); p.catch(() => {}); early.set(index, p); }
+    return early.get(index);
   };
   let first = null;
   return {
     kind: 'tlog-proof',
-    // The first entry's bundle holds the checkpoint; the others are asked at its size.
+    prefetch(indexes) { indexes.forEach((index) => started(index)); },
+    // The first entry's bundle holds the checkpoint; another entry's bundle must
+    // carry the same one, or it is asked again at that checkpoint's size.
     async checkpoint(index) {
-      first = await fetchBundle(index);
+      first = await started(index);
       return utf8.encode(first.note);
     },
     async entry(index, size) {
-      const bundle = bundles.get(index) || await fetchBundle(index, size);
+      let bundle = await started(index);
+      if (bundle.note !== first.note) bundle = await bundleOf(index, size);
       if (bundle.note !== first.note) throw new Failure('download', `The proof bundle of entry ${index} is for another checkpoint.`, 'the bundles carry different checkpoints');
       return { leaf: bundle.leaf, proof: bundle.hashes, key: bundle.key };
     },
@@ -658,6 +679,7 @@ function fieldValue(record, path) {
 
 const TITLES = {
   'browser': 'Your browser can check signatures (WebCrypto with Ed25519 and SHA-256, on a secure page)',
+  'page': 'The page says which log entry to check',
   'log-key': 'The log key given by this page is a well-formed Ed25519 verifier key',
   'download': 'The proofs and entries were downloaded from this site',
   'checkpoint-signature': "The log's checkpoint is signed by that log key",
@@ -741,13 +763,17 @@ export async function verifyEntry(options) {
     const main = { index: options.entry, keyEntry: options.keyEntry, recordId: options.recordId, displayed: options.displayed || [], role: null };
     const items = [main, ...(options.related || []).map((r) => ({ index: r.entry, keyEntry: r.keyEntry, recordId: r.recordId, displayed: r.displayed || [], role: r.role || 'related' }))];
     for (const item of items) {
-      if (!Number.isSafeInteger(item.index) || item.index < 0) throw new Failure('download', 'The page does not say which log entry to check.', `entry index ${item.index}`);
+      if (!Number.isSafeInteger(item.index) || item.index < 0) throw new Failure('page', 'This page does not say which log entry to check.', `entry index ${item.index}`);
     }
 
     const fetcher = options.fetch || globalThis.fetch.bind(globalThis);
     const source = options.source || 'routes';
     const reader = options.reader || (source === 'tiles' ? tilesReader(options.base || '/-/tlog/', fetcher)
       : source === 'tlog-proof' ? tlogProofReader(options.base || '/', fetcher) : routesReader(options.base || '/', fetcher));
+
+    if (reader.prefetch) {
+      reader.prefetch(items.flatMap((item) => (Number.isSafeInteger(item.keyEntry) && reader.kind === 'routes' ? [item.index, item.keyEntry] : [item.index])));
+    }
 
     // 1-2. The checkpoint: signature by the log key, then its body.
     const noteBytes = await reader.checkpoint(main.index);
@@ -781,7 +807,8 @@ export async function verifyEntry(options) {
     for (const item of items) {
       if (item.index >= cp.size) throw new Failure('inclusion', `Entry ${item.index} is not in the log's checkpoint (size ${cp.size}).`, `entry ${item.index}, tree size ${cp.size}`);
       want(item.index);
-      if (Number.isSafeInteger(item.keyEntry) && item.keyEntry < cp.size) want(item.keyEntry);
+      // A tlog-proof bundle carries its key registration; the other readers fetch it.
+      if (reader.kind !== 'tlog-proof' && Number.isSafeInteger(item.keyEntry) && item.keyEntry < cp.size) want(item.keyEntry);
     }
     for (const p of wanted.values()) p.catch(() => {}); // reported in order below
 
