@@ -669,8 +669,17 @@ def tiled(demo, tmp_path_factory):
                         "type": "article", "title": f"Bulk source {i}"} for i in range(600)], ana, demo.log_signer)
         big_leaves = [ledger.entry(i).leaf for i in range(ledger.size)]
         big_note = ledger.latest_checkpoint_note()
+        # The same log grown to 834 entries, as a mirror keeps it: full tile 0/002 now
+        # exists, so the partial tiles 0/002.p/122 and entries/002.p/122 of size 634 are gone.
+        ledger.append([{"kind": "source", "id": f"source:more-{i}", "version": 1, "created": "2024-04-21T10:00:00Z",
+                        "type": "article", "title": f"More {i}"} for i in range(200)], ana, demo.log_signer)
+        grown_leaves = [ledger.entry(i).leaf for i in range(ledger.size)]
     big.unlink()
     big_counts = write_tiles(root / "big" / "tlog", big_leaves, big_note)
+    write_tiles(root / "grown" / "tlog", big_leaves, big_note)
+    write_tiles(root / "grown" / "tlog", grown_leaves)
+    for gone in ("tile/0/002.p/122", "tile/entries/002.p/122"):
+        (root / "grown" / "tlog" / gone).unlink()
 
     synthetic = [b"leaf %d" % i for i in range(70_000)]
     synthetic_counts = write_tiles(root / "synthetic" / "tlog", synthetic)
@@ -885,3 +894,16 @@ def test_proofs_for_another_size_are_asked_again_at_the_checkpoints(demo, page):
     assert (state, check) == ("verified", None), text
     assert f"included in the log at entry {index} of {older}," in text
     assert f"proof/inclusion/{index}.json" in asked and f"proof/inclusion/{index}.json?size={older}" in asked
+
+
+def test_a_partial_tile_that_is_gone_is_read_from_the_full_tile(demo, tiled, page):
+    """tlog-tiles "Partial Tiles": a log may delete a partial tile once the full one exists;
+    a client at the older checkpoint reads the full tile instead."""
+    for index in (600, len(tiled["big_leaves"]) - 1, 10):
+        env = json.loads(tiled["big_leaves"][index])
+        r = tiles_call(page, tiled, VERIFY_TILES, {"prefix": "/grown/tlog/", "logVkey": demo.vkey, "entry": index,
+                                                   "keyEntry": demo.key_entry[env["signer"]]})
+        assert r["ok"], (index, r["failed"])
+        assert r["treeSize"] == len(tiled["big_leaves"])
+        if index >= 512:
+            assert {"tile/entries/002.p/122", "tile/entries/002", "tile/0/002.p/122", "tile/0/002"} <= set(r["fetched"]), r["fetched"]
