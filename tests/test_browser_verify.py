@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ledger_server
+from conftest import chromium, ledger_server
 from ledger.canonical import canonical_bytes
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.demo import build_demo
@@ -30,10 +30,7 @@ from ledger.tree import MemoryHashStore, prove_inclusion, tree_hash
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 INSECURE_HOST = "insecure.test"  # resolved to 127.0.0.1 by Chromium, but not a secure context
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1"]
 SCRIPT = "/ledger-assets/ledger-verify.js"
 SCRIPT_FILE = Path(__file__).parent.parent / "publish" / "static" / "ledger-verify.js"
 _pages = itertools.count()
@@ -87,14 +84,8 @@ def demo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium); .ci/run does")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    with chromium(f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1") as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
