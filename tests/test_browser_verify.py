@@ -216,9 +216,13 @@ def test_every_claim_page_verifies_with_its_displayed_values(demo, page):
 
 
 def test_the_sentence_and_the_details(demo, page):
+    page.add_init_script("""window.__states = [];
+        new MutationObserver(ms => ms.forEach(m => window.__states.push(m.target.getAttribute('data-verification'))))
+            .observe(document, {subtree: true, attributes: true, attributeFilter: ['data-verification']});""")
     index = demo.current["claim:ro-microelectronics-90pct"]
     state, _, text = open_and_wait(page, demo, claim_page(demo, index))
     assert state == "verified"
+    assert page.evaluate("window.__states") == ["checking", "verified"]
     fp = page.evaluate("() => document.querySelector('.verification-key code:last-of-type').textContent")
     summary = page.locator(".verification-summary").inner_text()
     assert summary == (f"✓ Signed by Ana Popescu (demo editor) on 15 April 2024, included in the log at entry {index} of "
@@ -898,3 +902,93 @@ def test_a_partial_tile_that_is_gone_is_read_from_the_full_tile(demo, tiled, pag
         assert r["treeSize"] == len(tiled["big_leaves"])
         if index >= 512:
             assert {"tile/entries/002.p/122", "tile/entries/002", "tile/0/002.p/122", "tile/0/002"} <= set(r["fetched"]), r["fetched"]
+
+
+# --- the parsers and the proof check against the vectors the Python code passes --------------------
+
+VECTORS = Path(__file__).parent / "vectors"
+B64 = "(s) => s ? Uint8Array.from(atob(s), c => c.charCodeAt(0)) : new Uint8Array(0)"
+
+
+def test_inclusion_vectors_give_the_same_answers_in_js(demo, page):
+    """transparency-dev/merkle's RFC 6962 inclusion vectors (tests/vectors/rfc6962/inclusion)."""
+    cases = [{"name": str(p.relative_to(VECTORS)), **json.loads(p.read_text())}
+             for p in sorted((VECTORS / "rfc6962" / "inclusion").rglob("*.json"))]
+    assert len(cases) > 20
+    got = module_call(page, demo, f"""
+        const b = {B64};
+        const out = [];
+        for (const c of arg) {{
+            try {{ await m.verifyInclusion(c.leafIdx, c.treeSize, b(c.leafHash), (c.proof || []).map(b), b(c.root)); out.push(false); }}
+            catch (e) {{ out.push(true); }}
+        }}
+        return out;
+    """, cases)
+    assert {c["name"]: e for c, e in zip(cases, got)} == {c["name"]: c["wantErr"] for c in cases}
+
+
+def test_signed_note_vectors_and_rejections_match_ledger_note(demo, page):
+    from ledger.errors import LedgerError
+    from ledger.note import open_note_untrusted, sign_note
+
+    cases = [(c["vkey"], c["note"]) for c in json.loads((VECTORS / "signed-note.json").read_text())]
+    alice = Signer.from_seed("example.com/alice", bytes(range(32)))
+    bob = Signer.from_seed("bob.example/log", bytes(32))
+    text = "hello\nworld\n"
+    signed = sign_note(text, [alice])
+    line = signed[len(text) + 1:]
+    for note in (text + line, text + "\n\n" + line, signed + "\n", signed[:-1], text + "\n", text + "\n" + line.replace("\u2014", "-"),
+                 text + "\n" + line.replace(" ", "  ", 1), signed[:-2] + "!\n", signed[:-3] + "B=\n", text + "\n\u2014 " + alice.name + " AAAA\n",
+                 "hel\x01lo\n\n" + line, "hello\r\n\n" + line, text.replace("world", "w0rld") + "\n" + line, sign_note(text, [bob]),
+                 text + "\n" + line.replace(alice.name, "example.com/mallory"), signed, sign_note(text, [bob, alice]),
+                 sign_note("a\n\nb\n", [alice]), text + "\n" + line * 101):
+        cases.append((alice.vkey, note))
+    want = []
+    for vkey, note in cases:
+        try:
+            open_note_untrusted(note, [parse_verifier_key_untrusted(vkey)])
+            want.append(None)
+        except LedgerError:
+            want.append("rejected")
+    got = module_call(page, demo, """
+        const out = [];
+        for (const [vkey, note] of arg) {
+            try { await m.openNote(note, await m.parseVerifierKey(vkey)); out.push(null); } catch (e) { out.push('rejected'); }
+        }
+        return out;
+    """, cases)
+    assert got == want
+    # Accepted: the 3 valid vectors, the note, the note signed by two keys, a text with a blank line.
+    assert want.count(None) == 6
+
+
+def test_verifier_keys_are_accepted_and_refused_as_ledger_note_does(demo, page):
+    import hashlib
+
+    from ledger.errors import LedgerError
+
+    alice = Signer.from_seed("example.com/alice", bytes(range(32)))
+
+    def vkey(name="example.com/alice", hex_id=None, key=None):
+        key = b"\x01" + alice.public_key if key is None else key
+        hex_id = hashlib.sha256(name.encode() + b"\n" + key).digest()[:4].hex() if hex_id is None else hex_id
+        return f"{name}+{hex_id}+{base64.b64encode(key).decode()}"
+    cases = [alice.vkey, demo.vkey, vkey(name=""), vkey(name="a b"), vkey(name="a\tb"), vkey(name="a\u00a0b"),
+             vkey(name="a\u007fb"), vkey(name="ünï/cødé"), vkey(hex_id="1234567"), vkey(hex_id="123456789"),
+             vkey(hex_id=alice.key_id.hex().upper()), vkey(hex_id="00000000"), vkey(key=b"\x02" + alice.public_key),
+             vkey(key=b"\x01" + alice.public_key[:31]), vkey(key=b"\x01" + alice.public_key + b"\x00"), vkey(key=b""),
+             alice.vkey + "=", alice.vkey[:-1] + "\n", "a+b+" + alice.vkey.split("+", 2)[2], "no-plus-at-all"]
+    want = []
+    for case in cases:
+        try:
+            parse_verifier_key_untrusted(case)
+            want.append(None)
+        except LedgerError:
+            want.append("rejected")
+    got = module_call(page, demo, """
+        const out = [];
+        for (const v of arg) { try { await m.parseVerifierKey(v); out.push(null); } catch (e) { out.push('rejected'); } }
+        return out;
+    """, cases)
+    assert dict(zip(cases, got)) == dict(zip(cases, want))
+    assert want.count(None) == 4

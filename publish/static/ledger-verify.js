@@ -181,8 +181,8 @@ export async function verifyInclusion(index, size, hash, proof, root) {
 // ---------------------------------------------------------------------------
 
 function validName(name) {
-  // signed-note: non-empty, no '+', no Unicode space (nor control characters).
-  return typeof name === 'string' && name !== '' && !name.includes('+') && !/[\s\u0000-\u001f\u007f]/u.test(name);
+  // signed-note: non-empty, no '+', no Unicode space (nor control characters), as ledger/note.py.
+  return typeof name === 'string' && name !== '' && !name.includes('+') && !/[\s\u0000-\u001f]/u.test(name);
 }
 
 function keyIdOf(name, typedKey) {
@@ -194,9 +194,9 @@ function keyIdOf(name, typedKey) {
 export async function parseVerifierKey(text, type = ED25519) {
   if (typeof text !== 'string') throw new SyntaxError('no verifier key given');
   const parts = text.split('+');
+  if (parts.length < 3) throw new SyntaxError(`expected name+keyid+key, found ${JSON.stringify(text)}`);
   // The name has no '+' but the base64 key may: split twice only.
   const [name, hexId, key64] = [parts[0], parts[1], parts.slice(2).join('+')];
-  if (parts.length < 3) throw new SyntaxError(`expected name+keyid+key, found ${JSON.stringify(text)}`);
   if (!validName(name)) throw new SyntaxError(`expected a key name without spaces or '+', found ${JSON.stringify(name)}`);
   if (!/^[0-9a-f]{8}$/.test(hexId)) throw new SyntaxError(`expected 8 lowercase hex digits of key ID, found ${JSON.stringify(hexId)}`);
   const typed = b64decode(key64, 'verifier key');
@@ -698,8 +698,167 @@ export function checkTitle(name) {
   return TITLES[name] || TITLES[name.split(':')[0]] || name;
 }
 
-function entryLabel(item, main) {
-  return item === main ? `entry ${item.index}` : `the ${item.role || 'related'} entry ${item.index}`;
+// The checks made so far; a step that throws becomes a Failure of its check.
+class Checks {
+  constructor() { this.list = []; }
+
+  pass(name, detail) {
+    this.list.push({ name, ok: true, detail, title: checkTitle(name) });
+  }
+
+  async step(name, words, fn) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof Failure) throw e;
+      throw new Failure(name, words, e && e.message ? e.message : String(e));
+    }
+  }
+}
+
+// 1-2. The browser can check, and the page's log key parses.
+async function checkLogKey(checks, vkey) {
+  if (!globalThis.isSecureContext || !globalThis.crypto || !globalThis.crypto.subtle) {
+    throw new Failure('browser', 'Your browser cannot check this page: it was not loaded over a secure connection (https), so the browser does not offer its signature-checking functions (WebCrypto).',
+      'crypto.subtle is missing (not a secure context)');
+  }
+  let logKey;
+  try {
+    logKey = await parseVerifierKey(vkey);
+  } catch (e) {
+    const unsupported = /refused the Ed25519 key/.test(e.message);
+    throw new Failure(unsupported ? 'browser' : 'log-key', unsupported
+      ? 'Your browser cannot check Ed25519 signatures; try a current Chrome, Edge, Firefox or Safari.'
+      : 'The log key given on this page is not a valid key, so nothing can be checked against it.', e.message);
+  }
+  checks.pass('browser', 'crypto.subtle with Ed25519 and SHA-256');
+  checks.pass('log-key', `${logKey.vkey} (fingerprint ${logKey.fingerprint})`);
+  return logKey;
+}
+
+// 3-4. The checkpoint: the log key's signature, its body, and the witnesses' cosignatures.
+async function checkCheckpoint(checks, noteBytes, logKey, witnessKeys) {
+  const note = await checks.step('checkpoint-signature', "The log's checkpoint is not signed by the log key shown on this page.",
+    async () => openNote(decodeUtf8(noteBytes, 'the checkpoint'), logKey));
+  checks.pass('checkpoint-signature', `signed by ${logKey.signerId}`);
+  const cp = await checks.step('checkpoint', "The log's checkpoint is malformed.", async () => parseCheckpointText(note.text));
+  if (cp.origin !== logKey.name) {
+    throw new Failure('checkpoint', 'The checkpoint is for another log than the one whose key this page gives.', `origin ${JSON.stringify(cp.origin)}, expected ${JSON.stringify(logKey.name)}`);
+  }
+  checks.pass('checkpoint', `origin ${cp.origin}, tree size ${cp.size}, root hash ${hex(cp.rootHash)}`);
+  cp.witnesses = [];
+  if (witnessKeys && witnessKeys.length) {
+    const keys = await checks.step('witnesses', 'A witness key given on this page is not valid.',
+      () => Promise.all(witnessKeys.map((w) => parseVerifierKey(w, COSIGNATURE_V1))));
+    cp.witnesses = await checkCosignatures(note.text, note.others, keys);
+    const bad = cp.witnesses.find((w) => !w.missing && !w.ok);
+    if (bad) throw new Failure('witnesses', `The cosignature of the witness ${bad.name} on the checkpoint does not verify.`, `${bad.name}+${bad.keyId}`);
+    checks.pass('witnesses', `${cp.witnesses.filter((w) => w.ok).length} of ${keys.length}: ` + cp.witnesses.map((w) =>
+      w.ok ? `${w.name} at ${w.time ? w.time.toISOString() : 'an unreadable time'}` : `${w.name} did not cosign`).join('; '));
+  }
+  return cp;
+}
+
+// 5-9. One entry: inclusion of its exact bytes, canonical form, record ID, the
+// signer's key registration, the signature. `fetchEntry(index)` gives the
+// leaf and proof of any entry (the key registration's too).
+async function checkEntry(checks, item, label, got, cp, logKey, fetchEntry) {
+  const Label = label[0].toUpperCase() + label.slice(1);
+  const hash = await leafHash(got.leaf);
+  await checks.step('inclusion', `${Label} is not in the log: its bytes or its inclusion proof do not match the checkpoint.`, async () =>
+    verifyInclusion(item.index, cp.size, hash, got.proof, cp.rootHash));
+  checks.pass('inclusion', `${label}: leaf hash ${hex(hash)}, ${got.proof.length} proof hashes, tree size ${cp.size}`);
+
+  const entry = await checks.step('leaf', `${Label} is not a well-formed signed record.`, async () => parseLeaf(got.leaf));
+  const { record } = entry;
+  checks.pass('leaf', `${label}: ${record.kind} ${record.id} version ${record.version}, signed by ${entry.signer}`);
+  if (item.recordId !== undefined && item.recordId !== null && item.recordId !== '') {
+    if (record.id !== item.recordId) throw new Failure('record-id', `${Label} is not a version of ${item.recordId}, the record this page shows.`, `it is ${record.id}`);
+    checks.pass('record-id', `${label} is version ${record.version} of ${record.id}`);
+  }
+
+  const { signerKey, registration, keyIndex } = await checkSignerKey(checks, item, label, entry, got, cp, logKey, fetchEntry);
+  const who = registration.display_name || entry.signer;
+  if (!(await verifyEd25519(signerKey, entry.signature, signedMessage(cp.origin, entry.recordBytes)))) {
+    throw new Failure('record-signature', `The signature on ${label} does not verify: the record is not what ${who} signed.`, `Ed25519 signature by ${entry.signer}`);
+  }
+  checks.pass('record-signature', `${label}: signed by ${who} (${entry.signer}) on ${record.created}`);
+  return { index: item.index, role: item.role, id: record.id, version: record.version, kind: record.kind, record,
+    signer: who, signerId: entry.signer, signedAt: record.created, keyEntry: keyIndex };
+}
+
+// 8. The key that signed `entry`, from its registration entry, itself verified.
+async function checkSignerKey(checks, item, label, entry, got, cp, logKey, fetchEntry) {
+  let keyIndex = item.keyEntry;
+  let keyGot = null;
+  if (got.key) { // a tlog-proof bundle names the registration itself
+    if (Number.isSafeInteger(keyIndex) && keyIndex !== got.key.index) {
+      throw new Failure('signer-key', `The page and the proof bundle disagree on where the key that signed ${label} is registered.`, `page: entry ${keyIndex}, bundle: entry ${got.key.index}`);
+    }
+    keyIndex = got.key.index;
+    keyGot = got.key;
+  }
+  if (!Number.isSafeInteger(keyIndex) && entry.signer === logKey.signerId) keyIndex = 0; // entry 0 registers the log key
+  if (!Number.isSafeInteger(keyIndex)) {
+    throw new Failure('signer-key', `The page does not say which log entry registers the key that signed ${label}.`, `no key entry for ${entry.signer}`);
+  }
+  const words = `The key that signed ${label} is not registered in the log.`;
+  const fail = (detail) => new Failure('signer-key', words, detail);
+  const { record } = entry;
+  const selfRegistered = keyIndex === 0 && item.index === 0 && record.kind === 'key' && record.vkey === logKey.vkey;
+  if (keyIndex >= item.index && !selfRegistered) throw fail(`the key entry ${keyIndex} does not come before entry ${item.index}`);
+  if (keyIndex >= cp.size) throw fail(`entry ${keyIndex} is not in the tree of size ${cp.size}`);
+  if (!keyGot) keyGot = await (keyIndex === item.index ? got : fetchEntry(keyIndex));
+  const keyLeafHash = await leafHash(keyGot.leaf);
+  await checks.step('signer-key', `${words} (The entry that should register it is not in the log.)`, async () =>
+    verifyInclusion(keyIndex, cp.size, keyLeafHash, keyGot.proof, cp.rootHash));
+  const keyEntry = await checks.step('signer-key', words, async () => parseLeaf(keyGot.leaf));
+  const registration = keyEntry.record;
+  if (registration.kind !== 'key') throw fail(`entry ${keyIndex} is a ${registration.kind} record, not a key registration`);
+  if (keyEntry.signer !== logKey.signerId) throw fail(`entry ${keyIndex} is signed by ${keyEntry.signer}, not by the log key`);
+  if (!(await verifyEd25519(logKey, keyEntry.signature, signedMessage(logKey.name, keyEntry.recordBytes)))) {
+    throw fail(`the log key's signature on entry ${keyIndex} does not verify`);
+  }
+  if (registration.status !== 'active') throw fail(`entry ${keyIndex} registers a key with status ${registration.status}`);
+  const signerKey = await checks.step('signer-key', words, () => parseVerifierKey(registration.vkey));
+  if (signerKey.signerId !== entry.signer) throw fail(`entry ${keyIndex} registers ${signerKey.signerId}, but ${label} is signed by ${entry.signer}`);
+  checks.pass('signer-key', `${entry.signer} (${registration.display_name}, ${registration.role}) registered by entry ${keyIndex}, signed by the log key, included`);
+  return { signerKey, registration, keyIndex };
+}
+
+// 10. The review whose verdict a claim page shows is a review of that claim.
+function checkReviewOfClaim(checks, claim, review, label) {
+  if (review.kind !== 'review' || review.claim !== claim.id) {
+    throw new Failure('review-of-claim', `The verdict shown is not from a review of this claim (${label} is ${review.kind === 'review' ? 'about ' + review.claim : 'not a review'}).`, `${review.id} → ${review.claim}`);
+  }
+  checks.pass('review-of-claim', `${review.id} reviews ${review.claim}`);
+}
+
+// 11. Each value the page marks is exactly the signed field.
+function checkDisplayed(checks, record, displayed, where) {
+  for (const shown of displayed) {
+    const name = `display:${shown.field}`;
+    const signed = fieldValue(record, shown.field);
+    if (signed === undefined || signed === null || typeof signed === 'object') {
+      throw new Failure(name, `This page shows a ${fieldWords(shown.field)}${where} that is not in the signed record.`, `${record.id} has no field ${shown.field}`);
+    }
+    if (String(signed) !== shown.text) {
+      throw new Failure(name, `The ${fieldWords(shown.field)}${where} shown on this page is not what was signed.`,
+        `shown ${JSON.stringify(shown.text).slice(0, 300)}, signed ${JSON.stringify(String(signed)).slice(0, 300)}`);
+    }
+    checks.pass(name, `${fieldWords(shown.field)}${where}: ${JSON.stringify(shown.text).slice(0, 120)}`);
+  }
+}
+
+function makeReader(options) {
+  if (options.reader) return options.reader;
+  const fetcher = options.fetch || globalThis.fetch.bind(globalThis);
+  switch (options.source || 'routes') {
+    case 'tiles': return tilesReader(options.base || '/-/tlog/', fetcher);
+    case 'tlog-proof': return tlogProofReader(options.base || '/', fetcher);
+    case 'routes': return routesReader(options.base || '/', fetcher);
+    default: throw new Failure('page', 'This page asks for its proofs in a way this script does not know.', `data-source ${options.source}`);
+  }
 }
 
 /**
@@ -720,197 +879,64 @@ function entryLabel(item, main) {
  *   reader       a reader object instead of source/base (tests)
  *   fetch        the fetch function (default: the browser's)
  *
- * Resolves to {ok, checks: [{name, ok, detail, title, words}], signer, signedAt,
- * index, treeSize, logKeyFingerprint, logKey, failed, witnesses, entries}; never
- * rejects: any failure is a failed check.
+ * Resolves to {ok, checks: [{name, ok, detail, title, words}], signer, signerId,
+ * signedAt, index, treeSize, logKeyFingerprint, logKey, failed, witnesses,
+ * entries, ms}; never rejects: any failure is a failed check.
  */
 export async function verifyEntry(options) {
-  const checks = [];
+  const started = performance.now();
+  const checks = new Checks();
   const result = {
-    ok: false, checks, signer: null, signedAt: null, index: options.entry, treeSize: null,
+    ok: false, checks: checks.list, signer: null, signerId: null, signedAt: null, index: options.entry, treeSize: null,
     logKeyFingerprint: null, logKey: null, failed: null, witnesses: [], entries: [], ms: 0,
   };
-  const started = performance.now();
-  const pass = (name, detail) => checks.push({ name, ok: true, detail, title: checkTitle(name) });
-  // Run `fn`; any error it throws becomes a Failure of check `name` in `words`.
-  const step = async (name, words, fn) => {
-    try {
-      return await fn();
-    } catch (e) {
-      if (e instanceof Failure) throw e;
-      throw new Failure(name, words, e && e.message ? e.message : String(e));
-    }
-  };
   try {
-    if (!globalThis.isSecureContext || !globalThis.crypto || !globalThis.crypto.subtle) {
-      throw new Failure('browser', 'Your browser cannot check this page: it was not loaded over a secure connection (https), so the browser does not offer its signature-checking functions (WebCrypto).',
-        'crypto.subtle is missing (not a secure context)');
-    }
-    let logKey;
-    try {
-      logKey = await parseVerifierKey(options.logVkey);
-    } catch (e) {
-      const unsupported = /refused the Ed25519 key/.test(e.message);
-      throw new Failure(unsupported ? 'browser' : 'log-key', unsupported
-        ? 'Your browser cannot check Ed25519 signatures; try a current Chrome, Edge, Firefox or Safari.'
-        : 'The log key given on this page is not a valid key, so nothing can be checked against it.', e.message);
-    }
+    const logKey = await checkLogKey(checks, options.logVkey);
     result.logKey = logKey.vkey;
     result.logKeyFingerprint = logKey.fingerprint;
-    pass('browser', 'crypto.subtle with Ed25519 and SHA-256');
-    pass('log-key', `${logKey.vkey} (fingerprint ${logKey.fingerprint})`);
 
     const main = { index: options.entry, keyEntry: options.keyEntry, recordId: options.recordId, displayed: options.displayed || [], role: null };
-    const items = [main, ...(options.related || []).map((r) => ({ index: r.entry, keyEntry: r.keyEntry, recordId: r.recordId, displayed: r.displayed || [], role: r.role || 'related' }))];
+    const items = [main, ...(options.related || []).map((r) => (
+      { index: r.entry, keyEntry: r.keyEntry, recordId: r.recordId, displayed: r.displayed || [], role: r.role || 'related' }))];
     for (const item of items) {
       if (!Number.isSafeInteger(item.index) || item.index < 0) throw new Failure('page', 'This page does not say which log entry to check.', `entry index ${item.index}`);
     }
 
-    const fetcher = options.fetch || globalThis.fetch.bind(globalThis);
-    const source = options.source || 'routes';
-    const reader = options.reader || (source === 'tiles' ? tilesReader(options.base || '/-/tlog/', fetcher)
-      : source === 'tlog-proof' ? tlogProofReader(options.base || '/', fetcher) : routesReader(options.base || '/', fetcher));
-
+    // Ask for everything known to be needed at once (readers that can), then the checkpoint.
+    const reader = makeReader(options);
     if (reader.prefetch) {
       reader.prefetch(items.flatMap((item) => (Number.isSafeInteger(item.keyEntry) && reader.kind === 'routes' ? [item.index, item.keyEntry] : [item.index])));
     }
-
-    // 1-2. The checkpoint: signature by the log key, then its body.
-    const noteBytes = await reader.checkpoint(main.index);
-    const note = await step('checkpoint-signature', "The log's checkpoint is not signed by the log key shown on this page.",
-      async () => openNote(decodeUtf8(noteBytes, 'the checkpoint'), logKey));
-    pass('checkpoint-signature', `signed by ${logKey.signerId}`);
-    const cp = await step('checkpoint', "The log's checkpoint is malformed.", async () => parseCheckpointText(note.text));
-    if (cp.origin !== logKey.name) {
-      throw new Failure('checkpoint', 'The checkpoint is for another log than the one whose key this page gives.', `origin ${JSON.stringify(cp.origin)}, expected ${JSON.stringify(logKey.name)}`);
-    }
+    const cp = await checkCheckpoint(checks, await reader.checkpoint(main.index), logKey, options.witnesses);
     result.treeSize = cp.size;
-    pass('checkpoint', `origin ${cp.origin}, tree size ${cp.size}, root hash ${hex(cp.rootHash)}`);
+    result.witnesses = cp.witnesses;
 
-    if (options.witnesses && options.witnesses.length) {
-      const keys = await step('witnesses', 'A witness key given on this page is not valid.',
-        () => Promise.all(options.witnesses.map((w) => parseVerifierKey(w, COSIGNATURE_V1))));
-      result.witnesses = await checkCosignatures(note.text, note.others, keys);
-      const bad = result.witnesses.find((w) => !w.missing && !w.ok);
-      if (bad) throw new Failure('witnesses', `The cosignature of the witness ${bad.name} on the checkpoint does not verify.`, `${bad.name}+${bad.keyId}`);
-      const cosigned = result.witnesses.filter((w) => w.ok);
-      pass('witnesses', `${cosigned.length} of ${keys.length}: ` + result.witnesses.map((w) =>
-        w.ok ? `${w.name} at ${w.time ? w.time.toISOString() : 'an unreadable time'}` : `${w.name} did not cosign`).join('; '));
-    }
-
-    // Download every entry and key entry at once.
     const wanted = new Map();
-    const want = (index) => {
+    const fetchEntry = (index) => {
       if (!wanted.has(index)) wanted.set(index, reader.entry(index, cp.size));
       return wanted.get(index);
     };
     for (const item of items) {
       if (item.index >= cp.size) throw new Failure('inclusion', `Entry ${item.index} is not in the log's checkpoint (size ${cp.size}).`, `entry ${item.index}, tree size ${cp.size}`);
-      want(item.index);
+      fetchEntry(item.index);
       // A tlog-proof bundle carries its key registration; the other readers fetch it.
-      if (reader.kind !== 'tlog-proof' && Number.isSafeInteger(item.keyEntry) && item.keyEntry < cp.size) want(item.keyEntry);
+      if (reader.kind !== 'tlog-proof' && Number.isSafeInteger(item.keyEntry) && item.keyEntry < cp.size) fetchEntry(item.keyEntry);
     }
-    for (const p of wanted.values()) p.catch(() => {}); // reported in order below
+    for (const pending of wanted.values()) pending.catch(() => {}); // reported in order below
 
     for (const item of items) {
-      const label = entryLabel(item, main);
-      const Label = label[0].toUpperCase() + label.slice(1);
-      const got = await wanted.get(item.index);
-
-      // 3. Inclusion of the leaf bytes, before anything reads them.
-      const hash = await leafHash(got.leaf);
-      await step('inclusion', `${Label} is not in the log: its bytes or its inclusion proof do not match the checkpoint.`, async () =>
-        verifyInclusion(item.index, cp.size, hash, got.proof, cp.rootHash));
-      pass('inclusion', `${label}: leaf hash ${hex(hash)}, ${got.proof.length} proof hashes, tree size ${cp.size}`);
-
-      const entry = await step('leaf', `${Label} is not a well-formed signed record.`, async () => parseLeaf(got.leaf));
-      const { record } = entry;
-      pass('leaf', `${label}: ${record.kind} ${record.id} version ${record.version}, signed by ${entry.signer}`);
-      if (item.recordId !== undefined && item.recordId !== null && item.recordId !== '') {
-        if (record.id !== item.recordId) throw new Failure('record-id', `${Label} is not a version of ${item.recordId}, the record this page shows.`, `it is ${record.id}`);
-        pass('record-id', `${label} is version ${record.version} of ${record.id}`);
-      }
-
-      // 4. The signer's key: from its registration entry, itself verified.
-      let keyIndex = item.keyEntry;
-      let keyGot = null;
-      if (got.key) { // a tlog-proof bundle names the registration itself
-        if (Number.isSafeInteger(keyIndex) && keyIndex !== got.key.index) {
-          throw new Failure('signer-key', `The page and the proof bundle disagree on where the key that signed ${label} is registered.`, `page: entry ${keyIndex}, bundle: entry ${got.key.index}`);
-        }
-        keyIndex = got.key.index;
-        keyGot = got.key;
-      }
-      if (!Number.isSafeInteger(keyIndex) && entry.signer === logKey.signerId) keyIndex = 0;
-      if (!Number.isSafeInteger(keyIndex)) {
-        throw new Failure('signer-key', `The page does not say which log entry registers the key that signed ${label}.`, `no key entry for ${entry.signer}`);
-      }
-      const keyWords = `The key that signed ${label} is not registered in the log.`;
-      const selfRegistered = keyIndex === item.index && item.index === 0 && record.kind === 'key' && record.vkey === logKey.vkey;
-      if (keyIndex >= item.index && !selfRegistered) {
-        throw new Failure('signer-key', keyWords, `the key entry ${keyIndex} does not come before entry ${item.index}`);
-      }
-      if (keyIndex >= cp.size) throw new Failure('signer-key', keyWords, `entry ${keyIndex} is not in the tree of size ${cp.size}`);
-      if (!keyGot) keyGot = await (keyIndex === item.index ? got : want(keyIndex));
-      const keyLeafHash = await leafHash(keyGot.leaf);
-      await step('signer-key', keyWords + ' (The entry that should register it is not in the log.)', async () =>
-        verifyInclusion(keyIndex, cp.size, keyLeafHash, keyGot.proof, cp.rootHash));
-      const keyEntry = await step('signer-key', keyWords, async () => parseLeaf(keyGot.leaf));
-      const reg = keyEntry.record;
-      if (reg.kind !== 'key') throw new Failure('signer-key', keyWords, `entry ${keyIndex} is a ${reg.kind} record, not a key registration`);
-      if (keyEntry.signer !== logKey.signerId) throw new Failure('signer-key', keyWords, `entry ${keyIndex} is signed by ${keyEntry.signer}, not by the log key`);
-      if (!(await verifyEd25519(logKey, keyEntry.signature, signedMessage(logKey.name, keyEntry.recordBytes)))) {
-        throw new Failure('signer-key', keyWords, `the log key's signature on entry ${keyIndex} does not verify`);
-      }
-      if (reg.status !== 'active') throw new Failure('signer-key', keyWords, `entry ${keyIndex} registers a key with status ${reg.status}`);
-      const signerKey = await step('signer-key', keyWords, () => parseVerifierKey(reg.vkey));
-      if (signerKey.signerId !== entry.signer) {
-        throw new Failure('signer-key', keyWords, `entry ${keyIndex} registers ${signerKey.signerId}, but ${label} is signed by ${entry.signer}`);
-      }
-      pass('signer-key', `${entry.signer} (${reg.display_name}, ${reg.role}) registered by entry ${keyIndex}, signed by the log key, included`);
-
-      // 5. The signature over the record.
-      if (!(await verifyEd25519(signerKey, entry.signature, signedMessage(cp.origin, entry.recordBytes)))) {
-        throw new Failure('record-signature', `The signature on ${label} does not verify: the record is not what ${reg.display_name || entry.signer} signed.`, `Ed25519 signature by ${entry.signer}`);
-      }
-      pass('record-signature', `${label}: signed by ${reg.display_name} (${entry.signer}) on ${record.created}`);
-
-      if (item === main) {
-        result.signer = reg.display_name || entry.signer;
-        result.signerId = entry.signer;
-        result.signedAt = record.created;
-        result.record = record;
-      } else if (item.role === 'review' && main.record && main.record.kind === 'claim') {
-        if (record.kind !== 'review' || record.claim !== main.record.id) {
-          throw new Failure('review-of-claim', `The verdict shown is not from a review of this claim (${label} is ${record.kind === 'review' ? 'about ' + record.claim : 'not a review'}).`, `${record.id} → ${record.claim}`);
-        }
-        pass('review-of-claim', `${record.id} reviews ${record.claim}`);
-      }
-      item.record = record;
-      result.entries.push({ index: item.index, role: item.role, id: record.id, version: record.version, kind: record.kind,
-        signer: reg.display_name || entry.signer, signerId: entry.signer, signedAt: record.created, keyEntry: keyIndex });
+      const label = item === main ? `entry ${item.index}` : `the ${item.role} entry ${item.index}`;
+      const checked = await checkEntry(checks, item, label, await fetchEntry(item.index), cp, logKey, fetchEntry);
+      item.record = checked.record;
+      result.entries.push(checked);
+      if (item !== main && item.role === 'review' && main.record.kind === 'claim') checkReviewOfClaim(checks, main.record, item.record, label);
     }
-
-    // 6. What the page displays.
-    for (const item of items) {
-      for (const shown of item.displayed) {
-        const name = `display:${shown.field}`;
-        const signed = fieldValue(item.record, shown.field);
-        const where = item === main ? '' : ` of the ${item.role}`;
-        if (signed === undefined || signed === null || typeof signed === 'object') {
-          throw new Failure(name, `This page shows a ${fieldWords(shown.field)}${where} that is not in the signed record.`, `${item.record.id} has no field ${shown.field}`);
-        }
-        if (String(signed) !== shown.text) {
-          throw new Failure(name, `The ${fieldWords(shown.field)}${where} shown on this page is not what was signed.`,
-            `shown ${JSON.stringify(shown.text).slice(0, 300)}, signed ${JSON.stringify(String(signed)).slice(0, 300)}`);
-        }
-        pass(name, `${fieldWords(shown.field)}${where}: ${JSON.stringify(shown.text).slice(0, 120)}`);
-      }
-    }
+    Object.assign(result, { signer: result.entries[0].signer, signerId: result.entries[0].signerId, signedAt: result.entries[0].signedAt });
+    for (const item of items) checkDisplayed(checks, item.record, item.displayed, item === main ? '' : ` of the ${item.role}`);
     result.ok = true;
   } catch (e) {
     const failure = e instanceof Failure ? e : new Failure('internal', 'The check stopped on an unexpected error.', e && e.stack ? e.stack : String(e));
-    checks.push({ name: failure.check, ok: false, detail: failure.detail, title: checkTitle(failure.check), words: failure.words });
+    checks.list.push({ name: failure.check, ok: false, detail: failure.detail, title: checkTitle(failure.check), words: failure.words });
     result.failed = { name: failure.check, words: failure.words, detail: failure.detail };
   }
   result.ms = performance.now() - started;
