@@ -992,3 +992,66 @@ def test_verifier_keys_are_accepted_and_refused_as_ledger_note_does(demo, page):
     """, cases)
     assert dict(zip(cases, got)) == dict(zip(cases, want))
     assert want.count(None) == 4
+
+
+# --- the real claim pages, with the wiring docs/browser-verify.md proposes added in flight ----------
+
+def wire(html_text: str, demo, claim_id: str) -> str:
+    """Add to a real /claim/{slug} page the attributes and the panel the template would carry."""
+    index = demo.current[claim_id]
+    html_text = html_text.replace('<h1 class="claim-text"', '<h1 class="claim-text" data-signed-field="text"', 1)
+    html_text = re.sub(r'(<p class="claim-translation"[^>]*><span class="label">[^<]*</span> )([^<]*)(</p>)',
+                       r'\1<span data-signed-field="translation.text">\2</span>\3', html_text, count=1)
+    html_text = html_text.replace("<mark>", '<mark data-signed-field="quote.exact">', 1)
+    review = demo.review_of(claim_id)
+    if review is not None:
+        marks = attrs(data_signed_field="rating.label", data_signed_entry=review, data_signed_key_entry=demo.signer_key_entry(review),
+                      data_signed_role="review", data_signed_record_id=demo.record(review)["id"])
+        html_text = re.sub(r'(<p class="verdict verdict-[a-z-]+">)<strong>', rf"\1<strong {marks}>", html_text, count=1)
+    panel = (f'<section class="verification" data-ledger-verify aria-live="polite" '
+             f'{attrs(data_log_vkey=demo.vkey, data_entry=index, data_record_id=claim_id, data_key_entry=demo.signer_key_entry(index))}>'
+             f'<p>This claim can be checked in your browser; that needs JavaScript.</p></section>'
+             f'<script type="module" src="{SCRIPT}"></script>')
+    return html_text.replace("</body>", panel + "</body>", 1)
+
+
+def open_wired_claim(page, demo, base, claim_id):
+    def handle(route):
+        original = route.fetch()
+        route.fulfill(response=original, body=wire(original.text(), demo, claim_id))
+    url = f"{base}/claim/{claim_id.split(':', 1)[1]}"
+    page.route(url, handle)
+    page.goto(url)
+    page.wait_for_selector("[data-verification=verified], [data-verification=failed]", timeout=15000)
+    panel = page.locator("[data-ledger-verify]")
+    return panel.get_attribute("data-verification"), panel.get_attribute("data-verification-check"), panel.inner_text()
+
+
+def test_real_claim_pages_verify_with_the_proposed_wiring(demo, page):
+    violations = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    for claim_id in sorted(rid for rid in demo.current if rid.startswith("claim:")):
+        state, check, text = open_wired_claim(page, demo, demo.base, claim_id)
+        assert (state, check) == ("verified", None), (claim_id, text)
+        shown = page.locator("[data-check^='display:']")
+        assert shown.count() >= 2, claim_id
+    assert violations == []
+
+
+def test_a_copy_of_the_demo_whose_claim_text_was_changed_fails(demo, page, tmp_path):
+    """Issue 14's acceptance: the site serves a changed claims row; the page says `failed`."""
+    import shutil
+    import sqlite3
+
+    copy = tmp_path / "changed.db"
+    shutil.copy(demo.db, copy)
+    claim_id = "claim:ro-microelectronics-90pct"
+    with sqlite3.connect(copy) as conn:
+        conn.execute("UPDATE claims SET text = replace(text, '90%', '99%') WHERE id = ?", (claim_id,))
+    conn.close()
+    with ledger_server(copy) as base:
+        state, check, text = open_wired_claim(page, demo, base.rstrip("/"), claim_id)
+    assert (state, check) == ("failed", "display:text")
+    assert "✗ Not verified in your browser: The claim text shown on this page is not what was signed." in text
+    page.locator("details.verification-details summary").click()
+    assert "99%" in page.locator("li.check-failed code").inner_text()

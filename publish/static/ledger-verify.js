@@ -685,25 +685,31 @@ const TITLES = {
   'checkpoint-signature': "The log's checkpoint is signed by that log key",
   'checkpoint': 'The checkpoint is well-formed and is for this log',
   'witnesses': 'Witnesses cosigned the checkpoint',
-  'inclusion': 'The entry is included in the log: its leaf hash and inclusion proof lead to the checkpoint root',
-  'leaf': 'The entry is a signed record in canonical form (RFC 8785)',
-  'record-id': 'The entry is a version of the record this page is about',
-  'signer-key': "The signer's key is registered in the log by an entry signed by the log key",
-  'record-signature': "The signer's Ed25519 signature over the record verifies",
+  'inclusion': '{Entry} is included in the log: its leaf hash and inclusion proof lead to the checkpoint root',
+  'leaf': '{Entry} is a signed record in canonical form (RFC 8785)',
+  'record-id': '{Entry} is a version of the record this page is about',
+  'signer-key': 'The key that signed {entry} is registered in the log by an entry signed by the log key',
+  'record-signature': "The signer's Ed25519 signature over {entry} verifies",
   'review-of-claim': 'The review is a review of this claim',
   'display': 'What this page shows is exactly what was signed',
 };
 
-export function checkTitle(name) {
-  return TITLES[name] || TITLES[name.split(':')[0]] || name;
+/** A check's title in words; `entry` names the entry it is about ("entry 10"). */
+export function checkTitle(name, entry = 'the entry') {
+  const title = TITLES[name] || TITLES[name.split(':')[0]] || name;
+  return title.replace('{Entry}', entry[0].toUpperCase() + entry.slice(1)).replace('{entry}', entry);
+}
+
+function shorten(text, n = 120) {
+  return JSON.stringify(text.length > n ? text.slice(0, n) + '…' : text);
 }
 
 // The checks made so far; a step that throws becomes a Failure of its check.
 class Checks {
   constructor() { this.list = []; }
 
-  pass(name, detail) {
-    this.list.push({ name, ok: true, detail, title: checkTitle(name) });
+  pass(name, detail, title = checkTitle(name)) {
+    this.list.push({ name, ok: true, detail, title });
   }
 
   async step(name, words, fn) {
@@ -767,14 +773,14 @@ async function checkEntry(checks, item, label, got, cp, logKey, fetchEntry) {
   const hash = await leafHash(got.leaf);
   await checks.step('inclusion', `${Label} is not in the log: its bytes or its inclusion proof do not match the checkpoint.`, async () =>
     verifyInclusion(item.index, cp.size, hash, got.proof, cp.rootHash));
-  checks.pass('inclusion', `${label}: leaf hash ${hex(hash)}, ${got.proof.length} proof hashes, tree size ${cp.size}`);
+  checks.pass('inclusion', `leaf hash ${hex(hash)}, ${got.proof.length} proof hashes, tree size ${cp.size}`, checkTitle('inclusion', label));
 
   const entry = await checks.step('leaf', `${Label} is not a well-formed signed record.`, async () => parseLeaf(got.leaf));
   const { record } = entry;
-  checks.pass('leaf', `${label}: ${record.kind} ${record.id} version ${record.version}, signed by ${entry.signer}`);
+  checks.pass('leaf', `${record.kind} ${record.id} version ${record.version}, signed by ${entry.signer}`, checkTitle('leaf', label));
   if (item.recordId !== undefined && item.recordId !== null && item.recordId !== '') {
     if (record.id !== item.recordId) throw new Failure('record-id', `${Label} is not a version of ${item.recordId}, the record this page shows.`, `it is ${record.id}`);
-    checks.pass('record-id', `${label} is version ${record.version} of ${record.id}`);
+    checks.pass('record-id', `version ${record.version} of ${record.id}`, checkTitle('record-id', label));
   }
 
   const { signerKey, registration, keyIndex } = await checkSignerKey(checks, item, label, entry, got, cp, logKey, fetchEntry);
@@ -782,7 +788,7 @@ async function checkEntry(checks, item, label, got, cp, logKey, fetchEntry) {
   if (!(await verifyEd25519(signerKey, entry.signature, signedMessage(cp.origin, entry.recordBytes)))) {
     throw new Failure('record-signature', `The signature on ${label} does not verify: the record is not what ${who} signed.`, `Ed25519 signature by ${entry.signer}`);
   }
-  checks.pass('record-signature', `${label}: signed by ${who} (${entry.signer}) on ${record.created}`);
+  checks.pass('record-signature', `signed by ${who} (${entry.signer}) on ${record.created}`, checkTitle('record-signature', label));
   return { index: item.index, role: item.role, id: record.id, version: record.version, kind: record.kind, record,
     signer: who, signerId: entry.signer, signedAt: record.created, keyEntry: keyIndex };
 }
@@ -822,7 +828,8 @@ async function checkSignerKey(checks, item, label, entry, got, cp, logKey, fetch
   if (registration.status !== 'active') throw fail(`entry ${keyIndex} registers a key with status ${registration.status}`);
   const signerKey = await checks.step('signer-key', words, () => parseVerifierKey(registration.vkey));
   if (signerKey.signerId !== entry.signer) throw fail(`entry ${keyIndex} registers ${signerKey.signerId}, but ${label} is signed by ${entry.signer}`);
-  checks.pass('signer-key', `${entry.signer} (${registration.display_name}, ${registration.role}) registered by entry ${keyIndex}, signed by the log key, included`);
+  checks.pass('signer-key', `${entry.signer} (${registration.display_name}, ${registration.role}) registered by entry ${keyIndex}, signed by the log key, included`,
+    checkTitle('signer-key', label));
   return { signerKey, registration, keyIndex };
 }
 
@@ -844,9 +851,9 @@ function checkDisplayed(checks, record, displayed, where) {
     }
     if (String(signed) !== shown.text) {
       throw new Failure(name, `The ${fieldWords(shown.field)}${where} shown on this page is not what was signed.`,
-        `shown ${JSON.stringify(shown.text).slice(0, 300)}, signed ${JSON.stringify(String(signed)).slice(0, 300)}`);
+        `shown ${shorten(shown.text, 300)}, signed ${shorten(String(signed), 300)}`);
     }
-    checks.pass(name, `${fieldWords(shown.field)}${where}: ${JSON.stringify(shown.text).slice(0, 120)}`);
+    checks.pass(name, shorten(shown.text), `The ${fieldWords(shown.field)}${where} shown is exactly what was signed`);
   }
 }
 
@@ -925,7 +932,7 @@ export async function verifyEntry(options) {
     for (const pending of wanted.values()) pending.catch(() => {}); // reported in order below
 
     for (const item of items) {
-      const label = item === main ? `entry ${item.index}` : `the ${item.role} entry ${item.index}`;
+      const label = item === main ? `entry ${item.index}` : `the ${item.role} (entry ${item.index})`;
       const checked = await checkEntry(checks, item, label, await fetchEntry(item.index), cp, logKey, fetchEntry);
       item.record = checked.record;
       result.entries.push(checked);
@@ -1035,7 +1042,7 @@ export function renderVerification(element, result) {
   const list = el(doc, 'ol', { class: 'verification-checks' });
   for (const c of result.checks) {
     const item = el(doc, 'li', { class: c.ok ? 'check-ok' : 'check-failed', 'data-check': c.name },
-      (c.ok ? '✓ ' : '✗ ') + c.title + (c.ok ? '' : ': no. ' + c.words));
+      c.ok ? `✓ ${c.title}` : `✗ ${c.words}`);
     if (c.detail) item.append(el(doc, 'div', { class: 'check-detail' }, el(doc, 'code', {}, c.detail)));
     list.append(item);
   }
