@@ -208,3 +208,24 @@ def ledger_server(db_path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+# --- Chromium (browser tests) -----------------------------------------------------------------
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@contextlib.contextmanager
+def chromium(*extra_args):
+    """Debian's Chromium, headless, driven by Playwright (never `playwright install`)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium); .ci/run does")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args], headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
