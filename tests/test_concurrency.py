@@ -142,16 +142,26 @@ def test_locked_error_states_the_wait_it_gave(ledger_db, held_lock):
 
 
 def test_write_lock_is_free_again_after_the_holder_commits(ledger_db):
-    holder = sqlite3.connect(ledger_db, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    holder.execute("COMMIT")
-    holder.close()
+    # timeout=0: this connection's own BEGIN IMMEDIATE fails at once rather than waiting 5 s.
+    other = sqlite3.connect(ledger_db, isolation_level=None, timeout=0)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("COMMIT")
+    before = sha256_of_file(ledger_db)
     store = Store.open(ledger_db)
+    waited = []
     try:
-        with store.write_lock(wait_seconds=0.5):
-            pass
+        with store.write_lock(wait_seconds=0.5, on_wait=lambda: waited.append(1)):
+            # Taken, not merely entered: while it is held no other writer gets it.
+            with pytest.raises(sqlite3.OperationalError) as info:
+                other.execute("BEGIN IMMEDIATE")
+            assert str(info.value) == "database is locked"
     finally:
         store.close()
+    assert waited == []  # free at once: the caller was never told to wait
+    other.execute("BEGIN IMMEDIATE")  # and released when the block ends
+    other.execute("ROLLBACK")
+    other.close()
+    assert sha256_of_file(ledger_db) == before  # an empty block writes nothing
 
 
 def test_append_waits_for_a_reader_to_finish(tmp_path, ledger_db, editor_key_file):

@@ -192,7 +192,12 @@ def test_correction_target_entry_must_be_an_earlier_version(ledger):
     head = ledger.current("claim:c").hash_hex
     notice = {"kind": "correction", "id": "correction:c", "created": T, "target": "claim:c",
               "target_entry": "22" * 32, "corrected_entry": head, "reason": "r"}
-    refused(ledger, [notice])
+    msg = refused(ledger, [notice])
+    assert msg == f"record 1: entry 8 (correction:c v1): target_entry {'22' * 32} is not a version of claim:c"
+    # An entry that is in the log, but a version of another record.
+    other = ledger.current("source:s").hash_hex
+    msg = refused(ledger, [{**notice, "target_entry": other}])
+    assert msg == f"record 1: entry 8 (correction:c v1): target_entry {other} is not a version of claim:c"
 
 
 def test_retraction_must_name_current_version(ledger):
