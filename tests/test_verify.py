@@ -1,6 +1,7 @@
 """ledger.verify: a whole ledger, an export, and one claim, trusting only the log key."""
 
 import base64
+import gc
 import json
 import shutil
 import sqlite3
@@ -181,6 +182,21 @@ def test_pinned_wrong_vkey(demo):
     wrong = _signer("ana@demo.fact-ledger.example").vkey
     report = verify(demo, vkey=wrong)
     assert_failure(report, "entry 0", f"expected the pinned {wrong}")
+
+
+def test_a_stopped_verify_leaves_the_file_unlocked(demo):
+    """A replay that stops early (here at entry 0) keeps no read open on the file, without
+    waiting for the garbage collector: a writer in the same process can lock it at once."""
+    gc.disable()
+    try:
+        report = verify(demo, vkey=_signer("ana@demo.fact-ledger.example").vkey)
+        assert_failure(report, "entry 0", "expected the pinned")
+        conn = sqlite3.connect(demo, timeout=0, isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        conn.execute("ROLLBACK")
+        conn.close()
+    finally:
+        gc.enable()
 
 
 # --- rewritten history and rollback ---------------------------------------------------------------

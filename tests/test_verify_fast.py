@@ -15,10 +15,11 @@ import sqlite3
 import pytest
 
 from conftest import TEST_CREATED, TEST_EDITOR, TEST_ORIGIN, test_signer
-from ledger import verify as verify_module
 from ledger.api import Ledger
 from ledger.demo import DEMO_ORIGIN, _signer
 from ledger.verify import Report, open_source, verify_ledger
+from ledger.verify.procedure import verify_once
+from ledger.verify.replay import NotFast
 
 LOG, ANA = test_signer(TEST_ORIGIN), test_signer(TEST_EDITOR)
 
@@ -38,15 +39,13 @@ def large(tmp_path_factory):
 
 
 def careful(path, **kw) -> Report:
-    report = Report(source=str(path))
-    return verify_module._verify_ledger(report, open_source(str(path)), vkey=kw.get("vkey"), since_note=None,
-                                        progress=None, workers=None, fast=False)
+    return verify_once(open_source(str(path)), vkey=kw.get("vkey"), since_note=None,
+                       progress=None, workers=None, fast=False)
 
 
 def fast_only(path, **kw) -> Report:
-    report = Report(source=str(path))
-    return verify_module._verify_ledger(report, open_source(str(path)), vkey=kw.get("vkey"), since_note=None,
-                                        progress=None, workers=None, fast=True)
+    return verify_once(open_source(str(path)), vkey=kw.get("vkey"), since_note=None,
+                       progress=None, workers=None, fast=True)
 
 
 def test_fast_path_report_equals_careful_on_a_valid_ledger(large):
@@ -75,7 +74,7 @@ def test_a_bad_leaf_sends_verify_down_the_careful_path(large, tmp_path, index, o
     path = tmp_path / "bad.db"
     shutil.copyfile(large, path)
     _tamper_leaf(path, index, old, new)
-    with pytest.raises(verify_module._NotFast):
+    with pytest.raises(NotFast):
         fast_only(path, vkey=LOG.vkey)
     report = verify_ledger(open_source(str(path)), vkey=LOG.vkey)
     assert not report.ok
