@@ -50,8 +50,9 @@ UNCHECKED_DATA_ERRORS = (LedgerError, TypeError, ValueError, LookupError, Attrib
                          RecursionError, sqlite3.Error)
 
 
-def entry_trusting_workers(index: int, leaf: bytes) -> Entry:
-    """The entry ``Entry.from_leaf_untrusted(index, leaf)`` gives, built without its checks.
+def entry_trusting_workers(index: int, leaf: bytes, leaf_hash: bytes) -> Entry:
+    """The entry ``Entry.from_leaf_untrusted(index, leaf)`` gives, built without its checks
+    (``leaf_hash`` is the leaf's RFC 6962 hash, which the replay has made for the tree).
 
     On the fast path the workers run ``Entry.from_leaf_untrusted`` on every
     leaf and the replaying process, the one that cannot be split across
@@ -61,7 +62,7 @@ def entry_trusting_workers(index: int, leaf: bytes) -> Entry:
     """
     envelope = json.loads(leaf)
     record = envelope["record"]
-    return Entry(index=index, leaf=leaf, leaf_hash=tree.leaf_hash(leaf), record=Record.from_checked_dict(record),
+    return Entry(index=index, leaf=leaf, leaf_hash=leaf_hash, record=Record.from_checked_dict(record),
                  signer=envelope["signer"], signature=base64.b64decode(envelope["sig"], validate=True),
                  record_bytes=canonical_bytes(record))
 
@@ -142,8 +143,8 @@ class Replay:
             self.leaves[index] = leaf
             if self.fast:
                 self.workers.check_leaf(index, leaf)
-            self._add_to_tree(index, leaf)
-            entry = self._entry(index, leaf)
+            leaf_hash = self._add_to_tree(index, leaf)
+            entry = self._entry(index, leaf, leaf_hash)
             if entry is None:
                 continue
             if stored is not None:
@@ -155,9 +156,11 @@ class Replay:
                 progress(1)
         return count
 
-    def _add_to_tree(self, index: int, leaf: bytes) -> None:
-        # Step 3: a ledger file stores the tree's hashes; each must be the one recomputed here, in order.
-        for h in self.tree.append(tree.leaf_hash(leaf)):
+    def _add_to_tree(self, index: int, leaf: bytes) -> bytes:
+        """Step 3 for one leaf; returns its leaf hash. A ledger file stores the tree's hashes:
+        each must be the one recomputed here, in order."""
+        leaf_hash = tree.leaf_hash(leaf)
+        for h in self.tree.append(leaf_hash):
             if self._stored_hashes is not None:
                 found = next(self._stored_hashes, None)
                 if found is None or found[1] != h:
@@ -165,12 +168,13 @@ class Replay:
                         f"{found[0]} differs from the hash recomputed from the leaves" if found else "missing"))
         if self.tree.size in self._wanted_sizes:
             self.roots[self.tree.size] = self.tree.root()
+        return leaf_hash
 
-    def _entry(self, index: int, leaf: bytes) -> Optional[Entry]:
+    def _entry(self, index: int, leaf: bytes, leaf_hash: bytes) -> Optional[Entry]:
         # Step 2.1, or on the fast path the entry the workers' step 2.1 vouches for.
         if self.fast:
             try:
-                return entry_trusting_workers(index, leaf)
+                return entry_trusting_workers(index, leaf, leaf_hash)
             except UNCHECKED_DATA_ERRORS as e:
                 raise NotFast from e
         try:
