@@ -56,23 +56,16 @@ def _run_steps(report: Report, source: Source, pool: Workers, *, vkey, since_not
     notes = source.checkpoint_notes()
     with Replay(source, report, pool, pinned=pinned, checkpoint_sizes=[size for size, _ in notes], fast=fast) as replay:
         findings = _start_file_findings(source, pool) if fast else None
-        replay.run(progress)                                        # steps 1, 2 and 3
-        bad = pool.bad_signatures()                                 # step 2.3, on every core
-        report.signatures = pool.signatures_checked
-        for index in bad:
-            report.fail(f"entry {index}", "Ed25519 signature does not verify under the signer's registered key")
+        replay.run(progress)                                 # steps 1, 2 and 3
+        _check_signatures(pool, report)                      # step 2.3, on every core
         if replay.log_verifier is None:
             report.fail("entry 0", "no log key: the ledger is empty or its first entry is unreadable")
             return
-        check_checkpoints(notes, replay, report)                    # step 4
+        check_checkpoints(notes, replay, report)             # step 4
         if since_note is not None:
-            check_since(since_note, source, replay, report)         # step 6
-        _check_snapshots(source, replay, report)                    # step 2.6, for every snapshot a file holds
-        file = source.ledger_file()                                 # step 5
-        if file is not None:
-            check_ledger_file(file, replay, report, findings)
-        else:
-            check_served_tables(source, replay, report)
+            check_since(since_note, source, replay, report)  # step 6
+        _check_snapshots(source, replay, report)             # step 2.6, for every snapshot a file holds
+        _check_tables(source, replay, report, findings)      # step 5
 
 
 def _start_file_findings(source: Source, pool: Workers):
@@ -82,6 +75,21 @@ def _start_file_findings(source: Source, pool: Workers):
     if file is None or source.size() < pool.CHUNK:
         return None
     return pool.submit(file_findings, file.path)
+
+
+def _check_signatures(pool: Workers, report: Report) -> None:
+    bad = pool.bad_signatures()
+    report.signatures = pool.signatures_checked
+    for index in bad:
+        report.fail(f"entry {index}", "Ed25519 signature does not verify under the signer's registered key")
+
+
+def _check_tables(source: Source, replay: Replay, report: Report, findings) -> None:
+    file = source.ledger_file()
+    if file is not None:
+        check_ledger_file(file, replay, report, findings)
+    else:
+        check_served_tables(source, replay, report)
 
 
 def _check_snapshots(source: Source, replay: Replay, report: Report) -> None:
