@@ -8,7 +8,7 @@ from typing import Callable, Optional
 
 from ledger.note import parse_verifier_key_untrusted
 from ledger.verify.checkpoints import check_checkpoints, check_since
-from ledger.verify.replay import NotFast, Replay
+from ledger.verify.replay import Replay
 from ledger.verify.report import Report
 from ledger.verify.sources import Source
 from ledger.verify.sqlite_checks import check_ledger_file, file_findings
@@ -24,38 +24,23 @@ def verify_ledger(source: Source, *, vkey: Optional[str] = None, since_note: Opt
     called as entries are replayed; ``workers`` processes share the checks
     (default: one per core). The report's ``ok`` is True when every check held.
     """
-    options = dict(vkey=vkey, since_note=since_note, progress=progress, workers=workers)
-    try:
-        return verify_once(source, fast=True, **options)
-    except NotFast:
-        # The fast path met a leaf it could not take: verify one leaf at a
-        # time, so the report says exactly what the careful path finds.
-        return verify_once(source, fast=False, **options)
-
-
-def verify_once(source: Source, *, vkey: Optional[str], since_note: Optional[str],
-                progress: Optional[Callable[[int], None]], workers: Optional[int], fast: bool) -> Report:
-    """One pass of the procedure, on the fast path (``NotFast`` if it cannot finish) or the careful one."""
     report = Report(source=source.name)
     with Workers(workers) as pool:
-        fast = fast and pool.parallel
         try:
-            _run_steps(report, source, pool, vkey=vkey, since_note=since_note, progress=progress, fast=fast)
+            _run_steps(report, source, pool, vkey=vkey, since_note=since_note, progress=progress)
         except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
-            if fast:
-                raise NotFast from e
             # A damaged file: SQLite refuses to read part of it, or its schema
             # text is no longer UTF-8. Keep what was found before.
             report.fail("file", f"SQLite cannot read the ledger file, it is damaged or was altered: {e}")
     return report
 
 
-def _run_steps(report: Report, source: Source, pool: Workers, *, vkey, since_note, progress, fast) -> None:
+def _run_steps(report: Report, source: Source, pool: Workers, *, vkey, since_note, progress) -> None:
     pinned = parse_verifier_key_untrusted(vkey) if vkey else None
     report.vkey_pinned = pinned is not None
     notes = source.checkpoint_notes()
-    with Replay(source, report, pool, pinned=pinned, checkpoint_sizes=[size for size, _ in notes], fast=fast) as replay:
-        findings = _start_file_findings(source, pool) if fast else None
+    with Replay(source, report, pool, pinned=pinned, checkpoint_sizes=[size for size, _ in notes]) as replay:
+        findings = _start_file_findings(source, pool)
         replay.run(progress)                                 # steps 1, 2 and 3
         _check_signatures(pool, report)                      # step 2.3, on every core
         if replay.log_verifier is None:
@@ -72,7 +57,7 @@ def _start_file_findings(source: Source, pool: Workers):
     # SQLite's integrity_check and the search-index check read only the file:
     # a worker runs them while this process replays the entries.
     file = source.ledger_file()
-    if file is None or source.size() < pool.CHUNK:
+    if file is None or not pool.parallel or source.size() < pool.CHUNK:
         return None
     return pool.submit(file_findings, file.path)
 

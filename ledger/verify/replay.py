@@ -6,65 +6,27 @@ is applied to the projection in an in-memory SQLite database, while the
 RFC 6962 tree is recomputed from the leaf hashes. The signatures go to the
 worker pool (``workers.Workers``).
 
-The careful path parses each leaf with ``Entry.from_leaf_untrusted`` before
-replaying it. The fast path leaves that check (step 2.1) to the workers and
-replays entries built without it; if the workers refuse any leaf, or the
-replay meets something it cannot take, it raises ``NotFast`` and the whole
-verification starts again on the careful path, so every report is the
-careful path's.
+Each leaf is checked in full (step 2.1, ``Entry.from_leaf_untrusted``)
+before it is replayed, so every failure is reported where it is, in order.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
-import json
 import sqlite3
 from typing import Callable, Optional
 
 from ledger import tree
-from ledger.canonical import canonical_bytes
 from ledger.envelope import Entry
-from ledger.errors import FormatError, LedgerError, RecordError, SignatureError
+from ledger.errors import FormatError, RecordError, SignatureError
 from ledger.note import Verifier, parse_verifier_key_untrusted
 from ledger.projection import Projection
-from ledger.records import KeyRecord, Record
+from ledger.records import KeyRecord
 from ledger.rules import check_entry
 from ledger.verify.report import Report
 from ledger.verify.sources import Source
 from ledger.verify.workers import Workers
-
-
-class NotFast(Exception):
-    """The fast path met a leaf it cannot take: verify again on the careful path."""
-
-
-# What building and replaying an entry from leaf JSON nobody has checked yet
-# can raise: our own errors, Python's on a value of the wrong type or shape
-# (TypeError, ValueError, LookupError, AttributeError; ArithmeticError for an
-# integer SQLite cannot hold; RecursionError for deep nesting) and SQLite's
-# on a value it cannot bind. On the fast path each means "verify carefully";
-# reading a damaged file or an unreachable site raises some of them too, and
-# the careful path then reports or raises them itself.
-UNCHECKED_DATA_ERRORS = (LedgerError, TypeError, ValueError, LookupError, AttributeError, ArithmeticError,
-                         RecursionError, sqlite3.Error)
-
-
-def entry_trusting_workers(index: int, leaf: bytes, leaf_hash: bytes) -> Entry:
-    """The entry ``Entry.from_leaf_untrusted(index, leaf)`` gives, built without its checks
-    (``leaf_hash`` is the leaf's RFC 6962 hash, which the replay has made for the tree).
-
-    On the fast path the workers run ``Entry.from_leaf_untrusted`` on every
-    leaf and the replaying process, the one that cannot be split across
-    cores, builds the entry with a plain JSON parser. For a leaf the workers
-    accept (canonical, docs/format.md), canonical(record) is the leaf's
-    ``record`` member and the tail of the signed message.
-    """
-    envelope = json.loads(leaf)
-    record = envelope["record"]
-    return Entry(index=index, leaf=leaf, leaf_hash=leaf_hash, record=Record.from_checked_dict(record),
-                 signer=envelope["signer"], signature=base64.b64decode(envelope["sig"], validate=True),
-                 record_bytes=canonical_bytes(record))
 
 
 class Replay:
@@ -76,11 +38,9 @@ class Replay:
     key), and ``snapshots`` every snapshot read from the source.
     """
 
-    def __init__(self, source: Source, report: Report, workers: Workers, *, pinned: Optional[Verifier],
-                 checkpoint_sizes, fast: bool):
+    def __init__(self, source: Source, report: Report, workers: Workers, *, pinned: Optional[Verifier], checkpoint_sizes):
         self.source, self.report, self.workers = source, report, workers
         self.pinned = pinned
-        self.fast = fast
         self.db = sqlite3.connect(":memory:", isolation_level=None, uri=True)  # uri: to ATTACH the file read-only
         self.leaves: dict[int, bytes] = {}
         leaves = self.leaves  # not self: a cycle would keep the source's read cursors open until a collection
@@ -113,15 +73,8 @@ class Replay:
 
     def run(self, progress: Optional[Callable[[int], None]] = None) -> None:
         """Replay every leaf (steps 1, 2 and 3), then fill in the report's figures."""
-        try:
-            with self.projection.cached():
-                count = self._replay(progress)
-            if self.fast and self.workers.refused_leaves():
-                raise NotFast
-        except UNCHECKED_DATA_ERRORS as e:
-            if not self.fast:
-                raise
-            raise NotFast from e
+        with self.projection.cached():
+            count = self._replay(progress)
         self.report.entries = count
         self.report.tree_size = self.tree.size
         self.report.root = base64.b64encode(self.tree.root()).decode() if count else None
@@ -135,16 +88,12 @@ class Replay:
         count = 0
         for index, leaf, stored in self.source.leaves():
             if index != count:
-                if self.fast:
-                    raise NotFast
                 self.report.fail(f"entry {count}", f"entries are not contiguous: found index {index}")
                 break
             count += 1
             self.leaves[index] = leaf
-            if self.fast:
-                self.workers.check_leaf(index, leaf)
-            leaf_hash = self._add_to_tree(index, leaf)
-            entry = self._entry(index, leaf, leaf_hash)
+            self._add_to_tree(index, leaf)
+            entry = self._entry(index, leaf)
             if entry is None:
                 continue
             if stored is not None:
@@ -156,11 +105,9 @@ class Replay:
                 progress(1)
         return count
 
-    def _add_to_tree(self, index: int, leaf: bytes) -> bytes:
-        """Step 3 for one leaf; returns its leaf hash. A ledger file stores the tree's hashes:
-        each must be the one recomputed here, in order."""
-        leaf_hash = tree.leaf_hash(leaf)
-        for h in self.tree.append(leaf_hash):
+    def _add_to_tree(self, index: int, leaf: bytes) -> None:
+        # Step 3: a ledger file stores the tree's hashes; each must be the one recomputed here, in order.
+        for h in self.tree.append(tree.leaf_hash(leaf)):
             if self._stored_hashes is not None:
                 found = next(self._stored_hashes, None)
                 if found is None or found[1] != h:
@@ -168,15 +115,9 @@ class Replay:
                         f"{found[0]} differs from the hash recomputed from the leaves" if found else "missing"))
         if self.tree.size in self._wanted_sizes:
             self.roots[self.tree.size] = self.tree.root()
-        return leaf_hash
 
-    def _entry(self, index: int, leaf: bytes, leaf_hash: bytes) -> Optional[Entry]:
-        # Step 2.1, or on the fast path the entry the workers' step 2.1 vouches for.
-        if self.fast:
-            try:
-                return entry_trusting_workers(index, leaf, leaf_hash)
-            except UNCHECKED_DATA_ERRORS as e:
-                raise NotFast from e
+    def _entry(self, index: int, leaf: bytes) -> Optional[Entry]:
+        # Step 2.1: the leaf is the canonical form of a valid signed envelope.
         try:
             return Entry.from_leaf_untrusted(index, leaf)
         except (FormatError, RecordError) as e:

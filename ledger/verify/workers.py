@@ -1,10 +1,8 @@
 """The worker processes of one verification (docs/verify.md, "How the reference implementation uses the cores").
 
 The replay runs in one process; the checks that need no replay state run
-on a process pool beside it: the Ed25519 signatures (step 2.3), and on the
-fast path each leaf's full check (step 2.1) and a ledger file's SQLite
-checks. Work goes out in chunks as the replay reaches it, so the cores
-check while the replay goes on.
+on a process pool beside it: the Ed25519 signatures (step 2.3), sent in
+chunks as the replay reaches them, and a ledger file's SQLite checks.
 """
 
 from __future__ import annotations
@@ -16,8 +14,6 @@ from typing import Optional
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.envelope import Entry
-from ledger.errors import FormatError, RecordError
 
 
 def check_signatures(items) -> list[int]:
@@ -28,17 +24,6 @@ def check_signatures(items) -> list[int]:
         try:
             key.verify(signature, message)
         except InvalidSignature:
-            bad.append(index)
-    return bad
-
-
-def check_leaves(items) -> list[int]:
-    """Indexes of the leaves ``Entry.from_leaf_untrusted`` refuses; items are (index, leaf)."""
-    bad = []
-    for index, leaf in items:
-        try:
-            Entry.from_leaf_untrusted(index, leaf)
-        except (FormatError, RecordError):
             bad.append(index)
     return bad
 
@@ -58,10 +43,8 @@ class Workers:
         self.parallel = self.processes > 1
         self.signatures: list = []
         self.signatures_checked = 0
-        self._leaves: list = []
         self._pool: Optional[concurrent.futures.ProcessPoolExecutor] = None
         self._signature_results: list = []
-        self._leaf_results: list = []
 
     def __enter__(self) -> "Workers":
         return self
@@ -98,18 +81,3 @@ class Workers:
             self.close()
         self.signatures = []
         return bad
-
-    def check_leaf(self, index: int, leaf: bytes) -> None:
-        """Queue a leaf for the full check of step 2.1 (the fast path)."""
-        self._leaves.append((index, leaf))
-        if len(self._leaves) >= self.CHUNK:
-            self._leaf_results.append(self.submit(check_leaves, self._leaves))
-            self._leaves = []
-
-    def refused_leaves(self) -> list[int]:
-        """Indexes of every queued leaf the full check refuses."""
-        if not self._leaf_results:
-            # A ledger smaller than a chunk is checked here rather than start workers for it.
-            return check_leaves(self._leaves)
-        self._leaf_results.append(self.submit(check_leaves, self._leaves))
-        return [index for future in self._leaf_results for index in future.result()]
