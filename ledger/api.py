@@ -254,7 +254,7 @@ class Ledger:
     def tlog_proof(self, index: int, size: Optional[int] = None) -> str:
         """The C2SP tlog-proof@v1 bundle for entry ``index``; its extra data carries the
         entry and the registration of the key that signed it (docs/verify.md)."""
-        from ledger.verify import proof_extra
+        from ledger.checkpoint import proof_extra
 
         size = self._size_or_latest(size)
         note = self.checkpoint_note(size)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from ledger.canonical import canonical_bytes
 from ledger.errors import FormatError, SignatureError
 from ledger.note import (
     Signer,
@@ -132,6 +133,18 @@ def format_tlog_proof(
     lines.append(f"index {leaf_index}")
     lines.extend(b64encode(h) for h in hashes)
     return "".join(line + "\n" for line in lines) + "\n" + signed_checkpoint
+
+
+def proof_extra(entry_leaf: bytes, key_index: int, key_leaf: bytes, key_hashes: Sequence[bytes]) -> bytes:
+    """The ``extra`` data of a claim's tlog-proof: the entry's leaf, and the leaf that registers
+    its signer's key with that leaf's inclusion proof (docs/verify.md "One claim, offline").
+
+    Canonical JSON (RFC 8785); ``ledger.verify.claim_proof`` reads it back.
+    """
+    return canonical_bytes({
+        "leaf": b64encode(entry_leaf),
+        "key": {"leaf_index": key_index, "leaf": b64encode(key_leaf), "hashes": [b64encode(h) for h in key_hashes]},
+    })
 
 
 def parse_tlog_proof_untrusted(text: str | bytes) -> TlogProof:

@@ -520,41 +520,32 @@ def verify(source, checkpoint_file, snapshot_dir, since_file, vkey, proof_file, 
       ledger verify claim:microelectronics-90 --proof claim.tlog-proof --vkey "..."
     """
     from ledger import verify as verifying
+    from ledger.errors import FormatError
 
     if proof_file:
         if not vkey:
             raise click.ClickException("verifying a proof bundle needs the log's key: --vkey 'name+keyid+key'")
         result = verifying.verify_claim_proof(source, _read_file(proof_file), vkey)
         if as_json:
-            click.echo(json.dumps({"ok": True, **__import__("attrs").asdict(result)}, ensure_ascii=False, indent=2))
+            click.echo(json.dumps({"ok": True, **result.to_json()}, ensure_ascii=False, indent=2))
         else:
             click.echo(f"OK: {result.claim_id} is entry {result.leaf_index} of the log, included in the checkpoint of size {result.tree_size} "
                        f"signed by {vkey.split('+')[0]}; signed by {result.signer} (registered at entry {result.key_leaf_index}).")
         return
     since_note = None
     if since_file:
-        from ledger.checkpoint import parse_checkpoint_untrusted
-        from ledger.errors import FormatError
-
-        since_note = _read_file(since_file).decode("utf-8", "replace")
         try:
-            parse_checkpoint_untrusted(since_note.split("\n\n", 1)[0] + "\n")
+            since_note = verifying.saved_checkpoint_from_untrusted(_read_file(since_file))
         except FormatError as e:
             raise click.ClickException(f"{since_file} is not a saved checkpoint ({e}); save one with 'ledger checkpoint DB > FILE'") from e
     src = verifying.open_source(source, checkpoint_file, snapshot_dir)
-    bar = None
-    if sys.stderr.isatty() and not as_json:
-        total = getattr(src, "size", None) or (src.store.size() if hasattr(src, "store") else None)
-        bar = click.progressbar(length=total or 0, label="Verifying", file=sys.stderr) if total else None
-    if bar:
-        with bar:
+    total = src.size() if sys.stderr.isatty() and not as_json else None
+    if total:
+        with click.progressbar(length=total, label="Verifying", file=sys.stderr) as bar:
             report = verifying.verify_ledger(src, vkey=vkey, since_note=since_note, progress=bar.update, workers=workers)
     else:
         report = verifying.verify_ledger(src, vkey=vkey, since_note=since_note, workers=workers)
-    if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
-    else:
-        click.echo(report.summary())
+    click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2) if as_json else report.summary())
     if not report.ok:
         sys.exit(1)
 

@@ -37,12 +37,3 @@ class NotFoundError(LedgerError):
 class LockedError(LedgerError):
     """Another process held the ledger's write lock for longer than the wait allowed."""
 
-
-class VerificationError(LedgerError):
-    """Verification found one or more failures; ``failures`` lists them."""
-
-    def __init__(self, failures):
-        self.failures = list(failures)
-        first = self.failures[0] if self.failures else "unknown failure"
-        more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
-        super().__init__(f"{first}{more}")

@@ -1,6 +1,7 @@
 """ledger.verify: a whole ledger, an export, and one claim, trusting only the log key."""
 
 import base64
+import gc
 import json
 import shutil
 import sqlite3
@@ -11,10 +12,12 @@ import textwrap
 import pytest
 
 from ledger.api import Ledger
+from ledger.checkpoint import proof_extra
 from ledger.demo import DEMO_CLAIM_IDS, DEMO_ORIGIN, _signer
 from ledger.errors import FormatError, LedgerError, ProofError
 from ledger.note import Signer
 from ledger.verify import ExportSource, open_source, verify_claim_proof, verify_ledger
+from ledger.verify.claim_proof import ProofExtra, parse_proof_extra_untrusted
 
 LOG_VKEY = _signer(DEMO_ORIGIN).vkey
 
@@ -181,6 +184,21 @@ def test_pinned_wrong_vkey(demo):
     wrong = _signer("ana@demo.fact-ledger.example").vkey
     report = verify(demo, vkey=wrong)
     assert_failure(report, "entry 0", f"expected the pinned {wrong}")
+
+
+def test_a_stopped_verify_leaves_the_file_unlocked(demo):
+    """A replay that stops early (here at entry 0) keeps no read open on the file, without
+    waiting for the garbage collector: a writer in the same process can lock it at once."""
+    gc.disable()
+    try:
+        report = verify(demo, vkey=_signer("ana@demo.fact-ledger.example").vkey)
+        assert_failure(report, "entry 0", "expected the pinned")
+        conn = sqlite3.connect(demo, timeout=0, isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        conn.execute("ROLLBACK")
+        conn.close()
+    finally:
+        gc.enable()
 
 
 # --- rewritten history and rollback ---------------------------------------------------------------
@@ -378,3 +396,21 @@ def test_claim_proof_without_extra(claim_proof):
     del lines[1]
     with pytest.raises(FormatError, match="^the bundle has no 'extra' line"):
         verify_claim_proof(claim_id, "\n".join(lines) + "\n\n" + note, LOG_VKEY)
+
+
+def test_proof_extra_reads_back_what_the_prover_writes():
+    hashes = [bytes([n]) * 32 for n in range(3)]
+    extra = proof_extra(b'{"record":1}', 4, b'{"record":2}', hashes)
+    assert parse_proof_extra_untrusted(extra) == ProofExtra(leaf=b'{"record":1}', key_index=4, key_leaf=b'{"record":2}',
+                                                            key_hashes=tuple(hashes))
+
+
+@pytest.mark.parametrize("extra, found", [
+    (b'{"leaf":"AA=="}', "'key'"),
+    (b'{"key":{"hashes":[],"leaf":"AA==","leaf_index":0},"leaf":"not base64"}', "Only base64 data is allowed"),
+    (b'[]', "list indices must be integers or slices, not str"),
+])
+def test_proof_extra_in_another_form_is_refused(extra, found):
+    with pytest.raises(FormatError) as e:
+        parse_proof_extra_untrusted(extra)
+    assert str(e.value) == f"the bundle's extra data is not in the expected form: {found}"

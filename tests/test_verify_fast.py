@@ -1,10 +1,10 @@
-"""The fast path of verify gives exactly the careful path's report.
+"""Verify's report does not depend on how many processes share the checks.
 
-On the fast path each leaf is parsed once without checks for the replay and
-checked in full by the worker processes; if any leaf fails there, verify
-starts again on the careful path (one leaf at a time). These tests compare
-the two paths' reports field by field, on ledgers large enough for the
-workers to take part and on the demo ledger, valid and tampered.
+With worker processes, the signatures (in chunks of 2,000) and a ledger
+file's SQLite checks run beside the replay; with one process, everything
+runs in turn. These tests compare the two reports field by field, on
+ledgers large enough for the workers to take part and on the demo ledger,
+valid and tampered.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import sqlite3
 import pytest
 
 from conftest import TEST_CREATED, TEST_EDITOR, TEST_ORIGIN, test_signer
-from ledger import verify as verify_module
 from ledger.api import Ledger
 from ledger.demo import DEMO_ORIGIN, _signer
 from ledger.verify import Report, open_source, verify_ledger
@@ -25,7 +24,7 @@ LOG, ANA = test_signer(TEST_ORIGIN), test_signer(TEST_EDITOR)
 
 @pytest.fixture(scope="module")
 def large(tmp_path_factory):
-    """3,004 entries: more than one chunk of leaves for the workers."""
+    """3,004 entries: more than one chunk of signatures for the workers."""
     path = tmp_path_factory.mktemp("large") / "large.db"
     ledger = Ledger.create(path, LOG, created=TEST_CREATED)
     ledger.append([{"kind": "key", "id": "key:ana", "vkey": ANA.vkey, "display_name": "Ana", "role": "editor",
@@ -37,24 +36,19 @@ def large(tmp_path_factory):
     return path
 
 
-def careful(path, **kw) -> Report:
-    report = Report(source=str(path))
-    return verify_module._verify_ledger(report, open_source(str(path)), vkey=kw.get("vkey"), since_note=None,
-                                        progress=None, workers=None, fast=False)
+def one_process(path, **kw) -> Report:
+    return verify_ledger(open_source(str(path)), vkey=kw.get("vkey"), workers=1)
 
 
-def fast_only(path, **kw) -> Report:
-    report = Report(source=str(path))
-    return verify_module._verify_ledger(report, open_source(str(path)), vkey=kw.get("vkey"), since_note=None,
-                                        progress=None, workers=None, fast=True)
+def with_workers(path, **kw) -> Report:
+    return verify_ledger(open_source(str(path)), vkey=kw.get("vkey"), workers=2)
 
 
-def test_fast_path_report_equals_careful_on_a_valid_ledger(large):
-    fast = fast_only(large, vkey=LOG.vkey)
-    assert fast.ok, fast.failures[:3]
-    assert fast.entries == 3004 and fast.signatures == 3004
-    assert fast == careful(large, vkey=LOG.vkey)
-    assert verify_ledger(open_source(str(large)), vkey=LOG.vkey) == fast
+def test_the_report_with_workers_equals_one_process_on_a_valid_ledger(large):
+    report = with_workers(large, vkey=LOG.vkey)
+    assert report.ok, report.failures[:3]
+    assert report.entries == 3004 and report.signatures == 3004
+    assert report == one_process(large, vkey=LOG.vkey)
 
 
 def _tamper_leaf(path, index, old: bytes, new: bytes):
@@ -71,33 +65,31 @@ def _tamper_leaf(path, index, old: bytes, new: bytes):
     (2600, b'{"record":', b'{ "record":'),             # not canonical
     (1700, b'"language":"ro"', b'"language":"ro","x":1'),  # a member the schema does not allow
 ])
-def test_a_bad_leaf_sends_verify_down_the_careful_path(large, tmp_path, index, old, new):
+def test_a_bad_leaf_is_reported_the_same_with_workers(large, tmp_path, index, old, new):
     path = tmp_path / "bad.db"
     shutil.copyfile(large, path)
     _tamper_leaf(path, index, old, new)
-    with pytest.raises(verify_module._NotFast):
-        fast_only(path, vkey=LOG.vkey)
-    report = verify_ledger(open_source(str(path)), vkey=LOG.vkey)
+    report = with_workers(path, vkey=LOG.vkey)
     assert not report.ok
     assert any(f.where == f"entry {index}" for f in report.failures), report.failures[:5]
-    assert report == careful(path, vkey=LOG.vkey)
+    assert report == one_process(path, vkey=LOG.vkey)
 
 
-def test_demo_reports_are_the_same_on_both_paths(demo_db):
+def test_demo_reports_are_the_same_with_workers(demo_db):
     vkey = _signer(DEMO_ORIGIN).vkey
-    assert verify_ledger(open_source(str(demo_db)), vkey=vkey) == careful(demo_db, vkey=vkey)
+    assert with_workers(demo_db, vkey=vkey) == one_process(demo_db, vkey=vkey)
 
 
-def test_file_checks_in_a_worker_report_what_the_careful_path_reports(large, tmp_path):
-    """integrity_check and the search-index check run in a worker on the fast path; a forged
-    search-index row is reported exactly as the careful path reports it."""
+def test_file_checks_in_a_worker_report_what_one_process_reports(large, tmp_path):
+    """integrity_check and the search-index check run in a worker beside the replay; a forged
+    search-index row is reported exactly as one process reports it."""
     path = tmp_path / "fts.db"
     shutil.copyfile(large, path)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("INSERT INTO claims_fts(rowid, text, translation, quote, source_title) VALUES (99999, 'fake', 'fake', 'fake', 'fake')")
     conn.close()
-    fast = fast_only(path, vkey=LOG.vkey)
-    assert not fast.ok
-    assert [f.where for f in fast.failures] == ["table claims_fts"], fast.failures
-    assert "claims_fts" not in fast.tables_checked or "differ" in fast.failures[0].message
-    assert fast == careful(path, vkey=LOG.vkey)
+    report = with_workers(path, vkey=LOG.vkey)
+    assert not report.ok
+    assert [f.where for f in report.failures] == ["table claims_fts"], report.failures
+    assert "claims_fts" not in report.tables_checked or "differ" in report.failures[0].message
+    assert report == one_process(path, vkey=LOG.vkey)

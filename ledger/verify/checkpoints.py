@@ -1,0 +1,85 @@
+"""Steps 4 and 6 of docs/verify.md: the signed checkpoints match the recomputed tree, and
+the log is an append-only extension of a checkpoint saved earlier (``--since``)."""
+
+from __future__ import annotations
+
+import base64
+
+from ledger import tree
+from ledger.checkpoint import open_checkpoint_untrusted, parse_checkpoint_untrusted
+from ledger.errors import FormatError, SignatureError
+from ledger.verify.replay import Replay
+from ledger.verify.report import Report
+from ledger.verify.sources import Source
+
+
+def saved_checkpoint_from_untrusted(data: bytes) -> str:
+    """The note of a checkpoint a reader saved (``--since``); FormatError unless its text is a checkpoint.
+
+    Its signature is checked by ``check_since``, against the log key entry 0 gives.
+    """
+    note = data.decode("utf-8", "replace")
+    parse_checkpoint_untrusted(note.split("\n\n", 1)[0] + "\n")
+    return note
+
+
+def check_checkpoints(notes: list, replay: Replay, report: Report) -> None:
+    """Step 4: every note is a checkpoint signed by the log key, for this origin, whose root
+    is the recomputed root at its size; the latest covers every entry."""
+    size = replay.tree.size
+    last_size = 0
+    for stored_size, note in notes:
+        where = f"checkpoint {stored_size}" if stored_size else "checkpoint"
+        try:
+            checkpoint = open_checkpoint_untrusted(note, replay.log_verifier, replay.origin)
+        except (FormatError, SignatureError) as e:
+            report.fail(where, f"not a valid checkpoint signed by the log key: {e}")
+            continue
+        if stored_size is not None and checkpoint.size != stored_size:
+            report.fail(where, f"the note says tree size {checkpoint.size}")
+            continue
+        if checkpoint.size > size:
+            report.fail(where, f"covers {checkpoint.size} entries but only {size} are present (entries were removed)")
+            continue
+        root = replay.roots.get(checkpoint.size) if checkpoint.size in replay.roots else (
+            replay.tree.root() if checkpoint.size == size else None)
+        if root != checkpoint.root_hash:
+            report.fail(where, f"signed root {_b64(checkpoint.root_hash)} differs from the root recomputed from the entries "
+                               f"{_b64(root) if root else '?'}")
+            continue
+        report.checkpoints += 1
+        last_size = max(last_size, checkpoint.size)
+    if last_size != size:
+        report.fail("checkpoints", f"the latest signed checkpoint covers {last_size} entries, but the log has {size}: "
+                                   "the rest is not committed")
+
+
+def check_since(note: str, source: Source, replay: Replay, report: Report) -> None:
+    """Step 6: the saved checkpoint is signed by the log key and its root is the root of the
+    first entries of the current log, so the log only grew since (RFC 9162 §2.1.4)."""
+    try:
+        old = open_checkpoint_untrusted(note, replay.log_verifier, replay.origin)
+    except (FormatError, SignatureError) as e:
+        report.fail("--since", f"the saved checkpoint is not signed by this log's key: {e}")
+        return
+    if old.size > replay.tree.size:
+        report.fail("--since", f"the saved checkpoint covers {old.size} entries but the log now has only {replay.tree.size}: "
+                               "entries were removed")
+        return
+    recomputed = tree.root_from_leaf_hashes(tree.leaf_hash(leaf) for leaf in _leaves_before(source, old.size))
+    if recomputed != old.root_hash:
+        report.fail("--since", f"history was rewritten: the saved checkpoint of size {old.size} has root "
+                               f"{_b64(old.root_hash)}, the current log's first {old.size} entries give {_b64(recomputed)}")
+        return
+    report.since = {"size": old.size, "root": _b64(old.root_hash)}
+
+
+def _leaves_before(source: Source, size: int):
+    for index, leaf, _ in source.leaves():
+        if index >= size:
+            return
+        yield leaf
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

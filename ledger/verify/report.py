@@ -1,0 +1,76 @@
+"""What a verification found: the figures of each step and every failure, with where it is."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import attrs
+
+MAX_FAILURES = 1000  # a badly damaged ledger fails at every entry; the first thousand say enough
+
+
+@attrs.frozen
+class Failure:
+    where: str
+    message: str
+
+    def __str__(self):
+        return f"{self.where}: {self.message}"
+
+
+@attrs.define
+class Report:
+    """The outcome of ``verify_ledger``: ``ok`` when every check held."""
+
+    source: str
+    origin: Optional[str] = None
+    log_vkey: Optional[str] = None
+    vkey_pinned: bool = False
+    entries: int = 0
+    tree_size: int = 0
+    root: Optional[str] = None
+    checkpoints: int = 0
+    signatures: int = 0
+    snapshots: int = 0
+    quotes_checked: int = 0
+    tables_checked: list = attrs.Factory(list)
+    since: Optional[dict] = None
+    failures: list = attrs.Factory(list)
+    warnings: list = attrs.Factory(list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and self.entries > 0
+
+    def fail(self, where: str, message: str) -> None:
+        if len(self.failures) < MAX_FAILURES:
+            self.failures.append(Failure(where, message))
+
+    def to_json(self) -> dict:
+        data = attrs.asdict(self)
+        data["failures"] = [{"where": f.where, "message": f.message} for f in self.failures]
+        data["ok"] = self.ok
+        return data
+
+    def summary(self) -> str:
+        lines = [f"Verified {self.source}"]
+        lines.append(f"  origin        {self.origin}")
+        lines.append(f"  log key       {self.log_vkey} ({'pinned with --vkey' if self.vkey_pinned else 'NOT pinned: taken from entry 0'})")
+        lines.append(f"  entries       {self.entries}; signatures checked {self.signatures}")
+        lines.append(f"  tree          size {self.tree_size}, root {self.root}")
+        lines.append(f"  checkpoints   {self.checkpoints} signed checkpoints match the tree")
+        lines.append(f"  snapshots     {self.snapshots} checked; {self.quotes_checked} quote anchors checked")
+        if self.tables_checked:
+            lines.append(f"  site tables   {', '.join(self.tables_checked)} equal the projection of the entries")
+        if self.since:
+            lines.append(f"  since         extends the checkpoint of size {self.since['size']} (append-only)")
+        for warning in self.warnings:
+            lines.append(f"  warning: {warning}")
+        if self.ok:
+            lines.append("OK: every check holds.")
+        else:
+            lines.append(f"FAILED: {len(self.failures)} problem(s):")
+            lines.extend(f"  - {f}" for f in self.failures[:50])
+            if len(self.failures) > 50:
+                lines.append(f"  ... and {len(self.failures) - 50} more (use --json for all)")
+        return "\n".join(lines)

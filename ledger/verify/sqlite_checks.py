@@ -1,0 +1,136 @@
+"""Step 5 for a ledger file: what only the SQLite file itself can show.
+
+SQLite's ``integrity_check``; the schema objects (tables, indexes, triggers,
+views in ``sqlite_master``) exactly the ledger's own; ``meta`` agreeing
+with entry 0; the full-text search index holding exactly what the claims
+table gives; and the browsing tables equal to the replay's (``tables``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from ledger.projection import Projection
+from ledger.store import SCHEMA, Store
+from ledger.verify.replay import Replay
+from ledger.verify.report import Report
+from ledger.verify.tables import check_file_tables
+
+# (integrity_check problems, (search-index failures, whether the index was compared))
+FileFindings = tuple[list, tuple[list, bool]]
+
+
+def file_findings(path) -> FileFindings:
+    """The checks that read only the file, not the replay: a worker may run them while the replay goes on."""
+    store = Store.open(path, readonly=True)
+    try:
+        # SQLite's own check: b-tree structure, and every index agrees with its
+        # table (a reader's lookups go through the indexes the row dumps skip).
+        problems = [row[0] for row in store.conn.execute("PRAGMA integrity_check(20)")]
+        return problems, _check_fts(path, store.conn)
+    finally:
+        store.close()
+
+
+def check_ledger_file(file: Store, replay: Replay, report: Report,
+                      findings: Optional[concurrent.futures.Future] = None) -> None:
+    """Step 5 on a ledger file; ``findings`` is ``file_findings`` already running in a worker."""
+    problems, (fts_failures, fts_compared) = findings.result() if findings else file_findings(file.path)
+    if problems != ["ok"]:
+        report.fail("file", f"SQLite integrity_check: {'; '.join(problems)}")
+    _check_schema(file.conn, report)
+    meta = dict(file.conn.execute("SELECT key, value FROM meta"))
+    log_vkey = replay.log_verifier.vkey
+    if meta.get("origin") != replay.origin or meta.get("log_vkey") != log_vkey:
+        report.fail("meta", f"origin/log_vkey {meta.get('origin')!r}/{meta.get('log_vkey')!r} differ from entry 0's "
+                            f"{replay.origin!r}/{log_vkey!r}")
+    check_file_tables(file, replay, report)
+    for message in fts_failures:
+        report.fail("table claims_fts", message)
+    if fts_compared:
+        report.tables_checked.append("claims_fts")
+
+
+def _check_schema(conn: sqlite3.Connection, report: Report) -> None:
+    found = set(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+    expected = expected_schema()
+    for obj in sorted(found - expected, key=str):
+        report.fail("schema", f"unexpected {obj[0]} {obj[1]!r} in the file (not created by the ledger)")
+    for obj in sorted(expected - found, key=str):
+        report.fail("schema", f"{obj[0]} {obj[1]!r} is missing or altered")
+
+
+def expected_schema() -> set:
+    """The ``sqlite_master`` rows (type, name, table, SQL) of a ledger file: the log's and the browsing tables'."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for ddl in SCHEMA:
+            conn.execute(ddl)
+        Projection(conn, None).create_tables()
+        return set(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+    finally:
+        conn.close()
+
+
+def _check_fts(path, conn: sqlite3.Connection) -> tuple[list[str], bool]:
+    # FTS5's integrity-check compares the full-text index with the claims
+    # table; it is a write statement, so run it on a private copy.
+    size = Path(path).stat().st_size
+    with tempfile.TemporaryDirectory() as tmp:
+        target = sqlite3.connect(":memory:" if size < 256 * 2**20 else str(Path(tmp) / "copy.db"))
+        conn.backup(target)
+        try:
+            target.execute("INSERT INTO claims_fts(claims_fts, rank) VALUES ('integrity-check', 1)")
+            different = _fts_differs_from_rebuilt(target)
+            if different:
+                return [f"the search index's {different} differ from an index rebuilt from the claims table"], True
+            return [], True
+        except sqlite3.DatabaseError as e:
+            return [f"the search index does not match the claims table: {e}"], False
+        finally:
+            target.close()
+
+
+FTS_CONTENT = {
+    # What the index says, independent of how its segments are laid out.
+    "terms": 'SELECT term, doc, col, "offset" FROM temp.fts_terms',
+    "document sizes": "SELECT id, sz FROM claims_fts_docsize",
+    "settings": "SELECT k, v FROM claims_fts_config",
+}
+
+
+def _fts_differs_from_rebuilt(conn: sqlite3.Connection) -> str:
+    """Names of what differs between the index in ``conn`` (a private copy) and one rebuilt from the claims.
+
+    integrity-check alone lets some changes through (a deleted row of the
+    term index, swapped data blocks): compare the index's logical content.
+    """
+    conn.execute("CREATE VIRTUAL TABLE temp.fts_terms USING fts5vocab(main, claims_fts, 'instance')")
+    for n, query in enumerate(FTS_CONTENT.values()):
+        conn.execute(f"CREATE TEMP TABLE fts_before_{n} AS {query}")
+    # Searches find a term's pages through the term index (claims_fts_idx),
+    # which fts5vocab does not read: compare what a search for each term returns.
+    terms = [row[0] for row in conn.execute("SELECT DISTINCT term FROM fts_before_0 ORDER BY term")]
+    searches = _fts_search_digest(conn, terms)
+    conn.execute("INSERT INTO claims_fts(claims_fts) VALUES ('rebuild')")
+    different = [] if searches == _fts_search_digest(conn, terms) else ["search results"]
+    for n, (name, query) in enumerate(FTS_CONTENT.items()):
+        if conn.execute(f"SELECT EXISTS (SELECT * FROM fts_before_{n} EXCEPT {query}) "
+                        f"OR EXISTS ({query} EXCEPT SELECT * FROM fts_before_{n})").fetchone()[0]:
+            different.append(name)
+    return ", ".join(different)
+
+
+def _fts_search_digest(conn: sqlite3.Connection, terms) -> bytes:
+    digest = hashlib.sha256()
+    for term in terms:
+        digest.update(term.encode("utf-8", "replace") + b"\0")
+        for (rowid,) in conn.execute("SELECT rowid FROM claims_fts WHERE claims_fts MATCH ? ORDER BY rowid",
+                                     ('"' + term.replace('"', '""') + '"',)):
+            digest.update(rowid.to_bytes(8, "big", signed=True))
+    return digest.digest()
