@@ -204,10 +204,6 @@ class Store:
         """Entry indexes of every version of a record, oldest first."""
         return [r[0] for r in self.conn.execute("SELECT idx FROM entries WHERE record_id = ? ORDER BY version", (record_id,))]
 
-    def index_of_hash(self, leaf_hash_hex: str) -> Optional[int]:
-        row = self.conn.execute("SELECT idx FROM entries WHERE leaf_hash = ?", (leaf_hash_hex,)).fetchone()
-        return row[0] if row else None
-
     # --- tree hashes (the tree.HashReader interface) -----------------------------
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
         found = {}

@@ -899,14 +899,14 @@ def verify_claim_proof(claim_id: str, proof_text, vkey: str) -> ClaimProofReport
     tree.verify_inclusion(key_index, checkpoint.size, tree.leaf_hash(key_leaf), key_hashes, checkpoint.root_hash)
     if key_entry.record.kind != "key" or key_entry.signer != f"{verifier.name}+{verifier.key_id.hex()}":
         raise SignatureError(f"entry {key_index} is not a key registration signed by the log key")
-    verifier.verify(signed_message(verifier.name, key_entry.record.to_dict()), key_entry.signature)
+    verifier.verify(signed_message(verifier.name, key_entry.record_bytes), key_entry.signature)
     editor = parse_verifier_key_untrusted(key_entry.record.vkey)
     if f"{editor.name}+{editor.key_id.hex()}" != entry.signer:
         raise SignatureError(f"entry {key_index} registers {editor.name}+{editor.key_id.hex()}, but the claim is signed by {entry.signer}")
     if key_index >= proof.leaf_index:
         raise SignatureError(f"the signer's key was registered at entry {key_index}, after the claim's entry {proof.leaf_index}")
     try:
-        editor.verify(signed_message(verifier.name, entry.record.to_dict()), entry.signature)
+        editor.verify(signed_message(verifier.name, entry.record_bytes), entry.signature)
     except SignatureError as e:
         raise SignatureError(f"the claim's signature does not verify under {editor.vkey}") from e
     return ClaimProofReport(claim_id=claim_id, leaf_index=proof.leaf_index, tree_size=checkpoint.size, signer=editor.vkey,

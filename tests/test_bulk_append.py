@@ -8,6 +8,7 @@ the ledger or the order in which errors are reported.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import sqlite3
@@ -18,7 +19,7 @@ from conftest import TEST_CREATED, TEST_EDITOR, TEST_ORIGIN, test_signer
 from ledger import api, signing
 from ledger.api import Ledger
 from ledger.canonical import canonical_bytes
-from ledger.envelope import EntrySigner
+from ledger.envelope import EntrySigner, Prepared, envelope_bytes, signed_message
 from ledger.errors import FormatError, RecordError
 from ledger.records import Record
 from ledger.projection import TABLES
@@ -178,10 +179,9 @@ def test_failed_bulk_batch_leaves_the_file_byte_identical(tmp_path):
 
 
 def test_batch_preparer_keeps_order_and_matches_in_process_results():
-    entry_signer = EntrySigner(ANA, TEST_ORIGIN)
-    prefix = entry_signer.message(b"")
+    entry_signer = EntrySigner.of(ANA, TEST_ORIGIN)
     tasks = []
-    for i in range(signing.CHUNK * 2 + 7):
+    for i in range(signing.WINDOW * 2 + 7):
         if i % 3 == 0:
             tasks.append(f'{{"n":{i}}}'.encode())  # canonical bytes made by the caller: only signed
         elif i % 3 == 1:
@@ -190,31 +190,27 @@ def test_batch_preparer_keeps_order_and_matches_in_process_results():
             tasks.append({"kind": "claim", "id": f"claim:bad-{i}", "version": 1})  # refused by its schema
     results = {}
     for workers in (2, 0):
-        with signing.BatchPreparer(entry_signer, len(tasks), workers=workers) as preparer:
-            for task in tasks:
-                preparer.submit(task)
+        with signing.BatchPreparer(ANA, TEST_ORIGIN, len(tasks), workers=workers) as preparer:
+            for number, task in enumerate(tasks, 1):
+                preparer.submit(task, number)
             results[workers] = preparer.take(5) + preparer.take(len(tasks) - 5)
             with pytest.raises(IndexError):
                 preparer.take(1)
     assert results[2] == results[0]  # the workers sign with libsodium, this process with OpenSSL
 
     def prepared(record_bytes):
-        signature = ANA.sign(prefix + record_bytes)
-        leaf = entry_signer.leaf(record_bytes, signature)
-        return ("ok", record_bytes, signature, leaf, leaf_hash(leaf))
+        signature = ANA.sign(signed_message(TEST_ORIGIN, record_bytes))
+        leaf = envelope_bytes(record_bytes, base64.b64encode(signature).decode(), entry_signer.signer_id)
+        return Prepared(record_bytes=record_bytes, signature=signature, leaf=leaf, leaf_hash=leaf_hash(leaf))
 
-    for task, result in zip(tasks, results[0]):
+    for number, (task, result) in enumerate(zip(tasks, results[0]), 1):
         if isinstance(task, bytes):
             assert result == prepared(task)
         elif task["id"].startswith("claim:bad"):
-            assert result[0] == "record" and result[1].startswith("$: missing required field")
+            assert isinstance(result, signing.Refused) and type(result.error) is RecordError
+            assert str(result.error).startswith(f"record {number}: $: missing required field")
         else:
             assert result == prepared(canonical_bytes(Record.from_dict(task).to_dict()))
-
-
-def test_window_is_one_signing_chunk():
-    # A full window fills exactly one chunk, so it goes to the workers at once.
-    assert api.WINDOW == signing.CHUNK
 
 
 def _as_texts(records):
