@@ -252,7 +252,7 @@ class Ledger:
                 f"refusing to sign: the stored tree (size {size}) does not match the last signed checkpoint (size {checkpoint.size}); run 'ledger verify'"
             )
 
-    def _prepare(self, data: dict, where: str, batch_snapshots: dict) -> Optional[Record]:
+    def _prepare(self, data: dict, number: int, batch_snapshots: dict) -> Optional[Record]:
         """What ``append`` does with each record before it is signed (``BatchPreparer.entries``'s
         ``complete``): the claim whose quote it anchors here (``_complete``), or None.
 
@@ -265,7 +265,7 @@ class Ledger:
         if data.get("kind") == "source" and isinstance(data.get("id"), str):
             snapshot = data.get("snapshot")
             batch_snapshots[data["id"]] = snapshot.get("sha256") if isinstance(snapshot, dict) else None
-        return self._complete(data, where, batch_snapshots) if quote_to_anchor(data) else None
+        return self._complete(data, f"record {number}", batch_snapshots) if quote_to_anchor(data) else None
 
     def _complete(self, data: dict, where: str, batch_snapshots: dict) -> Record:
         """Validate a claim and anchor its quote in its source's snapshot."""

@@ -73,6 +73,10 @@ class Parsed:
     value: object
     prepared: Optional[Prepared] = None
 
+    def __reduce__(self):
+        # Pickled by value, as Prepared is: one crosses from a worker per record.
+        return Parsed, (self.value, self.prepared)
+
 
 class _Preparer:
     """What a worker (or the calling process) does with one task: a record dict
@@ -97,8 +101,8 @@ class _Preparer:
         return self.entry_signer.prepare(record_bytes)
 
 
-def prepare_texts(texts: list[tuple[int, RecordText]], created: str, preparer: Optional[_Preparer] = None) -> list:
-    """Each (record number, text) parsed strictly and, when it can be, prepared (by ``preparer``,
+def prepare_texts(texts: list[tuple[int, bytes, str, int]], created: str, preparer: Optional[_Preparer] = None) -> list:
+    """Each (record number, *RecordText) parsed strictly and, when it can be, prepared (by ``preparer``,
     the worker's by default), once 'created' (``created`` when left out) and 'version' are filled in.
 
     Gives a ``Parsed`` for each text that parses (with nothing prepared for
@@ -108,7 +112,7 @@ def prepare_texts(texts: list[tuple[int, RecordText]], created: str, preparer: O
     """
     preparer = preparer or _worker
     out = []
-    for number, (text, file, line) in texts:
+    for number, text, file, line in texts:
         try:
             data = parse_json_untrusted(text)
         except FormatError as e:
@@ -149,7 +153,7 @@ def _prepare_chunk(tasks: list) -> list:
 
 
 # What BatchPreparer.entries calls for each record, in record order: see there.
-Complete = Callable[[dict, str], Optional[Record]]
+Complete = Callable[[dict, int], Optional[Record]]
 
 
 class BatchPreparer:
@@ -201,10 +205,10 @@ class BatchPreparer:
         in record order; the first entry's log index is ``first_index``.
 
         Each record, once a dict with its defaults filled in, goes to
-        ``complete(data, "record N")``, in record order, before it is
-        prepared: None leaves the dict to the workers, a Record is one the
-        caller completed itself (a claim whose quote it anchored), whose
-        canonical bytes are then signed. Window k+1 is prepared before
+        ``complete(data, number)`` (its place in the batch, from 1), in
+        record order, before it is prepared: None leaves the dict to the
+        workers, a Record is one the caller completed itself (a claim whose
+        quote it anchored), whose canonical bytes are then signed. Window k+1 is prepared before
         window k is handed out, so the workers sign it while the caller
         checks and stores window k. A record that cannot be prepared ends
         the iteration with its error, raised only once the entries before it
@@ -229,17 +233,17 @@ class BatchPreparer:
         parsed = self._parsed(parsing)
         window = _Window(start)
         for i in range(start, min(start + WINDOW, len(records))):
-            item, where = parsed.get(i, records[i]), f"record {i + 1}"
+            item = parsed.get(i, records[i])
             if isinstance(item, Refused):
                 window.refused = item
                 break
             try:
                 if isinstance(item, Parsed) and item.prepared is not None:
-                    complete(item.value, where)  # the workers prepared it; the caller only sees it
+                    complete(item.value, i + 1)  # the workers prepared it; the caller only sees it
                     window.items.append((item.value, item.prepared))
                     continue
-                data = _record_dict(item.value if isinstance(item, Parsed) else item, where)
-                record = complete(data, where)
+                data = _record_dict(item.value if isinstance(item, Parsed) else item, i + 1)
+                record = complete(data, i + 1)
                 self.submit(data if record is None else canonical_bytes(record.to_dict()), i + 1)
             except LedgerError as e:
                 window.refused = Refused(e)
@@ -295,7 +299,7 @@ class BatchPreparer:
     def _parse(self, records: Sequence, start: int):
         # The workers parse and prepare the window's RecordText items while
         # this process checks and stores the windows before it.
-        texts = [(i + 1, records[i]) for i in range(start, min(start + WINDOW, len(records))) if isinstance(records[i], RecordText)]
+        texts = [(i + 1, *records[i]) for i in range(start, min(start + WINDOW, len(records))) if isinstance(records[i], RecordText)]
         if not texts:
             return [], []
         created = utc_now()
@@ -308,7 +312,7 @@ class BatchPreparer:
         texts, results = parsing
         if not texts:
             return {}
-        return {number - 1: result for (number, _), result in zip(texts, results if isinstance(results, list) else results.result())}
+        return {text[0] - 1: result for text, result in zip(texts, results if isinstance(results, list) else results.result())}
 
 
 @attrs.define
@@ -323,10 +327,10 @@ class _Window:
     refused: Optional[Refused] = None
 
 
-def _record_dict(item, where: str) -> dict:
+def _record_dict(item, number: int) -> dict:
     # A copy of the record as a dict, with what an editor may leave out filled in.
     data = item.to_dict() if isinstance(item, Record) else dict(item) if isinstance(item, dict) else item
     if not isinstance(data, dict):
-        raise RecordError(f"{where}: a record must be a JSON object")
+        raise RecordError(f"record {number}: a record must be a JSON object")
     complete_defaults(data)
     return data
