@@ -224,6 +224,9 @@ def sign_note(text: str, signers: Sequence[Signer]) -> str:
     return text + "\n" + "".join(lines)
 
 
+# Longer and more branched than the other functions here on purpose: it
+# follows c2sp.org/signed-note's "Format" and "Signatures" sections check by
+# check, in the order of Go's note.Open, so it can be read against both.
 def open_note_untrusted(note: str | bytes, verifiers: Sequence[Verifier]) -> Note:
     """Parse a signed note and check its signatures against known keys (Go note.Open).
 
