@@ -97,17 +97,22 @@ class Entry:
 @attrs.frozen
 class Prepared:
     """A record's canonical bytes, signed: the signature and the entry's leaf and
-    RFC 6962 leaf hash, none of which depends on the entry's position in the log."""
+    RFC 6962 leaf hash, none of which depends on the entry's position in the log.
+
+    ``data`` is the record as a dict when the one who prepared it also parsed
+    it (a signing worker, from JSON text): what the Record is built from.
+    """
 
     record_bytes: bytes = attrs.field(repr=False)
     signature: bytes = attrs.field(repr=lambda s: s.hex())
     leaf: bytes = attrs.field(repr=False)
     leaf_hash: bytes = attrs.field(repr=lambda h: h.hex())
+    data: Optional[dict] = attrs.field(default=None, repr=False)
 
     def __reduce__(self):
         # Pickled by value (a signing worker sends one per record): attrs'
         # default pickling of its state costs several times more.
-        return Prepared, (self.record_bytes, self.signature, self.leaf, self.leaf_hash)
+        return Prepared, (self.record_bytes, self.signature, self.leaf, self.leaf_hash, self.data)
 
 
 class EntrySigner:
@@ -131,11 +136,12 @@ class EntrySigner:
     def sign(self, index: int, record: Record) -> Entry:
         return self.entry(index, record, self.prepare(canonical_bytes(record.to_dict())))
 
-    def prepare(self, record_bytes: bytes) -> Prepared:
-        """Sign canonical record bytes and make the leaf around them (docs/format.md §Entries)."""
+    def prepare(self, record_bytes: bytes, data: Optional[dict] = None) -> Prepared:
+        """Sign canonical record bytes and make the leaf around them (docs/format.md §Entries);
+        ``data``, the record they are the canonical form of, goes along (``Prepared.data``)."""
         signature = self._sign(signed_message(self.origin, record_bytes))
         leaf = envelope_bytes(record_bytes, b64encode(signature), self.signer_id)
-        return Prepared(record_bytes=record_bytes, signature=signature, leaf=leaf, leaf_hash=leaf_hash(leaf))
+        return Prepared(record_bytes=record_bytes, signature=signature, leaf=leaf, leaf_hash=leaf_hash(leaf), data=data)
 
     def entry(self, index: int, record: Record, prepared: Prepared) -> Entry:
         """The entry at ``index`` for ``record``, whose canonical bytes were prepared (maybe in a worker)."""

@@ -67,15 +67,10 @@ class Refused:
 
 @attrs.frozen
 class Parsed:
-    """A ``RecordText`` the workers parsed: its JSON value and, unless the appender
-    must complete the record itself (``complete`` in ``BatchPreparer.entries``), what they prepared."""
+    """A ``RecordText`` the workers parsed and left to the appender to complete
+    (``complete`` in ``BatchPreparer.entries``): its JSON value."""
 
     value: object
-    prepared: Optional[Prepared] = None
-
-    def __reduce__(self):
-        # Pickled by value, as Prepared is: one crosses from a worker per record.
-        return Parsed, (self.value, self.prepared)
 
 
 class _Preparer:
@@ -85,7 +80,8 @@ class _Preparer:
     def __init__(self, entry_signer: EntrySigner):
         self.entry_signer = entry_signer
 
-    def __call__(self, number: int, task: Union[dict, bytes]) -> Union[Prepared, Refused]:
+    def __call__(self, number: int, task: Union[dict, bytes], parsed: bool = False) -> Union[Prepared, Refused]:
+        # parsed: the dict was parsed here, and goes back with what is prepared (Prepared.data).
         record_bytes = task
         if isinstance(task, dict):
             try:
@@ -98,17 +94,17 @@ class _Preparer:
                 record_bytes = canonical_bytes(task)
             except LedgerError as e:
                 return Refused(e)
-        return self.entry_signer.prepare(record_bytes)
+        return self.entry_signer.prepare(record_bytes, task if parsed else None)
 
 
 def prepare_texts(texts: list[tuple[int, bytes, str, int]], created: str, preparer: Optional[_Preparer] = None) -> list:
     """Each (record number, *RecordText) parsed strictly and, when it can be, prepared (by ``preparer``,
     the worker's by default), once 'created' (``created`` when left out) and 'version' are filled in.
 
-    Gives a ``Parsed`` for each text that parses (with nothing prepared for
-    a value that is not an object or a claim whose quote the appender
-    anchors), or a ``Refused``: a FormatError naming the file and line, or
-    the record's own error.
+    Gives a ``Prepared`` (with its ``data``) for each record prepared, a
+    ``Parsed`` for a value that is not an object or a claim whose quote the
+    appender anchors, or a ``Refused``: a FormatError naming the file and
+    line, or the record's own error.
     """
     preparer = preparer or _worker
     out = []
@@ -125,8 +121,7 @@ def prepare_texts(texts: list[tuple[int, bytes, str, int]], created: str, prepar
         if quote_to_anchor(data):
             out.append(Parsed(data))
             continue
-        result = preparer(number, data)
-        out.append(Parsed(data, result) if isinstance(result, Prepared) else result)
+        out.append(preparer(number, data, parsed=True))
     return out
 
 
@@ -238,9 +233,9 @@ class BatchPreparer:
                 window.refused = item
                 break
             try:
-                if isinstance(item, Parsed) and item.prepared is not None:
-                    complete(item.value, i + 1)  # the workers prepared it; the caller only sees it
-                    window.items.append((item.value, item.prepared))
+                if isinstance(item, Prepared):
+                    complete(item.data, i + 1)  # the workers parsed and prepared it; the caller only sees it
+                    window.items.append((item.data, item))
                     continue
                 data = _record_dict(item.value if isinstance(item, Parsed) else item, i + 1)
                 record = complete(data, i + 1)
@@ -308,7 +303,7 @@ class BatchPreparer:
 
     @staticmethod
     def _parsed(parsing) -> dict:
-        # Record index -> Parsed or Refused, for the window's RecordText items (waits for the workers).
+        # Record index -> Prepared, Parsed or Refused, for the window's RecordText items (waits for the workers).
         texts, results = parsing
         if not texts:
             return {}
