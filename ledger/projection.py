@@ -20,12 +20,14 @@ import contextlib
 import functools
 import json
 import sqlite3
+import types
 from typing import Callable, Iterator, Optional
 
 import attrs
 
 from ledger.diff import diff_records
-from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, Review, Source
+from ledger.records import (KIND_CLASSES, Attribution, Claim, Correction, KeyRecord, Quantity, Quote, Record, Retraction, Review,
+                            Snapshot, Source, Translation)
 from ledger.store import insert_rows
 
 # Links that say where a document itself comes from (followed past the attribution).
@@ -161,14 +163,13 @@ def _bool(value):
     return None if value is None else int(value)
 
 
-class _Absent:
-    """Stands for a nested value a record leaves out: each of its fields reads as None."""
-
-    def __getattr__(self, name):
-        return None
+def _none_of(value_class) -> types.SimpleNamespace:
+    """A stand-in for an absent nested value: each field of ``value_class`` reads as None."""
+    return types.SimpleNamespace(**dict.fromkeys(field.name for field in attrs.fields(value_class)))
 
 
-_ABSENT = _Absent()
+_NO_TRANSLATION, _NO_QUOTE, _NO_ATTRIBUTION, _NO_QUANTITY, _NO_SNAPSHOT = (
+    _none_of(c) for c in (Translation, Quote, Attribution, Quantity, Snapshot))
 
 
 @functools.lru_cache(maxsize=None)
@@ -177,14 +178,38 @@ def _insert_sql(table: str, columns: tuple[str, ...], verb: str = "INSERT") -> s
     return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
-class _HeldRows:
-    """Rows that only add to a table, held back while ``Projection.cached()`` is active and
-    written many per statement (``store.insert_rows``), in order; with the claims rows whose
-    full-text rows the projection writes itself, in one statement, after them."""
+class _RowsNow:
+    """How ``Projection`` writes rows outside ``cached()``: each one at once."""
 
-    def __init__(self, index_claims: bool):
+    holding = False
+
+    def __init__(self, conn: sqlite3.Connection):
+        self._conn = conn
+
+    def __bool__(self) -> bool:
+        return False  # nothing waits to be written
+
+    def add(self, sql: str, row: tuple) -> None:
+        self._conn.execute(sql, row)
+
+    def claim_written(self, rowid: int) -> None:
+        pass  # the claims_ai trigger has indexed it
+
+    def write(self) -> None:
+        pass
+
+
+class _HeldRows:
+    """How ``Projection`` writes rows inside ``cached()``: rows that only add to a table are
+    held back and written many per statement (``store.insert_rows``), in order; the new
+    claims rows' full-text rows are written after them, in one statement."""
+
+    holding = True
+
+    def __init__(self, conn: sqlite3.Connection, index_claims: bool):
+        self._conn = conn
         self._rows: dict[str, list[tuple]] = {}  # INSERT statement -> rows
-        self._index_claims = index_claims
+        self._index_claims = index_claims  # the claims_ai trigger is dropped: index claims here
         self._fts_rowids: list[int] = []
 
     def __bool__(self) -> bool:
@@ -197,15 +222,15 @@ class _HeldRows:
         if self._index_claims:
             self._fts_rowids.append(rowid)
 
-    def write(self, conn: sqlite3.Connection) -> None:
+    def write(self) -> None:
         rows, self._rows = self._rows, {}
         for sql, table_rows in rows.items():
-            insert_rows(conn, sql, table_rows)
+            insert_rows(self._conn, sql, table_rows)
         if self._fts_rowids:
             # What the claims_ai trigger does for each new claims row (new.text,
             # new.translation, new.quote, new.source_title), for all of them at once.
             rowids, self._fts_rowids = self._fts_rowids, []
-            conn.execute(
+            self._conn.execute(
                 "INSERT INTO claims_fts(rowid, text, translation, quote, source_title) "
                 "SELECT rowid, text, translation, quote, source_title FROM claims WHERE rowid IN (SELECT value FROM json_each(?))",
                 (json.dumps(rowids),))
@@ -221,9 +246,9 @@ class Projection:
     def __init__(self, conn: sqlite3.Connection, read_record: Callable[[int], Record]):
         self._db = conn
         self.read_record = read_record
-        # While ``cached()`` is active: the rows held back, the rowid the next
-        # new claims row gets, and heads, keys and source rows by ID.
-        self._held: Optional[_HeldRows] = None
+        self._rows = _RowsNow(conn)
+        # While ``cached()`` is active: the rowid the next new claims row gets,
+        # and heads, keys and source rows by ID.
         self._claims_next_rowid: Optional[int] = None
         self._heads: Optional[dict] = None
         self._keys: Optional[dict] = None
@@ -232,24 +257,17 @@ class Projection:
     @property
     def conn(self) -> sqlite3.Connection:
         """The connection, with every held-back row written first (see ``cached()``)."""
-        if self._held:
-            self._held.write(self._db)
+        if self._rows:
+            self._rows.write()
         return self._db
 
     def flush(self) -> None:
         """Write the rows held back so far (inside ``cached()``)."""
-        if self._held is not None:
-            self._held.write(self._db)
-
-    def _insert(self, sql: str, row: tuple) -> None:
-        if self._held is None:
-            self._db.execute(sql, row)
-        else:
-            self._held.add(sql, row)
+        self._rows.write()
 
     def _add_row(self, table: str, row: dict) -> None:
         """Insert ``row`` (column name -> value) into ``table``; held back inside ``cached()``."""
-        self._insert(_insert_sql(table, tuple(row)), tuple(row.values()))
+        self._rows.add(_insert_sql(table, tuple(row)), tuple(row.values()))
 
     def _write_row(self, table: str, row: dict, verb: str = "INSERT") -> None:
         """Insert ``row`` (column name -> value) into ``table`` now (``verb`` "INSERT OR REPLACE" to replace)."""
@@ -273,13 +291,13 @@ class Projection:
         if had_trigger:
             self.conn.execute("DROP TRIGGER claims_ai")
         self._heads, self._keys, self._sources = {}, {}, {}
-        self._held, self._claims_next_rowid = _HeldRows(index_claims=had_trigger), None
+        self._rows, self._claims_next_rowid = _HeldRows(self._db, index_claims=had_trigger), None
         try:
             yield
             self.flush()
         finally:
             self._heads = self._keys = self._sources = None
-            self._held = self._claims_next_rowid = None
+            self._rows, self._claims_next_rowid = _RowsNow(self._db), None
             # A rolled-back transaction already brought the trigger back.
             if had_trigger and not self._has_claims_trigger():
                 self.conn.execute(FTS_TRIGGERS[0])
@@ -366,11 +384,11 @@ class Projection:
         status = previous.status if previous else "active"
         head = (record.id, record.kind, record.version, entry.index, entry.hash_hex,
                 previous.first_idx if previous else entry.index, status)
-        self._insert("INSERT OR REPLACE INTO record_heads VALUES (?, ?, ?, ?, ?, ?, ?)", head)
+        self._rows.add("INSERT OR REPLACE INTO record_heads VALUES (?, ?, ?, ?, ?, ?, ?)", head)
         if self._heads is not None:
             self._heads[record.id] = Head(*head)
-        self._insert("INSERT INTO record_versions VALUES (?, ?, ?, ?)", (entry.hash_hex, record.id, record.version, entry.index))
-        getattr(self, f"_apply_{record.kind}")(entry, record, previous)
+        self._rows.add("INSERT INTO record_versions VALUES (?, ?, ?, ?)", (entry.hash_hex, record.id, record.version, entry.index))
+        _APPLY[record.kind](self, entry, record, previous)
 
     def _apply_key(self, entry, record: KeyRecord, previous):
         name, _, key_id_plus = record.vkey.partition("+")
@@ -394,7 +412,7 @@ class Projection:
     def _apply_source(self, entry, record: Source, previous):
         if self._sources is not None:
             self._sources.clear()
-        snap = record.snapshot or _ABSENT
+        snap = record.snapshot or _NO_SNAPSHOT
         old_links = self.conn.execute("SELECT rel, target_id, note FROM source_links WHERE source_id = ? ORDER BY position", (record.id,)).fetchall()
         self._write_row("sources", {
             "id": record.id, "version": record.version, "type": record.type, "title": record.title, "url": record.url,
@@ -511,15 +529,16 @@ class Projection:
             self.conn.executemany("INSERT INTO claim_chain VALUES (?, ?, ?, ?)", [(claim_id, i, sid, rel) for i, (sid, rel) in enumerate(chain)])
             return
         for i, (sid, rel) in enumerate(chain):
-            self._insert("INSERT INTO claim_chain VALUES (?, ?, ?, ?)", (claim_id, i, sid, rel))
+            self._rows.add("INSERT INTO claim_chain VALUES (?, ?, ?, ?)", (claim_id, i, sid, rel))
 
     def _status(self, record_id):
         return self.head(record_id).status
 
     def _apply_claim(self, entry, record: Claim, previous):
         title, publisher = self._source_rows("title", record.source, "SELECT title, publisher FROM sources WHERE id = ?")[0]
-        t, q = record.translation or _ABSENT, record.quote or _ABSENT
-        a, n = record.attribution or _ABSENT, record.quantity or _ABSENT
+        t, q = record.translation or _NO_TRANSLATION, record.quote or _NO_QUOTE
+        a, n = record.attribution or _NO_ATTRIBUTION, record.quantity or _NO_QUANTITY
+        verdict, label, review_id, reason, first_created = self._claim_kept(record, previous)
         row = {
             "id": record.id, "version": record.version, "text": record.text, "language": record.language,
             "translation": t.text, "translation_language": t.language,
@@ -528,13 +547,12 @@ class Projection:
             "attribution": a.text, "anonymous": _bool(a.anonymous), "attribution_source_id": a.source,
             "quantity_value": n.value, "quantity_unit": n.unit, "quantity_subject": n.subject, "quantity_period": n.period,
             "claim_date": record.claim_date, "tags": _json(record.tags),
-            **self._claim_kept(record, previous),
-            "status": self._status(record.id), "signer": entry.signer, "created": record.created,
-            "entry_idx": entry.index, "entry_hash": entry.hash_hex,
+            "verdict": verdict, "verdict_label": label, "review_id": review_id,
+            "status": self._status(record.id), "status_reason": reason, "signer": entry.signer,
+            "created": record.created, "first_created": first_created, "entry_idx": entry.index, "entry_hash": entry.hash_hex,
         }
         rowid = self._write_claim(row, revision=previous is not None)
-        if self._held is not None:
-            self._held.claim_written(rowid)
+        self._rows.claim_written(rowid)
         self._add_row("claim_versions", {
             "entry_idx": entry.index, "claim_id": record.id, "version": record.version, "entry_hash": entry.hash_hex,
             "replaces": record.replaces, "text": record.text, "translation": t.text, "quote": q.exact, "note": record.note,
@@ -542,19 +560,17 @@ class Projection:
         })
         self._write_chain(record.id, (record.source, a.source), new=previous is None)
 
-    def _claim_kept(self, record: Claim, previous) -> dict:
-        # What a new version keeps of the claims row it replaces. A first
-        # version has no row yet (record_heads and claims are written
-        # together), so there is nothing to read.
+    def _claim_kept(self, record: Claim, previous) -> tuple:
+        # (verdict, verdict_label, review_id, status_reason, first_created): what
+        # a new version keeps of the claims row it replaces. A first version has
+        # no row yet (record_heads and claims are written together).
         row = previous and self.conn.execute(
             "SELECT verdict, verdict_label, review_id, status_reason, first_created FROM claims WHERE id = ?", (record.id,)).fetchone()
-        verdict, label, review_id, reason, first_created = row or (None, None, None, None, record.created)
-        return {"verdict": verdict, "verdict_label": label, "review_id": review_id, "status_reason": reason,
-                "first_created": first_created}
+        return row or (None, None, None, None, record.created)
 
     def _write_claim(self, row: dict, revision: bool) -> int:
         """Write a claims row (after deleting the one it replaces); returns its rowid."""
-        if revision or self._held is None:
+        if revision or not self._rows.holding:
             # DELETE then INSERT, not INSERT OR REPLACE: REPLACE's implicit delete
             # does not fire the trigger that keeps the full-text index in step.
             if revision:
@@ -568,7 +584,7 @@ class Projection:
             self._claims_next_rowid = self.conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM claims").fetchone()[0]
         rowid = self._claims_next_rowid
         self._claims_next_rowid += 1
-        self._add_row("claims", {"rowid": rowid, **row})
+        self._rows.add(_insert_sql("claims", ("rowid", *row)), (rowid, *row.values()))
         return rowid
 
     def _changes(self, record: Claim, previous) -> str:
@@ -643,3 +659,7 @@ class Projection:
     def _apply_retraction(self, entry, record: Retraction, previous):
         target = self._notice(entry, record, record.target_entry, None)
         self._set_status(target, "retracted", record.reason)
+
+
+# What ``Projection.apply`` does for each kind of record, after the head and version rows.
+_APPLY = {kind: getattr(Projection, f"_apply_{kind}") for kind in KIND_CLASSES}
