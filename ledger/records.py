@@ -47,11 +47,13 @@ class _Value:
     """Mixin for nested value objects: dict in, dict out."""
 
     @classmethod
-    def _build(cls, data: dict):
+    def _build(cls, data: dict, skip: Optional[str] = None):
         # Nested objects become their value class and lists tuples, as the
-        # field annotations say (_converters).
+        # field annotations say (_converters); ``skip`` names a member that is
+        # not a field (a record's "kind").
         converters = _converters(cls)
-        return cls(**{name: converters[name](value) if name in converters else value for name, value in data.items()})
+        return cls(**{name: converters[name](value) if name in converters else value
+                      for name, value in data.items() if name != skip})
 
     def to_dict(self) -> dict:
         # What attrs.asdict gives with None fields left out and tuples as lists,
@@ -197,7 +199,7 @@ class Record(_Value):
     @staticmethod
     def from_checked_dict(data: dict) -> "Record":
         """The record ``from_dict(data)`` gives, for data it has already accepted (in a worker process)."""
-        return KIND_CLASSES[data["kind"]]._build({k: v for k, v in data.items() if k != "kind"})
+        return KIND_CLASSES[data["kind"]]._build(data, skip="kind")
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, **super().to_dict()}

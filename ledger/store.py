@@ -17,6 +17,7 @@ Reading needs only the standard library; sqlite-utils is used for writing.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sqlite3
 import time
 from pathlib import Path
@@ -263,7 +264,7 @@ def insert_rows(conn: sqlite3.Connection, sql: str, rows: Sequence[tuple]) -> No
     The rows go in in the same order, so the tables end up the same (an
     ``INSERT OR REPLACE`` of one key twice keeps the later row); a statement
     of many rows saves SQLite's per-statement work and the sqlite3 module's
-    per-row loop, 2-3 µs a row for a narrow table (benchmarks/RESULTS.md).
+    per-row loop (benchmarks/RESULTS.md).
     """
     if len(rows) < 2:
         conn.executemany(sql, rows)
@@ -273,7 +274,7 @@ def insert_rows(conn: sqlite3.Connection, sql: str, rows: Sequence[tuple]) -> No
     per = max(1, min(ROWS_PER_INSERT, _variable_limit(conn) // width))
     for start in range(0, len(rows), per):
         chunk = rows[start:start + per]
-        conn.execute(f"{head} VALUES {', '.join([one] * len(chunk))}", [value for row in chunk for value in row])
+        conn.execute(f"{head} VALUES {', '.join([one] * len(chunk))}", list(itertools.chain.from_iterable(chunk)))
 
 
 def _variable_limit(conn: sqlite3.Connection) -> int:
