@@ -16,6 +16,7 @@ from ledger.errors import RecordError, SignatureError
 from ledger.note import parse_verifier_key_untrusted
 from ledger.projection import Projection
 from ledger.quotes import check_quote, snapshot_text
+from ledger.ratings import check_rating_map
 from ledger.records import Claim, Correction, KeyRecord, Retraction, Review, Source
 
 
@@ -206,8 +207,6 @@ def _check_notice(entry, record, state, where, read_snapshot):
 
 
 def _check_ratingmap(entry, record, state, where, read_snapshot):
-    from ledger.interop.ratings import check_rating_map
-
     check_rating_map(record, where)
 
 
