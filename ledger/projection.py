@@ -99,7 +99,7 @@ TABLES = {
 INDEXES = (
     # (column, entry_idx): the site lists a facet's claims newest first, and
     # with entry_idx in the index SQLite reads them in that order instead of
-    # sorting every match (at 1M claims, ?signer=... took 5.7 s, 0.2 ms after).
+    # sorting every match (benchmarks/RESULTS.md, optimization 16).
     "CREATE INDEX claims_source ON claims(source_id, entry_idx)",
     "CREATE INDEX claims_signer ON claims(signer, entry_idx)",
     "CREATE INDEX claims_verdict ON claims(verdict, entry_idx)",

@@ -1,20 +1,13 @@
 """Preparing a batch of records for the log, on the machine's other cores.
 
-Most of a bulk append is work each record needs on its own: checking it
-against its schema, RFC 8785 canonicalization and Ed25519 signing.
-``BatchPreparer`` does that work in worker processes, a window of records
-ahead, and hands back the entries in record order, so that the appending
-process checks the rules and stores one window while the next is signed.
-Ed25519 signatures are deterministic (RFC 8032 §5.1.6) and RFC 8785 bytes
-depend only on the record, so a worker's entry is byte for byte the one
-this process would make.
-
-The workers sign with libsodium (PyNaCl), which is faster here than OpenSSL
-and gives the same signatures; verification stays with OpenSSL, because the
-two do not accept exactly the same signatures (benchmarks/RESULTS.md,
-tests/test_signing.py). Small batches, and machines with one core, run the
-same code in the calling process with OpenSSL: starting a worker costs more
-than a few hundred records.
+``BatchPreparer`` checks each record against its schema, canonicalizes it
+(RFC 8785) and signs it (Ed25519) in worker processes, a window ahead of the
+appending process, which checks the rules and stores one window while the
+next is signed. Both steps are deterministic (RFC 8032 §5.1.6), so a
+worker's entry is byte for byte the one this process would make. Workers
+sign with libsodium, which gives OpenSSL's signatures faster; verifying
+stays with OpenSSL (tests/test_signing.py). Small batches are prepared in
+the calling process: a worker costs more to start than they take.
 """
 
 from __future__ import annotations
