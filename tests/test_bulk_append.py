@@ -135,6 +135,14 @@ def _file_bytes(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _ledger_with_source(path):
+    """A new ledger holding source:s1 and its snapshot, closed; returns the file's hash."""
+    ledger = new_ledger(path)
+    ledger.append([source("source:s1", SNAPSHOT_1)], ANA, LOG, snapshots=[(SNAPSHOT_1.encode(), "text/plain; charset=utf-8")])
+    ledger.close()
+    return _file_bytes(path)
+
+
 @pytest.mark.parametrize("bad_rule_at, bad_quote_at, reported", [
     (1500, 1900, "record 1501: "),   # the rules' error comes first: it is the earlier record
     (None, 1900, "record 1901: "),   # only a quote that is not in the snapshot
@@ -143,10 +151,7 @@ def _file_bytes(path):
 ])
 def test_errors_are_reported_in_record_order_and_nothing_is_written(tmp_path, bad_rule_at, bad_quote_at, reported):
     path = tmp_path / "l.db"
-    ledger = new_ledger(path)
-    ledger.append([source("source:s1", SNAPSHOT_1)], ANA, LOG, snapshots=[(SNAPSHOT_1.encode(), "text/plain; charset=utf-8")])
-    ledger.close()
-    before = _file_bytes(path)
+    before = _ledger_with_source(path)
     records = [claim(i) for i in range(2300)]
     if bad_rule_at is not None:
         records[bad_rule_at] = claim(3, text="a second version 1 of claim:c3")
@@ -297,10 +302,7 @@ def test_errors_at_window_boundaries_come_in_record_order(tmp_path, monkeypatch,
         monkeypatch.setattr(signing, "PARALLEL_MIN", 10**9)
     faults, error_type, reported = BOUNDARY_CASES[case]
     path = tmp_path / "l.db"
-    ledger = new_ledger(path)
-    ledger.append([source("source:s1", SNAPSHOT_1)], ANA, LOG, snapshots=[(SNAPSHOT_1.encode(), "text/plain; charset=utf-8")])
-    ledger.close()
-    before = _file_bytes(path)
+    before = _ledger_with_source(path)
     records = [claim(i) for i in range(2300)]
     texts = {}
     for number, fault in faults.items():
