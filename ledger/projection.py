@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import operator
 import sqlite3
 import types
 from typing import Callable, Iterator, Optional
@@ -173,9 +174,22 @@ _NO_TRANSLATION, _NO_QUOTE, _NO_ATTRIBUTION, _NO_QUANTITY, _NO_SNAPSHOT = (
 
 
 @functools.lru_cache(maxsize=None)
-def _insert_sql(table: str, columns: tuple[str, ...], verb: str = "INSERT") -> str:
-    # The INSERT of one row given by column name (the columns left out are NULL).
-    return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+def _columns(table: str) -> tuple[str, ...]:
+    # The table's column names in order, as its DDL in TABLES declares them.
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute(TABLES[table][0])
+        return tuple(row[1] for row in conn.execute(f"PRAGMA table_info({table})"))
+    finally:
+        conn.close()
+
+
+@functools.lru_cache(maxsize=None)
+def _row_insert(table: str, verb: str = "INSERT", rowid: bool = False) -> tuple[str, Callable[[dict], tuple]]:
+    """The statement that inserts one row of ``table`` given by column name, and what takes
+    the row's values from a dict that names every column (and "rowid" when ``rowid``)."""
+    names = (("rowid",) if rowid else ()) + _columns(table)
+    return f"{verb} INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", operator.itemgetter(*names)
 
 
 class _RowsNow:
@@ -265,13 +279,16 @@ class Projection:
         """Write the rows held back so far (inside ``cached()``)."""
         self._rows.write()
 
-    def _add_row(self, table: str, row: dict) -> None:
-        """Insert ``row`` (column name -> value) into ``table``; held back inside ``cached()``."""
-        self._rows.add(_insert_sql(table, tuple(row)), tuple(row.values()))
+    def _add_row(self, table: str, row: dict, rowid: bool = False) -> None:
+        """Insert ``row`` (column name -> value, for every column) into ``table``; held back inside ``cached()``."""
+        sql, values = _row_insert(table, "INSERT", rowid)
+        self._rows.add(sql, values(row))
 
-    def _write_row(self, table: str, row: dict, verb: str = "INSERT") -> None:
-        """Insert ``row`` (column name -> value) into ``table`` now (``verb`` "INSERT OR REPLACE" to replace)."""
-        self.conn.execute(_insert_sql(table, tuple(row), verb), tuple(row.values()))
+    def _write_row(self, table: str, row: dict, verb: str = "INSERT") -> int:
+        """Insert ``row`` (column name -> value, for every column) into ``table`` now
+        (``verb`` "INSERT OR REPLACE" to replace); returns its rowid."""
+        sql, values = _row_insert(table, verb)
+        return self.conn.execute(sql, values(row)).lastrowid
 
     @contextlib.contextmanager
     def cached(self) -> Iterator[None]:
@@ -399,7 +416,8 @@ class Projection:
         if previous is None:
             self._write_row("editors", {
                 "signer": signer, "key_id": key_id, "name": name, "display_name": record.display_name, "vkey": record.vkey,
-                "role": record.role, "status": record.status, "registered_idx": entry.index, "record_id": record.id})
+                "role": record.role, "status": record.status, "registered_idx": entry.index, "revoked_idx": None,
+                "revoke_reason": None, "record_id": record.id})
             return
         revoked = self.conn.execute("SELECT revoked_idx FROM editors WHERE signer = ?", (signer,)).fetchone()[0]
         if record.status == "revoked" and revoked is None:
@@ -556,7 +574,8 @@ class Projection:
         self._add_row("claim_versions", {
             "entry_idx": entry.index, "claim_id": record.id, "version": record.version, "entry_hash": entry.hash_hex,
             "replaces": record.replaces, "text": record.text, "translation": t.text, "quote": q.exact, "note": record.note,
-            "changes": self._changes(record, previous), "signer": entry.signer, "created": record.created,
+            "changes": self._changes(record, previous), "correction_id": None, "correction_reason": None,
+            "signer": entry.signer, "created": record.created,
         })
         self._write_chain(record.id, (record.source, a.source), new=previous is None)
 
@@ -576,7 +595,7 @@ class Projection:
             if revision:
                 self.conn.execute("DELETE FROM claims WHERE id = ?", (row["id"],))
             self._claims_next_rowid = None  # a DELETE may have lowered max(rowid)
-            return self.conn.execute(_insert_sql("claims", tuple(row)), tuple(row.values())).lastrowid
+            return self._write_row("claims", row)
         # A first version waits with the other new rows; it gets the rowid
         # SQLite would give it, max(rowid) + 1 (sqlite.org/autoinc.html), so
         # the full-text row can name it before either is written.
@@ -584,7 +603,8 @@ class Projection:
             self._claims_next_rowid = self.conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM claims").fetchone()[0]
         rowid = self._claims_next_rowid
         self._claims_next_rowid += 1
-        self._rows.add(_insert_sql("claims", ("rowid", *row)), (rowid, *row.values()))
+        row["rowid"] = rowid
+        self._add_row("claims", row, rowid=True)
         return rowid
 
     def _changes(self, record: Claim, previous) -> str:
