@@ -556,7 +556,9 @@ class Projection:
         title, publisher = self._source_rows("title", record.source, "SELECT title, publisher FROM sources WHERE id = ?")[0]
         t, q = record.translation or _NO_TRANSLATION, record.quote or _NO_QUOTE
         a, n = record.attribution or _NO_ATTRIBUTION, record.quantity or _NO_QUANTITY
-        verdict, label, review_id, reason, first_created = self._claim_kept(record, previous)
+        # A first version has no claims row yet (record_heads and claims are written together).
+        kept = previous and self._claim_kept(record.id)
+        verdict, label, review_id, reason, first_created = kept or (None, None, None, None, record.created)
         row = {
             "id": record.id, "version": record.version, "text": record.text, "language": record.language,
             "translation": t.text, "translation_language": t.language,
@@ -574,18 +576,16 @@ class Projection:
         self._add_row("claim_versions", {
             "entry_idx": entry.index, "claim_id": record.id, "version": record.version, "entry_hash": entry.hash_hex,
             "replaces": record.replaces, "text": record.text, "translation": t.text, "quote": q.exact, "note": record.note,
-            "changes": self._changes(record, previous), "correction_id": None, "correction_reason": None,
+            "changes": self._changes(record, previous) if previous else "[]", "correction_id": None, "correction_reason": None,
             "signer": entry.signer, "created": record.created,
         })
         self._write_chain(record.id, (record.source, a.source), new=previous is None)
 
-    def _claim_kept(self, record: Claim, previous) -> tuple:
+    def _claim_kept(self, claim_id: str) -> Optional[tuple]:
         # (verdict, verdict_label, review_id, status_reason, first_created): what
-        # a new version keeps of the claims row it replaces. A first version has
-        # no row yet (record_heads and claims are written together).
-        row = previous and self.conn.execute(
-            "SELECT verdict, verdict_label, review_id, status_reason, first_created FROM claims WHERE id = ?", (record.id,)).fetchone()
-        return row or (None, None, None, None, record.created)
+        # a new version keeps of the claims row it replaces.
+        return self.conn.execute(
+            "SELECT verdict, verdict_label, review_id, status_reason, first_created FROM claims WHERE id = ?", (claim_id,)).fetchone()
 
     def _write_claim(self, row: dict, revision: bool) -> int:
         """Write a claims row (after deleting the one it replaces); returns its rowid."""
@@ -607,10 +607,8 @@ class Projection:
         self._add_row("claims", row, rowid=True)
         return rowid
 
-    def _changes(self, record: Claim, previous) -> str:
+    def _changes(self, record: Claim, previous: Head) -> str:
         # What changed since the version this one replaces, as the history shows it.
-        if previous is None:
-            return "[]"
         old = self.read_record(previous.entry_idx).to_dict()
         return json.dumps([c.describe() for c in diff_records(old, record.to_dict())], ensure_ascii=False)
 
