@@ -16,6 +16,7 @@ need only the standard library and ``cryptography``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import json
@@ -222,7 +223,7 @@ class _HeldRows:
 
     def __init__(self, conn: sqlite3.Connection, index_claims: bool):
         self._conn = conn
-        self._rows: dict[str, list[tuple]] = {}  # INSERT statement -> rows
+        self._rows: dict[str, list[tuple]] = collections.defaultdict(list)  # INSERT statement -> rows
         self._index_claims = index_claims  # the claims_ai trigger is dropped: index claims here
         self._fts_rowids: list[int] = []
 
@@ -230,14 +231,14 @@ class _HeldRows:
         return bool(self._rows or self._fts_rowids)
 
     def add(self, sql: str, row: tuple) -> None:
-        self._rows.setdefault(sql, []).append(row)
+        self._rows[sql].append(row)
 
     def claim_written(self, rowid: int) -> None:
         if self._index_claims:
             self._fts_rowids.append(rowid)
 
     def write(self) -> None:
-        rows, self._rows = self._rows, {}
+        rows, self._rows = self._rows, collections.defaultdict(list)
         for sql, table_rows in rows.items():
             insert_rows(self._conn, sql, table_rows)
         if self._fts_rowids:
