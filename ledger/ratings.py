@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from fractions import Fraction
 
 from ledger.errors import RecordError
 
@@ -29,6 +28,9 @@ def fold_label(label: str) -> str:
 
 def check_rating_map(record, where: str) -> None:
     """Raise RecordError unless every label and position of a rating map is unambiguous."""
+    # Imported here: fractions brings in decimal, which no other record needs.
+    from fractions import Fraction
+
     seen = {}
     for i, entry in enumerate(record.labels):
         key = fold_label(entry.label)
