@@ -196,12 +196,14 @@ class BatchPreparer:
         ``complete(data, number)`` (its place in the batch, from 1), in
         record order, before it is prepared: None leaves the dict to the
         workers, a Record is one the caller completed itself (a claim whose
-        quote it anchored), whose canonical bytes are then signed. Window k+1 is prepared before
-        window k is handed out, so the workers sign it while the caller
-        checks and stores window k. A record that cannot be prepared ends
-        the iteration with its error, raised only once the entries before it
-        have been handed out: the caller's own checks of those come first,
-        so errors come in record order, as one record at a time would give.
+        quote it anchored), whose canonical bytes are then signed.
+
+        Window k+1 is prepared before window k is handed out, so the workers
+        sign it while the caller checks and stores window k. A record that
+        cannot be prepared ends the iteration with its error, raised only
+        once the entries before it have been handed out: the caller's own
+        checks of those come first, so errors come in record order, as one
+        record at a time would give them.
         """
         parsing = deque([self._parse(records, 0), self._parse(records, WINDOW)])
         waiting = None
@@ -245,7 +247,8 @@ class BatchPreparer:
         results = iter(self.take(window.submitted))
         entries = []
         for made, prepared in window.items:
-            prepared = prepared or next(results)
+            if prepared is None:
+                prepared = next(results)
             if isinstance(prepared, Refused):
                 yield entries
                 raise prepared.error
@@ -287,7 +290,8 @@ class BatchPreparer:
     def _parse(self, records: Sequence, start: int):
         # The workers parse and prepare the window's RecordText items while
         # this process checks and stores the windows before it.
-        texts = [(i + 1, *records[i]) for i in range(start, min(start + WINDOW, len(records))) if isinstance(records[i], RecordText)]
+        texts = [(i + 1, *records[i]) for i in range(start, min(start + WINDOW, len(records)))
+                 if isinstance(records[i], RecordText)]
         if not texts:
             return [], []
         created = utc_now()
@@ -296,11 +300,13 @@ class BatchPreparer:
 
     @staticmethod
     def _parsed(parsing) -> dict:
-        # Record index -> Prepared, Parsed or Refused, for the window's RecordText items (waits for the workers).
+        # Record index -> Prepared, Parsed or Refused, for the window's RecordText
+        # items (waits for the workers).
         texts, results = parsing
         if not texts:
             return {}
-        return {text[0] - 1: result for text, result in zip(texts, results if isinstance(results, list) else results.result())}
+        results = results if isinstance(results, list) else results.result()
+        return {text[0] - 1: result for text, result in zip(texts, results)}
 
 
 @attrs.define
