@@ -21,10 +21,12 @@ def raw_append_rate(records: list[dict], directory: Path) -> float:
     import rfc8785
     import sqlite_utils
 
-    from ledger.envelope import EntrySigner
+    from ledger.envelope import signed_message
 
     key = signer(EDITOR)
-    message = EntrySigner(key, ORIGIN).message  # the signed message of canonical(record) bytes
+    def message(record_bytes):  # the signed message of canonical(record) bytes
+        return signed_message(ORIGIN, record_bytes)
+
     path = directory / "raw.db"
     path.unlink(missing_ok=True)
     t = time.perf_counter()

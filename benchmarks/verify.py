@@ -29,7 +29,7 @@ def leaf_check_seconds(leaves: list[bytes]) -> float:
 def signatures_of(path: Path, directory: Path) -> list[tuple[bytes, bytes, bytes]]:
     """(public key, signed message, signature) of every entry, as the library reads them from the leaves."""
     from ledger.api import Ledger
-    from ledger.envelope import Entry, signer_id
+    from ledger.envelope import Entry, signed_message
     from ledger.note import parse_verifier_key_untrusted
 
     with Ledger.open(path, readonly=True) as ledger:
@@ -39,8 +39,8 @@ def signatures_of(path: Path, directory: Path) -> list[tuple[bytes, bytes, bytes
         entry = Entry.from_leaf_untrusted(index, leaf)
         if entry.record.kind == "key":  # registered before any entry it signs
             verifier = parse_verifier_key_untrusted(entry.record.vkey)
-            keys[signer_id(verifier)] = verifier.public_key
-        out.append((keys[entry.signer], entry.message(origin), entry.signature))
+            keys[verifier.signer_id] = verifier.public_key
+        out.append((keys[entry.signer], signed_message(origin, entry.record_bytes), entry.signature))
     return out
 
 

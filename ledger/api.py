@@ -12,45 +12,28 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import os
-from collections import deque
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, NamedTuple, Optional, Sequence, Union
+from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from ledger import tree
 from ledger.checkpoint import Checkpoint, format_tlog_proof, open_checkpoint_untrusted, sign_checkpoint
-from ledger.canonical import canonical_bytes, parse_json_untrusted
+from ledger.canonical import parse_json_untrusted
 from ledger.editing import (changes_from_edits, claim_fields, claim_record, drop_empty, key_record, read_file, review_record,
                             signer_id, source_record)
-from ledger.envelope import Entry, EntrySigner
+from ledger.envelope import Entry
 from ledger.errors import FormatError, KeyFileError, LedgerError, NotFoundError, ProofError, RecordError
 from ledger.note import Signer, parse_verifier_key_untrusted
 from ledger.projection import Head, KeyState, Projection
 from ledger.quotes import anchor_in_snapshot
-from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, complete_defaults, quote_to_anchor, utc_now
+from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, quote_to_anchor, utc_now
 from ledger.rules import check_entry
-from ledger.signing import PARALLEL_MIN, BatchPreparer
+from ledger.signing import PARALLEL_MIN, BatchPreparer, RecordText  # noqa: F401 - RecordText: what append takes for JSON text
 from ledger.store import Store
 
 MAX_BATCH = 1_000_000
-WINDOW = 1024  # records completed ahead of being stored (one signing chunk)
-
-
-class RecordText(NamedTuple):
-    """One record as JSON text, line ``line`` of the JSONL file ``file``, for ``Ledger.append``.
-
-    It is parsed as strictly as ``parse_json_untrusted`` parses, and
-    checked, canonicalized and signed, by the signing workers two windows
-    ahead of its turn in a large batch (``ledger.signing.prepare_texts``).
-    A text that does not parse fails the batch at its turn, with the error
-    prefixed by "FILE line LINE". (A named tuple, not an attrs class: the
-    CLI makes one per line of a large file.)
-    """
-
-    text: bytes
-    file: str
-    line: int
 
 
 class Ledger:
@@ -318,12 +301,7 @@ class Ledger:
         before the records are checked. ``signer`` signs every record;
         ``log_signer`` signs the checkpoint that ends the batch.
         """
-        if log_signer.vkey != self.log_vkey:
-            raise LedgerError(f"the checkpoint key {log_signer.vkey} is not this ledger's log key {self.log_vkey}")
-        if not records:
-            raise RecordError("nothing to append: the batch is empty")
-        if len(records) > MAX_BATCH:
-            raise RecordError(f"a batch holds at most {MAX_BATCH} records; split the file")
+        self._check_batch(records, log_signer)
         snapshots = list(snapshots)
         entries = []
         with self.store.write_lock(on_wait=on_wait):
@@ -332,97 +310,46 @@ class Ledger:
             size = self.store.size()
             self._check_consistent_with_last_checkpoint(size)
             # The tree's right edge is read once; each leaf's stored hashes
-            # then come from memory (the same hashes, see tree.TreeBuilder)
-            # and are written together at the end.
-            builder = tree.TreeBuilder.from_reader(size, self.store)
-            hashes = []
-            entry_signer = EntrySigner(signer, self.origin)
-            # Records are checked against their schemas, canonicalized and
-            # signed a window ahead of being stored, on the other cores for a
-            # large batch (ledger.signing); this process checks the rules and
-            # stores each window while the next one is prepared.
-            batch_snapshots = {}
-            with self.projection.cached(), BatchPreparer(entry_signer, len(records)) as preparer, \
+            # then come from memory (tree.TreeBuilder) and are written at the end.
+            builder, hashes = tree.TreeBuilder.from_reader(size, self.store), []
+            complete, signed_by = functools.partial(self._prepare, batch_snapshots={}), signer.vkey
+            with self.projection.cached(), BatchPreparer(signer, self.origin, len(records)) as preparer, \
                     self._unstored_dropped():
-                completed, failure = [], None
-                # Per window sent to the workers: the indexes of its RecordText
-                # items, parsed and prepared there two windows ahead, so they
-                # are ready before the window before them is signed.
-                texts = deque()
-                self._parse_window(records, 0, preparer, texts)
-                self._parse_window(records, WINDOW, preparer, texts)
-                for start in range(0, len(records) + WINDOW, WINDOW):
-                    window = []
-                    indexes = texts.popleft()
-                    parsed = dict(zip(indexes, preparer.parsed())) if indexes else {}
-                    for i in range(start, min(start + WINDOW, len(records))) if failure is None else ():
-                        try:
-                            ready, item = None, records[i]
-                            if i in parsed:  # a RecordText, parsed (and most often prepared) by the workers
-                                ready = parsed[i]
-                                if ready[0] == "parsed":
-                                    ready, item = None, ready[1]
-                                elif ready[0] == "record":
-                                    raise RecordError(f"record {i + 1}: {ready[1]}")
-                                elif ready[0] == "error":
-                                    raise ready[1]
-                            if ready is None:
-                                data, record = self._prepare(item, f"record {i + 1}", batch_snapshots)
-                                preparer.submit(data if record is None else canonical_bytes(record.to_dict()))
-                            else:
-                                data, record = ready[5], None
-                                self._note_source(data, batch_snapshots)
-                        except LedgerError as e:
-                            # Reported after the records before it are checked,
-                            # whose own errors come first, as one at a time would.
-                            failure = e
-                            break
-                        window.append((i, data, record, ready))
-                    self._parse_window(records, start + 2 * WINDOW if failure is None else len(records), preparer, texts)
-                    self.projection.prefetch_heads(d["id"] if r is None else r.id for _, d, r, _ in window
-                                                   if r is not None or isinstance(d.get("id"), str))
-                    submitted = iter(preparer.take(sum(1 for *_, ready in completed if ready is None)))
-                    for i, data, record, ready in completed:
-                        result = ready or next(submitted)
-                        if result[0] == "record":
-                            raise RecordError(f"record {i + 1}: {result[1]}")
-                        if result[0] == "error":
-                            raise result[1]
-                        _, record_bytes, signature, leaf, leaf_hash = result[:5]
-                        record = record or Record.from_checked_dict(data)
-                        index = size + len(entries)
-                        entry = entry_signer.entry(index, record, record_bytes, signature, leaf, leaf_hash)
-                        try:
-                            check_entry(entry, self.projection, self.origin, self.store.snapshot, signed_by=entry_signer.vkey)
-                        except LedgerError as e:
-                            raise type(e)(f"record {index - size + 1}: {e}") from e
+                for window in preparer.entries(records, complete, first_index=size):
+                    self.projection.prefetch_heads(entry.record.id for entry in window)
+                    for entry in window:
+                        self._check(entry, size, signed_by)
                         hashes.extend(builder.append(entry.leaf_hash))
                         entries.append(entry)
                         self._unstored.append(entry)
                         self.projection.apply(entry)
                         if progress:
                             progress(1)
-                    # Write this window's rows now, while the workers prepare
-                    # the next: at the end of the batch they would have nothing to do.
+                    # Write this window's rows while the workers sign the next.
                     self._store_entries()
                     self.projection.flush()
-                    completed = window
-                    if not window and failure is not None:
-                        raise failure
             self.store.insert_tree_hashes(tree.stored_hash_count(size), hashes)
-            new_size = size + len(entries)
-            note = sign_checkpoint(Checkpoint(origin=self.origin, size=new_size, root_hash=tree.tree_hash(new_size, self.store)), log_signer)
-            self.store.add_checkpoint(new_size, note)
+            self._sign_checkpoint(size + len(entries), log_signer)
         return entries
 
-    @staticmethod
-    def _parse_window(records: Sequence, start: int, preparer: BatchPreparer, texts: deque) -> None:
-        # The workers parse and prepare the window's RecordText items while
-        # this process checks and stores the windows before it.
-        indexes = [i for i in range(start, min(start + WINDOW, len(records))) if isinstance(records[i], RecordText)]
-        texts.append(indexes)
-        if indexes:
-            preparer.parse([(records[i].text, records[i].file, records[i].line) for i in indexes], utc_now())
+    def _check_batch(self, records: Sequence, log_signer: Signer) -> None:
+        if log_signer.vkey != self.log_vkey:
+            raise LedgerError(f"the checkpoint key {log_signer.vkey} is not this ledger's log key {self.log_vkey}")
+        if not records:
+            raise RecordError("nothing to append: the batch is empty")
+        if len(records) > MAX_BATCH:
+            raise RecordError(f"a batch holds at most {MAX_BATCH} records; split the file")
+
+    def _check(self, entry: Entry, size: int, signed_by: str) -> None:
+        # The rules, with the error numbered by the record's place in the batch.
+        try:
+            check_entry(entry, self.projection, self.origin, self.store.snapshot, signed_by=signed_by)
+        except LedgerError as e:
+            raise type(e)(f"record {entry.index - size + 1}: {e}") from e
+
+    def _sign_checkpoint(self, size: int, log_signer: Signer) -> None:
+        checkpoint = Checkpoint(origin=self.origin, size=size, root_hash=tree.tree_hash(size, self.store))
+        self.store.add_checkpoint(size, sign_checkpoint(checkpoint, log_signer))
 
     def _check_consistent_with_last_checkpoint(self, size: int) -> None:
         # The log never signs a tree that is not an append-only extension of
@@ -440,9 +367,9 @@ class Ledger:
                 f"refusing to sign: the stored tree (size {size}) does not match the last signed checkpoint (size {checkpoint.size}); run 'ledger verify'"
             )
 
-    def _prepare(self, item, where: str, batch_snapshots: dict) -> tuple[Optional[dict], Optional[Record]]:
-        """Fill what an editor may leave out; (data, None) for a record the workers check and build,
-        or (None, record) for a claim whose quote is anchored here (``_complete``).
+    def _prepare(self, data: dict, number: int, batch_snapshots: dict) -> Optional[Record]:
+        """What ``append`` does with each record before it is signed (``BatchPreparer.entries``'s
+        ``complete``): the claim whose quote it anchors here (``_complete``), or None.
 
         ``batch_snapshots`` maps each source met earlier in the batch to its
         snapshot hash: those sources are not in the browsing tables yet when
@@ -450,20 +377,10 @@ class Ledger:
         once they are. (A source the schema refuses stops the batch at its
         own turn, before any claim after it is stored.)
         """
-        data = item.to_dict() if isinstance(item, Record) else dict(item) if isinstance(item, dict) else item
-        if not isinstance(data, dict):
-            raise RecordError(f"{where}: a record must be a JSON object")
-        complete_defaults(data)
-        self._note_source(data, batch_snapshots)
-        if quote_to_anchor(data):
-            return None, self._complete(data, where, batch_snapshots)
-        return data, None
-
-    @staticmethod
-    def _note_source(data: dict, batch_snapshots: dict) -> None:
         if data.get("kind") == "source" and isinstance(data.get("id"), str):
             snapshot = data.get("snapshot")
             batch_snapshots[data["id"]] = snapshot.get("sha256") if isinstance(snapshot, dict) else None
+        return self._complete(data, f"record {number}", batch_snapshots) if quote_to_anchor(data) else None
 
     def _complete(self, data: dict, where: str, batch_snapshots: dict) -> Record:
         """Validate a claim and anchor its quote in its source's snapshot."""

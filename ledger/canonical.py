@@ -59,24 +59,32 @@ def _walk(value) -> bool:
             return True
         raise FormatError
     if kind is dict:
-        fast = True
-        for key, item in value.items():
-            if type(key) is not str:
-                raise FormatError
-            if not key.isascii() and max(key) > "\uffff":
-                fast = False
-            if type(item) not in _SIMPLE and not _walk(item):
-                fast = False
-        return fast
+        return _walk_object(value)
     if kind is list or kind is tuple:
-        fast = True
-        for item in value:
-            if type(item) not in _SIMPLE and not _walk(item):
-                fast = False
-        return fast
+        return _walk_array(value)
     # Subclasses of str, int, dict or list, floats and anything else go to
     # _check (which refuses what cannot be signed) and then to rfc8785.
     raise FormatError
+
+
+def _walk_object(value: dict) -> bool:
+    fast = True
+    for key, item in value.items():
+        if type(key) is not str:
+            raise FormatError
+        if not key.isascii() and max(key) > "\uffff":
+            fast = False  # a name outside the BMP: UTF-16 order differs from code point order
+        if type(item) not in _SIMPLE and not _walk(item):
+            fast = False
+    return fast
+
+
+def _walk_array(value) -> bool:
+    fast = True
+    for item in value:
+        if type(item) not in _SIMPLE and not _walk(item):
+            fast = False
+    return fast
 
 
 def _check(value, path):

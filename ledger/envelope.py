@@ -16,15 +16,13 @@ ledger, so it cannot be replayed into another.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-from typing import Optional
+from typing import Callable, NamedTuple, Optional
 
 import attrs
 
 from ledger.canonical import canonical_bytes, parse_json_untrusted
 from ledger.errors import FormatError, RecordError
-from ledger.note import b64decode_canonical
+from ledger.note import b64decode_canonical, b64encode
 from ledger.records import Record
 from ledger.schema import validate_envelope
 from ledger.tree import leaf_hash
@@ -32,13 +30,24 @@ from ledger.tree import leaf_hash
 MESSAGE_PREFIX = b"fact-ledger/record/v1\n"
 
 
-def signed_message(origin: str, record_dict: dict) -> bytes:
-    return MESSAGE_PREFIX + origin.encode("utf-8") + b"\n" + canonical_bytes(record_dict)
+def signed_message(origin: str, record_bytes: bytes) -> bytes:
+    """The message an entry's signature covers, for ``record_bytes`` = canonical(RECORD)
+    (docs/format.md §Signed message)."""
+    return MESSAGE_PREFIX + origin.encode("utf-8") + b"\n" + record_bytes
 
 
-def signer_id(signer) -> str:
-    """'name+hex8', the key name and key ID as in a C2SP verifier key."""
-    return f"{signer.name}+{signer.key_id.hex()}"
+def envelope_bytes(record_bytes: bytes, sig: str, signer: str) -> bytes:
+    """An entry's leaf: canonical({"record": R, "sig": sig, "signer": signer}) from R's canonical bytes.
+
+    RFC 8785 §3.2.3 orders members by their names' UTF-16 code units, and
+    "record" < "sig" < "signer", so the canonical envelope is the members
+    in that order: no need to canonicalize the record a second time.
+    """
+    return b'{"record":' + record_bytes + b',"sig":' + canonical_bytes(sig) + b',"signer":' + canonical_bytes(signer) + b"}"
+
+
+def _record_default(entry) -> bytes:
+    return canonical_bytes(entry.record.to_dict())
 
 
 @attrs.frozen
@@ -52,7 +61,7 @@ class Entry:
     signer: str
     signature: bytes = attrs.field(repr=lambda s: s.hex())
     # canonical(record): the leaf's "record" member and the signed message's tail.
-    record_bytes: Optional[bytes] = attrs.field(default=None, repr=False, eq=False)
+    record_bytes: bytes = attrs.field(default=attrs.Factory(_record_default, takes_self=True), repr=False, eq=False)
     # The entry hash in hex, as the tables store it: made once, read several times per append.
     hash_hex: str = attrs.field(init=False, repr=False, eq=False,
                                 default=attrs.Factory(lambda self: self.leaf_hash.hex(), takes_self=True))
@@ -78,79 +87,65 @@ class Entry:
 
     @classmethod
     def sign(cls, index: int, record: Record, signer, origin: str) -> "Entry":
-        return EntrySigner(signer, origin).sign(index, record)
+        return EntrySigner.of(signer, origin).sign(index, record)
 
-    def message(self, origin: str) -> bytes:
-        if self.record_bytes is not None:
-            return MESSAGE_PREFIX + origin.encode("utf-8") + b"\n" + self.record_bytes
-        return signed_message(origin, self.record.to_dict())
+
+class Prepared(NamedTuple):
+    """A record's canonical bytes, signed: the signature and the entry's leaf and
+    RFC 6962 leaf hash, none of which depends on the entry's position in the log.
+
+    ``data`` is the record as a dict when the one who prepared it also parsed
+    it (a signing worker, from JSON text): what the Record is built from. (A
+    named tuple, not an attrs class, as ``signing.RecordText`` is: a signing
+    worker sends one back for every record, and a tuple crosses between
+    processes at a fraction of the cost.)
+    """
+
+    record_bytes: bytes
+    signature: bytes
+    leaf: bytes
+    leaf_hash: bytes
+    data: Optional[dict] = None
 
 
 class EntrySigner:
-    """Signs records into entries with one key for one log: what a batch reuses.
+    """Signs records into entries with one key for one log: what a batch reuses,
+    in this process or in a signing worker (``ledger.signing``).
 
-    The record is canonicalized once; that one string is both the tail of
-    the signed message and the ``record`` member of the leaf (``envelope_bytes``).
+    The record is canonicalized once: that one string is both the tail of
+    the signed message and the ``record`` member of the leaf.
     """
 
-    def __init__(self, signer, origin: str):
-        self.signer = signer
-        self.signer_id = signer_id(signer)
-        self.vkey = signer.vkey
-        self._prefix = MESSAGE_PREFIX + origin.encode("utf-8") + b"\n"
-        self._leaf = leaf_maker(self.signer_id)
+    def __init__(self, sign: Callable[[bytes], bytes], origin: str, signer_id: str):
+        self._sign = sign
+        self.origin = origin
+        self.signer_id = signer_id
+
+    @classmethod
+    def of(cls, signer, origin: str) -> "EntrySigner":
+        """Signing with ``signer`` (a ``ledger.note.Signer``) for the log ``origin``."""
+        return cls(signer.sign, origin, signer.verifier.signer_id)
 
     def sign(self, index: int, record: Record) -> Entry:
-        record_bytes = canonical_bytes(record.to_dict())
-        return self.entry(index, record, record_bytes, self.signer.sign(self.message(record_bytes)))
+        return self.entry(index, record, self.prepare(canonical_bytes(record.to_dict())))
 
-    def message(self, record_bytes: bytes) -> bytes:
-        """The signed message for canonical(record) (docs/format.md §Signed message)."""
-        return self._prefix + record_bytes
+    def prepare(self, record_bytes: bytes, data: Optional[dict] = None) -> Prepared:
+        """Sign canonical record bytes and make the leaf around them (docs/format.md §Entries);
+        ``data``, the record they are the canonical form of, goes along (``Prepared.data``)."""
+        signature = self._sign(signed_message(self.origin, record_bytes))
+        leaf = envelope_bytes(record_bytes, b64encode(signature), self.signer_id)
+        return Prepared(record_bytes=record_bytes, signature=signature, leaf=leaf, leaf_hash=leaf_hash(leaf), data=data)
 
-    def leaf(self, record_bytes: bytes, signature: bytes) -> bytes:
-        """The leaf of an entry by this signer (docs/format.md §Entries)."""
-        return self._leaf(record_bytes, signature)
-
-    def entry(self, index: int, record: Record, record_bytes: bytes, signature: bytes,
-              leaf: Optional[bytes] = None, hashed_leaf: Optional[bytes] = None) -> Entry:
-        """The entry for a signature made elsewhere (``ledger.signing``) over ``message(record_bytes)``;
-        with the ``leaf`` and its RFC 6962 ``hashed_leaf`` when they were made there too."""
-        if leaf is None or hashed_leaf is None:
-            leaf = self.leaf(record_bytes, signature)
-            hashed_leaf = leaf_hash(leaf)
-        return Entry(index=index, leaf=leaf, leaf_hash=hashed_leaf, record=record,
-                     signer=self.signer_id, signature=signature, record_bytes=record_bytes)
-
-
-def leaf_maker(signer_id: str):
-    """``leaf(record_bytes, signature)``: an entry's leaf by this signer, the
-    canonical envelope (``envelope_bytes``) made faster for a batch: the
-    signer member is serialized once, and a signature's base64 (A-Z, a-z,
-    0-9, +, /, =) needs no escaping in an RFC 8785 string (§3.2.2.2), so its
-    JSON form is itself between quotes."""
-    tail = b'","signer":' + canonical_bytes(signer_id) + b"}"
-    b64encode = base64.b64encode
-
-    def leaf(record_bytes: bytes, signature: bytes) -> bytes:
-        return b'{"record":' + record_bytes + b',"sig":"' + b64encode(signature) + tail
-    return leaf
-
-
-def envelope_bytes(record_bytes: bytes, sig: str, signer: str) -> bytes:
-    """canonical({"record": R, "sig": sig, "signer": signer}) from R's canonical bytes.
-
-    RFC 8785 §3.2.3 orders members by their names' UTF-16 code units, and
-    "record" < "sig" < "signer", so the canonical envelope is the members
-    in that order: no need to canonicalize the record a second time.
-    """
-    return b'{"record":' + record_bytes + b',"sig":' + canonical_bytes(sig) + b',"signer":' + canonical_bytes(signer) + b"}"
+    def entry(self, index: int, record: Record, prepared: Prepared) -> Entry:
+        """The entry at ``index`` for ``record``, whose canonical bytes were prepared (maybe in a worker)."""
+        return Entry(index=index, leaf=prepared.leaf, leaf_hash=prepared.leaf_hash, record=record,
+                     signer=self.signer_id, signature=prepared.signature, record_bytes=prepared.record_bytes)
 
 
 def _record_bytes(envelope) -> Optional[bytes]:
     # canonical(record) when the envelope has the shape envelope_bytes
-    # serializes; None sends anything else (and every error message) through
-    # canonical_bytes(envelope) as before.
+    # serializes; None for any other shape, which is then canonicalized
+    # whole, so that its errors are canonical_bytes' own.
     if not (isinstance(envelope, dict) and envelope.keys() == {"record", "sig", "signer"}
             and isinstance(envelope["sig"], str) and isinstance(envelope["signer"], str)):
         return None
@@ -158,7 +153,3 @@ def _record_bytes(envelope) -> Optional[bytes]:
         return canonical_bytes(envelope["record"])
     except FormatError:
         return None
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -101,20 +101,23 @@ class Verifier:
             raise FormatError(f"key ID of {self.name}: expected {want.hex()}, found {bytes(self.key_id).hex()}")
 
     @property
+    def signer_id(self) -> str:
+        """``name+hex8``: the key's name and key ID, as the verifier key starts and an entry's "signer" names it."""
+        return f"{self.name}+{self.key_id.hex()}"
+
+    @property
     def vkey(self) -> str:
         """The verifier key text, as ``parse_verifier_key_untrusted`` reads it."""
-        return f"{self.name}+{self.key_id.hex()}+{b64encode(bytes([ALG_ED25519]) + self.public_key)}"
+        return f"{self.signer_id}+{b64encode(bytes([ALG_ED25519]) + self.public_key)}"
 
     def verify(self, message: bytes, signature: bytes) -> None:
         """Raise SignatureError unless ``signature`` is this key's signature of ``message``."""
         if len(signature) != SIGNATURE_SIZE:
-            raise SignatureError(
-                f"signature by {self.name}+{self.key_id.hex()}: expected {SIGNATURE_SIZE} bytes, found {len(signature)}"
-            )
+            raise SignatureError(f"signature by {self.signer_id}: expected {SIGNATURE_SIZE} bytes, found {len(signature)}")
         try:
             Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, message)
         except InvalidSignature as e:
-            raise SignatureError(f"signature by {self.name}+{self.key_id.hex()} does not verify") from e
+            raise SignatureError(f"signature by {self.signer_id} does not verify") from e
 
 
 def parse_verifier_key_untrusted(text: str) -> Verifier:
@@ -226,6 +229,9 @@ def sign_note(text: str, signers: Sequence[Signer]) -> str:
     return text + "\n" + "".join(lines)
 
 
+# Longer and more branched than the other functions here on purpose: it
+# follows c2sp.org/signed-note's "Format" and "Signatures" sections check by
+# check, in the order of Go's note.Open, so it can be read against both.
 def open_note_untrusted(note: str | bytes, verifiers: Sequence[Verifier]) -> Note:
     """Parse a signed note and check its signatures against known keys (Go note.Open).
 

@@ -16,15 +16,20 @@ need only the standard library and ``cryptography``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
 import json
+import operator
 import sqlite3
+import types
 from typing import Callable, Iterator, Optional
 
 import attrs
 
 from ledger.diff import diff_records
-from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, Review, Source
+from ledger.records import (KIND_CLASSES, Attribution, Claim, Correction, KeyRecord, Quantity, Quote, Record, Retraction, Review,
+                            Snapshot, Source, Translation)
 from ledger.store import insert_rows
 
 # Links that say where a document itself comes from (followed past the attribution).
@@ -96,7 +101,7 @@ TABLES = {
 INDEXES = (
     # (column, entry_idx): the site lists a facet's claims newest first, and
     # with entry_idx in the index SQLite reads them in that order instead of
-    # sorting every match (at 1M claims, ?signer=... took 5.7 s, 0.2 ms after).
+    # sorting every match (benchmarks/RESULTS.md, optimization 16).
     "CREATE INDEX claims_source ON claims(source_id, entry_idx)",
     "CREATE INDEX claims_signer ON claims(signer, entry_idx)",
     "CREATE INDEX claims_verdict ON claims(verdict, entry_idx)",
@@ -160,6 +165,92 @@ def _bool(value):
     return None if value is None else int(value)
 
 
+def _none_of(value_class) -> types.SimpleNamespace:
+    """A stand-in for an absent nested value: each field of ``value_class`` reads as None."""
+    return types.SimpleNamespace(**dict.fromkeys(field.name for field in attrs.fields(value_class)))
+
+
+_NO_TRANSLATION, _NO_QUOTE, _NO_ATTRIBUTION, _NO_QUANTITY, _NO_SNAPSHOT = (
+    _none_of(c) for c in (Translation, Quote, Attribution, Quantity, Snapshot))
+
+
+@functools.lru_cache(maxsize=None)
+def _columns(table: str) -> tuple[str, ...]:
+    # The table's column names in order, as its DDL in TABLES declares them.
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute(TABLES[table][0])
+        return tuple(row[1] for row in conn.execute(f"PRAGMA table_info({table})"))
+    finally:
+        conn.close()
+
+
+@functools.lru_cache(maxsize=None)
+def _row_insert(table: str, verb: str = "INSERT", rowid: bool = False) -> tuple[str, Callable[[dict], tuple]]:
+    """The statement that inserts one row of ``table`` given by column name, and what takes
+    the row's values from a dict that names every column (and "rowid" when ``rowid``)."""
+    names = (("rowid",) if rowid else ()) + _columns(table)
+    return f"{verb} INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", operator.itemgetter(*names)
+
+
+class _RowsNow:
+    """How ``Projection`` writes rows outside ``cached()``: each one at once."""
+
+    holding = False
+
+    def __init__(self, conn: sqlite3.Connection):
+        self._conn = conn
+
+    def __bool__(self) -> bool:
+        return False  # nothing waits to be written
+
+    def add(self, sql: str, row: tuple) -> None:
+        self._conn.execute(sql, row)
+
+    def claim_written(self, rowid: int) -> None:
+        pass  # the claims_ai trigger has indexed it
+
+    def write(self) -> None:
+        pass
+
+
+class _HeldRows:
+    """How ``Projection`` writes rows inside ``cached()``: rows that only add to a table are
+    held back and written many per statement (``store.insert_rows``), in order; the new
+    claims rows' full-text rows are written after them, in one statement."""
+
+    holding = True
+
+    def __init__(self, conn: sqlite3.Connection, index_claims: bool):
+        self._conn = conn
+        self._rows: dict[str, list[tuple]] = collections.defaultdict(list)  # INSERT statement -> rows
+        self._index_claims = index_claims  # the claims_ai trigger is dropped: index claims here
+        self._fts_rowids: list[int] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._rows or self._fts_rowids)
+
+    def add(self, sql: str, row: tuple) -> None:
+        self._rows[sql].append(row)
+
+    def claim_written(self, rowid: int) -> None:
+        if self._index_claims:
+            self._fts_rowids.append(rowid)
+
+    def write(self) -> None:
+        rows, self._rows = self._rows, collections.defaultdict(list)
+        for sql, table_rows in rows.items():
+            insert_rows(self._conn, sql, table_rows)
+        if self._fts_rowids:
+            # What the claims_ai trigger does for each new claims row (new.text,
+            # new.translation, new.quote, new.source_title), for all of them at once.
+            rowids, self._fts_rowids = self._fts_rowids, []
+            self._conn.execute(
+                "INSERT INTO claims_fts(rowid, text, translation, quote, source_title) "
+                "SELECT rowid, text, translation, quote, source_title FROM claims WHERE rowid IN (SELECT value FROM json_each(?))",
+                (json.dumps(rowids),))
+
+
 class Projection:
     """Reads and updates the browsing tables on one sqlite3 connection.
 
@@ -170,84 +261,61 @@ class Projection:
     def __init__(self, conn: sqlite3.Connection, read_record: Callable[[int], Record]):
         self._db = conn
         self.read_record = read_record
-        # Rows of new records waiting to be written with executemany while
-        # ``cached()`` is active: INSERT statement -> rows, in order.
-        self._pending: Optional[dict] = None
+        self._rows = _RowsNow(conn)
+        # While ``cached()`` is active: the rowid the next new claims row gets,
+        # and heads, keys and source rows by ID.
         self._claims_next_rowid: Optional[int] = None
-        self._claims_columns: Optional[str] = None
-        # Heads and keys by ID while ``cached()`` is active, else None.
         self._heads: Optional[dict] = None
         self._keys: Optional[dict] = None
         self._sources: Optional[dict] = None  # ("title" or "links", source ID) -> rows; ("chain", (source, attribution)) -> chain
-        self._index_claims = False  # _apply_claim writes claims_fts itself (see cached())
-        self._fts_rowids: list[int] = []  # claims rows written or held back whose claims_fts rows are not written yet
 
     @property
     def conn(self) -> sqlite3.Connection:
-        """The connection, with every waiting insert written first (see ``cached()``)."""
-        if self._pending or self._fts_rowids:
-            self.flush()
+        """The connection, with every held-back row written first (see ``cached()``)."""
+        if self._rows:
+            self._rows.write()
         return self._db
 
     def flush(self) -> None:
-        pending, self._pending = self._pending, {}
-        for sql, rows in pending.items():
-            insert_rows(self._db, sql, rows)
-        if self._fts_rowids:
-            # What the claims_ai trigger does for each new claims row (new.text,
-            # new.translation, new.quote, new.source_title), for all of them in
-            # one statement, after their rows are written.
-            rowids, self._fts_rowids = self._fts_rowids, []
-            self._db.execute(
-                "INSERT INTO claims_fts(rowid, text, translation, quote, source_title) "
-                "SELECT rowid, text, translation, quote, source_title FROM claims WHERE rowid IN (SELECT value FROM json_each(?))",
-                (json.dumps(rowids),))
+        """Write the rows held back so far (inside ``cached()``)."""
+        self._rows.write()
 
-    def _insert(self, sql: str, row: tuple) -> None:
-        if self._pending is None:
-            self._db.execute(sql, row)
-        else:
-            self._pending.setdefault(sql, []).append(row)
+    def _add_row(self, table: str, row: dict, rowid: bool = False) -> None:
+        """Insert ``row`` (column name -> value, for every column) into ``table``; held back inside ``cached()``."""
+        sql, values = _row_insert(table, "INSERT", rowid)
+        self._rows.add(sql, values(row))
+
+    def _write_row(self, table: str, row: dict, verb: str = "INSERT") -> int:
+        """Insert ``row`` (column name -> value, for every column) into ``table`` now
+        (``verb`` "INSERT OR REPLACE" to replace); returns its rowid."""
+        sql, values = _row_insert(table, verb)
+        return self.conn.execute(sql, values(row)).lastrowid
 
     @contextlib.contextmanager
     def cached(self) -> Iterator[None]:
-        """Remember heads and keys for the length of one batch or one replay.
+        """Remember heads, keys and sources for the length of one batch or one replay,
+        and write new rows many per statement.
 
-        Every entry reads its own head, its signer's key and the heads it
-        refers to; ``apply`` keeps the cache in step with what it writes. The
-        cache is dropped on leaving the block, so a rolled-back batch leaves
-        nothing stale behind. Inside it, only ``apply`` may write the tables.
-
-        Rows that only add to a table (a new record's head, versions, claim,
-        chain) are also held back and written many rows per statement
-        (``store.insert_rows``): before any other statement runs on
-        ``self.conn`` and on leaving the block. A statement costs several
-        times its row's share of a multi-row one (benchmarks/RESULTS.md).
-        Reads that cannot see a held-back row skip the wait: a head missing
-        from the cache was not written in this block, and sources, links and
-        keys are written at once.
-
-        For the same stretch the projection indexes each new claims row
-        itself, exactly as the claims_ai trigger would, with one INSERT ...
-        SELECT per flush: a trigger makes SQLite open a statement savepoint
-        on the FTS5 table for every row, which costs more than the insert
-        (benchmarks/RESULTS.md). The trigger is dropped on entering and
-        created again, with the same SQL, on leaving.
+        ``apply`` keeps the cache in step with what it writes; it is dropped on
+        leaving the block, so a rolled-back batch leaves nothing stale behind.
+        Inside it, only ``apply`` may write the tables. Rows that only add to a
+        table are held back (``_HeldRows``) until another statement runs on
+        ``self.conn``, ``flush()`` or the end of the block; reads that cannot
+        see a held-back row skip the wait. The claims_ai trigger is dropped for
+        the same stretch, its work done by ``_HeldRows`` (an FTS5 trigger costs
+        a statement savepoint per row), and created again on leaving.
         """
         had_trigger = self._has_claims_trigger()
         if had_trigger:
             self.conn.execute("DROP TRIGGER claims_ai")
         self._heads, self._keys, self._sources = {}, {}, {}
-        self._index_claims = had_trigger
-        self._pending, self._claims_next_rowid = {}, None
+        self._rows, self._claims_next_rowid = _HeldRows(self._db, index_claims=had_trigger), None
         try:
             yield
             self.flush()
         finally:
             self._heads = self._keys = self._sources = None
-            self._index_claims = False
-            self._pending = self._claims_next_rowid = None
-            self._fts_rowids = []
+            self._rows, self._claims_next_rowid = _RowsNow(self._db), None
             # A rolled-back transaction already brought the trigger back.
             if had_trigger and not self._has_claims_trigger():
                 self.conn.execute(FTS_TRIGGERS[0])
@@ -355,11 +423,11 @@ class Projection:
         status = previous.status if previous else "active"
         head = (record.id, record.kind, record.version, entry.index, entry.hash_hex,
                 previous.first_idx if previous else entry.index, status)
-        self._insert("INSERT OR REPLACE INTO record_heads VALUES (?, ?, ?, ?, ?, ?, ?)", head)
+        self._rows.add("INSERT OR REPLACE INTO record_heads VALUES (?, ?, ?, ?, ?, ?, ?)", head)
         if self._heads is not None:
             self._heads[record.id] = Head(*head)
-        self._insert("INSERT INTO record_versions VALUES (?, ?, ?, ?)", (entry.hash_hex, record.id, record.version, entry.index))
-        getattr(self, f"_apply_{record.kind}")(entry, record, previous)
+        self._rows.add("INSERT INTO record_versions VALUES (?, ?, ?, ?)", (entry.hash_hex, record.id, record.version, entry.index))
+        _APPLY[record.kind](self, entry, record, previous)
 
     def _apply_key(self, entry, record: KeyRecord, previous):
         name, _, key_id_plus = record.vkey.partition("+")
@@ -368,10 +436,10 @@ class Projection:
         if self._keys is not None:
             self._keys.pop(signer, None)
         if previous is None:
-            self.conn.execute(
-                "INSERT INTO editors VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
-                (signer, key_id, name, record.display_name, record.vkey, record.role, record.status, entry.index, record.id),
-            )
+            self._write_row("editors", {
+                "signer": signer, "key_id": key_id, "name": name, "display_name": record.display_name, "vkey": record.vkey,
+                "role": record.role, "status": record.status, "registered_idx": entry.index, "revoked_idx": None,
+                "revoke_reason": None, "record_id": record.id})
             return
         revoked = self.conn.execute("SELECT revoked_idx FROM editors WHERE signer = ?", (signer,)).fetchone()[0]
         if record.status == "revoked" and revoked is None:
@@ -384,16 +452,16 @@ class Projection:
     def _apply_source(self, entry, record: Source, previous):
         if self._sources is not None:
             self._sources.clear()
-        snap = record.snapshot
+        snap = record.snapshot or _NO_SNAPSHOT
         old_links = self.conn.execute("SELECT rel, target_id, note FROM source_links WHERE source_id = ? ORDER BY position", (record.id,)).fetchall()
-        self.conn.execute(
-            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (record.id, record.version, record.type, record.title, record.url, record.publisher, record.author,
-             record.language, record.published, record.retrieved, record.description, _bool(record.anonymous),
-             _bool(record.public), _bool(record.third_party), record.license,
-             snap.sha256 if snap else None, snap.media_type if snap else None, snap.size if snap else None,
-             _json(record.archives), self._status(record.id), entry.signer, record.created, entry.index, entry.hash_hex),
-        )
+        self._write_row("sources", {
+            "id": record.id, "version": record.version, "type": record.type, "title": record.title, "url": record.url,
+            "publisher": record.publisher, "author": record.author, "language": record.language, "published": record.published,
+            "retrieved": record.retrieved, "description": record.description, "anonymous": _bool(record.anonymous),
+            "public": _bool(record.public), "third_party": _bool(record.third_party), "license": record.license,
+            "snapshot_sha256": snap.sha256, "snapshot_media_type": snap.media_type, "snapshot_size": snap.size,
+            "archives": _json(record.archives), "status": self._status(record.id), "signer": entry.signer,
+            "created": record.created, "entry_idx": entry.index, "entry_hash": entry.hash_hex}, "INSERT OR REPLACE")
         self.conn.execute("DELETE FROM source_links WHERE source_id = ?", (record.id,))
         links = [(link.rel, link.source, link.note) for link in record.links or ()]
         self.conn.executemany(
@@ -449,23 +517,7 @@ class Projection:
         """
         chain = [(source_id, None)]
         if attribution_source and attribution_source != source_id:
-            parents = {source_id: None}
-            frontier = [source_id]
-            while frontier and attribution_source not in parents:
-                next_frontier = []
-                for sid in frontier:
-                    for rel, target in self._links(sid):
-                        if target not in parents:
-                            parents[target] = (sid, rel)
-                            next_frontier.append(target)
-                frontier = next_frontier
-            if attribution_source in parents:
-                path, node = [], attribution_source
-                while parents[node] is not None:
-                    prev, rel = parents[node]
-                    path.append((node, rel))
-                    node = prev
-                chain.extend(reversed(path))
+            chain.extend(self._path(source_id, attribution_source))
         seen = {sid for sid, _ in chain}
         while True:
             step = next(((target, rel) for rel, target in self._links(chain[-1][0]) if rel in LINEAGE_RELS and target not in seen), None)
@@ -473,6 +525,26 @@ class Projection:
                 return chain
             chain.append(step)
             seen.add(step[0])
+
+    def _path(self, start: str, goal: str) -> list[tuple[str, Optional[str]]]:
+        # The shortest path of links from start to goal (breadth first, ties
+        # broken by link order), as [(source_id, rel)] after start; [] if none.
+        parents = {start: None}
+        frontier = [start]
+        while frontier and goal not in parents:
+            next_frontier = []
+            for sid in frontier:
+                for rel, target in self._links(sid):
+                    if target not in parents:
+                        parents[target] = (sid, rel)
+                        next_frontier.append(target)
+            frontier = next_frontier
+        path, node = [], goal
+        while parents.get(node) is not None:
+            prev, rel = parents[node]
+            path.append((node, rel))
+            node = prev
+        return path[::-1]
 
     def _chain(self, source_id, attribution):
         # The claims of a batch mostly share their sources, so each chain is
@@ -497,62 +569,79 @@ class Projection:
             self.conn.executemany("INSERT INTO claim_chain VALUES (?, ?, ?, ?)", [(claim_id, i, sid, rel) for i, (sid, rel) in enumerate(chain)])
             return
         for i, (sid, rel) in enumerate(chain):
-            self._insert("INSERT INTO claim_chain VALUES (?, ?, ?, ?)", (claim_id, i, sid, rel))
+            self._rows.add("INSERT INTO claim_chain VALUES (?, ?, ?, ?)", (claim_id, i, sid, rel))
 
     def _status(self, record_id):
         return self.head(record_id).status
 
     def _apply_claim(self, entry, record: Claim, previous):
-        source = self._source_rows("title", record.source, "SELECT title, publisher FROM sources WHERE id = ?")[0]
-        # A first version has no claims row yet (record_heads and claims are
-        # written together), so there is nothing to read or delete.
-        verdict = self.conn.execute("SELECT verdict, verdict_label, review_id, status_reason, first_created FROM claims WHERE id = ?", (record.id,)).fetchone() if previous else None
-        verdict = verdict or (None, None, None, None, record.created)
-        q, t, a, n = record.quote, record.translation, record.attribution, record.quantity
-        row = (record.id, record.version, record.text, record.language, t.text if t else None, t.language if t else None,
-               record.source, source[0], source[1],
-               q.exact if q else None, q.prefix if q else None, q.suffix if q else None, q.start if q else None, q.end if q else None,
-               a.text if a else None, _bool(a.anonymous) if a else None, a.source if a else None,
-               n.value if n else None, n.unit if n else None, n.subject if n else None, n.period if n else None,
-               record.claim_date, _json(record.tags), verdict[0], verdict[1], verdict[2],
-               self._status(record.id), verdict[3], entry.signer, record.created, verdict[4], entry.index, entry.hash_hex)
-        if previous or self._pending is None:
+        title, publisher = self._source_rows("title", record.source, "SELECT title, publisher FROM sources WHERE id = ?")[0]
+        t, q = record.translation or _NO_TRANSLATION, record.quote or _NO_QUOTE
+        a, n = record.attribution or _NO_ATTRIBUTION, record.quantity or _NO_QUANTITY
+        # A first version has no claims row yet (record_heads and claims are written together).
+        kept = previous and self._claim_kept(record.id)
+        verdict, label, review_id, reason, first_created = kept or (None, None, None, None, record.created)
+        row = {
+            "id": record.id, "version": record.version, "text": record.text, "language": record.language,
+            "translation": t.text, "translation_language": t.language,
+            "source_id": record.source, "source_title": title, "publisher": publisher,
+            "quote": q.exact, "quote_prefix": q.prefix, "quote_suffix": q.suffix, "quote_start": q.start, "quote_end": q.end,
+            "attribution": a.text, "anonymous": _bool(a.anonymous), "attribution_source_id": a.source,
+            "quantity_value": n.value, "quantity_unit": n.unit, "quantity_subject": n.subject, "quantity_period": n.period,
+            "claim_date": record.claim_date, "tags": _json(record.tags),
+            "verdict": verdict, "verdict_label": label, "review_id": review_id,
+            "status": self._status(record.id), "status_reason": reason, "signer": entry.signer,
+            "created": record.created, "first_created": first_created, "entry_idx": entry.index, "entry_hash": entry.hash_hex,
+        }
+        rowid = self._write_claim(row, revision=previous is not None)
+        self._rows.claim_written(rowid)
+        self._add_row("claim_versions", {
+            "entry_idx": entry.index, "claim_id": record.id, "version": record.version, "entry_hash": entry.hash_hex,
+            "replaces": record.replaces, "text": record.text, "translation": t.text, "quote": q.exact, "note": record.note,
+            "changes": self._changes(record, previous) if previous else "[]", "correction_id": None, "correction_reason": None,
+            "signer": entry.signer, "created": record.created,
+        })
+        self._write_chain(record.id, (record.source, a.source), new=previous is None)
+
+    def _claim_kept(self, claim_id: str) -> Optional[tuple]:
+        # (verdict, verdict_label, review_id, status_reason, first_created): what
+        # a new version keeps of the claims row it replaces.
+        return self.conn.execute(
+            "SELECT verdict, verdict_label, review_id, status_reason, first_created FROM claims WHERE id = ?", (claim_id,)).fetchone()
+
+    def _write_claim(self, row: dict, revision: bool) -> int:
+        """Write a claims row (after deleting the one it replaces); returns its rowid."""
+        if revision or not self._rows.holding:
             # DELETE then INSERT, not INSERT OR REPLACE: REPLACE's implicit delete
             # does not fire the trigger that keeps the full-text index in step.
-            if previous:
-                self.conn.execute("DELETE FROM claims WHERE id = ?", (record.id,))
-            rowid = self.conn.execute("INSERT INTO claims VALUES (" + ", ".join("?" * 33) + ")", row).lastrowid
+            if revision:
+                self.conn.execute("DELETE FROM claims WHERE id = ?", (row["id"],))
             self._claims_next_rowid = None  # a DELETE may have lowered max(rowid)
-        else:
-            # A first version waits with the other new rows; it gets the rowid
-            # SQLite would give it, max(rowid) + 1 (sqlite.org/autoinc.html),
-            # so the full-text row can name it before either is written.
-            if self._claims_next_rowid is None:
-                self._claims_next_rowid = self.conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM claims").fetchone()[0]
-                self._claims_columns = self._claims_columns or ", ".join(c[1] for c in self._db.execute("PRAGMA table_info(claims)"))
-            rowid = self._claims_next_rowid
-            self._claims_next_rowid += 1
-            self._insert(f"INSERT INTO claims (rowid, {self._claims_columns}) VALUES ({', '.join('?' * 34)})", (rowid,) + row)
-        if self._index_claims:  # the claims_ai trigger's work, done in flush()
-            self._fts_rowids.append(rowid)
-        old = self.read_record(previous.entry_idx).to_dict() if previous else None
-        changes = json.dumps([c.describe() for c in diff_records(old, record.to_dict())], ensure_ascii=False) if previous else "[]"
-        self._insert(
-            "INSERT INTO claim_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)",
-            (entry.index, record.id, record.version, entry.hash_hex, record.replaces, record.text,
-             t.text if t else None, q.exact if q else None, record.note, changes,
-             entry.signer, record.created),
-        )
-        self._write_chain(record.id, (record.source, a.source if a else None), new=previous is None)
+            return self._write_row("claims", row)
+        # A first version waits with the other new rows; it gets the rowid
+        # SQLite would give it, max(rowid) + 1 (sqlite.org/autoinc.html), so
+        # the full-text row can name it before either is written.
+        if self._claims_next_rowid is None:
+            self._claims_next_rowid = self.conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM claims").fetchone()[0]
+        rowid = self._claims_next_rowid
+        self._claims_next_rowid += 1
+        row["rowid"] = rowid
+        self._add_row("claims", row, rowid=True)
+        return rowid
+
+    def _changes(self, record: Claim, previous: Head) -> str:
+        # What changed since the version this one replaces, as the history shows it.
+        old = self.read_record(previous.entry_idx).to_dict()
+        return json.dumps([c.describe() for c in diff_records(old, record.to_dict())], ensure_ascii=False)
 
     def _apply_review(self, entry, record: Review, previous):
         r = record.rating
-        self.conn.execute(
-            "INSERT OR REPLACE INTO reviews VALUES (" + ", ".join("?" * 18) + ")",
-            (record.id, record.version, record.claim, r.label, r.label_language, r.normalized, r.value, r.best, r.worst,
-             record.explanation, _json(record.evidence), record.reviewed, record.url, self._status(record.id),
-             entry.signer, record.created, entry.index, entry.hash_hex),
-        )
+        self._write_row("reviews", {
+            "id": record.id, "version": record.version, "claim_id": record.claim, "label": r.label,
+            "label_language": r.label_language, "rating": r.normalized, "rating_value": r.value, "rating_best": r.best,
+            "rating_worst": r.worst, "explanation": record.explanation, "evidence": _json(record.evidence),
+            "reviewed": record.reviewed, "url": record.url, "status": self._status(record.id), "signer": entry.signer,
+            "created": record.created, "entry_idx": entry.index, "entry_hash": entry.hash_hex}, "INSERT OR REPLACE")
         self._update_verdict(record.claim)
 
     def _update_verdict(self, claim_id):
@@ -570,11 +659,10 @@ class Projection:
 
     def _notice(self, entry, record, target_entry, corrected_entry):
         target = self.head(record.target)
-        self.conn.execute(
-            "INSERT INTO notices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (record.id, record.kind, record.target, target.kind, target_entry, corrected_entry, record.reason,
-             entry.signer, record.created, entry.index, entry.hash_hex),
-        )
+        self._write_row("notices", {
+            "id": record.id, "kind": record.kind, "target_id": record.target, "target_kind": target.kind,
+            "target_entry": target_entry, "corrected_entry": corrected_entry, "reason": record.reason,
+            "signer": entry.signer, "created": record.created, "entry_idx": entry.index, "entry_hash": entry.hash_hex})
         return target
 
     def _set_status(self, target, status, reason):
@@ -601,13 +689,17 @@ class Projection:
 
     def _apply_ratingmap(self, entry, record, previous):
         data = record.to_dict()
-        self.conn.execute(
-            "INSERT OR REPLACE INTO rating_maps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (record.id, record.version, record.title, json.dumps(data["labels"], ensure_ascii=False),
-             json.dumps(data["positions"], ensure_ascii=False) if "positions" in data else None,
-             entry.signer, record.created, entry.index, entry.hash_hex),
-        )
+        self._write_row("rating_maps", {
+            "id": record.id, "version": record.version, "title": record.title,
+            "labels": json.dumps(data["labels"], ensure_ascii=False),
+            "positions": json.dumps(data["positions"], ensure_ascii=False) if "positions" in data else None,
+            "signer": entry.signer, "created": record.created, "entry_idx": entry.index, "entry_hash": entry.hash_hex},
+            "INSERT OR REPLACE")
 
     def _apply_retraction(self, entry, record: Retraction, previous):
         target = self._notice(entry, record, record.target_entry, None)
         self._set_status(target, "retracted", record.reason)
+
+
+# What ``Projection.apply`` does for each kind of record, after the head and version rows.
+_APPLY = {kind: getattr(Projection, f"_apply_{kind}") for kind in KIND_CLASSES}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import typing
 from typing import Callable, ClassVar, Optional
 
 import attrs
@@ -42,36 +43,21 @@ def quote_to_anchor(data: dict) -> bool:
     return data.get("kind") == "claim" and isinstance(quote, dict) and quote.get("start") is None
 
 
-def _drop_none(attribute, value):
-    return value is not None
-
-
-def _tuples_to_lists(instance, attribute, value):
-    return list(value) if isinstance(value, tuple) else value
-
-
 class _Value:
     """Mixin for nested value objects: dict in, dict out."""
 
-    _nested: ClassVar[dict] = {}
-    _lists: ClassVar[dict] = {}
-
     @classmethod
-    def _build(cls, data: dict):
-        kwargs = {}
-        for name, value in data.items():
-            if name in cls._nested:
-                value = cls._nested[name]._build(value)
-            elif name in cls._lists:
-                item_type = cls._lists[name]
-                value = tuple(item_type._build(v) if item_type else v for v in value)
-            kwargs[name] = value
-        return cls(**kwargs)
+    def _build(cls, data: dict, skip: Optional[str] = None):
+        # Nested objects become their value class and lists tuples, as the
+        # field annotations say (_converters); ``skip`` names a member that is
+        # not a field (a record's "kind").
+        converters = _converters(cls)
+        return cls(**{name: converters[name](value) if name in converters else value
+                      for name, value in data.items() if name != skip})
 
     def to_dict(self) -> dict:
-        # What attrs.asdict(self, filter=_drop_none, value_serializer=_tuples_to_lists)
-        # gives, written out because it runs several times per appended entry:
-        # None fields are left out, nested values become dicts, tuples lists.
+        # What attrs.asdict gives with None fields left out and tuples as lists,
+        # written out because it runs several times per appended entry.
         out = {}
         for name in _field_names(type(self)):
             value = getattr(self, name)
@@ -88,6 +74,31 @@ class _Value:
 @functools.lru_cache(maxsize=None)
 def _field_names(cls) -> tuple:
     return tuple(a.name for a in attrs.fields(cls))
+
+
+@functools.lru_cache(maxsize=None)
+def _converters(cls) -> dict[str, Callable]:
+    """Field name -> what turns its JSON value into the field's, read once from the annotations:
+    ``Optional[Quote]`` builds a Quote, ``tuple[Link, ...]`` a tuple of Links, ``tuple[str, ...]`` a tuple."""
+    out = {}
+    for field in attrs.fields(attrs.resolve_types(cls)):
+        kind = _without_none(field.type)
+        if isinstance(kind, type) and issubclass(kind, _Value):
+            out[field.name] = kind._build
+        elif typing.get_origin(kind) is tuple:
+            item = typing.get_args(kind)[0]
+            out[field.name] = functools.partial(_build_each, item._build) if issubclass(item, _Value) else tuple
+    return out
+
+
+def _without_none(annotation):
+    # Optional[X] is Union[X, None]: X.
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return args[0] if typing.get_origin(annotation) is typing.Union and len(args) == 1 else annotation
+
+
+def _build_each(build: Callable, values: list) -> tuple:
+    return tuple(build(v) for v in values)
 
 
 @attrs.frozen(kw_only=True)
@@ -188,7 +199,7 @@ class Record(_Value):
     @staticmethod
     def from_checked_dict(data: dict) -> "Record":
         """The record ``from_dict(data)`` gives, for data it has already accepted (in a worker process)."""
-        return KIND_CLASSES[data["kind"]]._build({k: v for k, v in data.items() if k != "kind"})
+        return KIND_CLASSES[data["kind"]]._build(data, skip="kind")
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, **super().to_dict()}
@@ -200,8 +211,6 @@ class Record(_Value):
 @attrs.frozen(kw_only=True)
 class Source(Record):
     kind: ClassVar[str] = "source"
-    _nested: ClassVar[dict] = {"snapshot": Snapshot}
-    _lists: ClassVar[dict] = {"links": Link, "archives": None}
     type: str
     title: str
     url: Optional[str] = None
@@ -216,15 +225,13 @@ class Source(Record):
     third_party: Optional[bool] = None
     license: Optional[str] = None
     snapshot: Optional[Snapshot] = None
-    archives: Optional[tuple] = None
-    links: Optional[tuple] = None
+    archives: Optional[tuple[str, ...]] = None
+    links: Optional[tuple[Link, ...]] = None
 
 
 @attrs.frozen(kw_only=True)
 class Claim(Record):
     kind: ClassVar[str] = "claim"
-    _nested: ClassVar[dict] = {"translation": Translation, "quote": Quote, "attribution": Attribution, "quantity": Quantity}
-    _lists: ClassVar[dict] = {"tags": None}
     text: str
     language: str
     source: str
@@ -233,18 +240,16 @@ class Claim(Record):
     attribution: Optional[Attribution] = None
     quantity: Optional[Quantity] = None
     claim_date: Optional[str] = None
-    tags: Optional[tuple] = None
+    tags: Optional[tuple[str, ...]] = None
 
 
 @attrs.frozen(kw_only=True)
 class Review(Record):
     kind: ClassVar[str] = "review"
-    _nested: ClassVar[dict] = {"rating": Rating}
-    _lists: ClassVar[dict] = {"evidence": None}
     claim: str
     rating: Rating
     explanation: Optional[str] = None
-    evidence: Optional[tuple] = None
+    evidence: Optional[tuple[str, ...]] = None
     reviewed: Optional[str] = None
     url: Optional[str] = None
 
@@ -280,11 +285,10 @@ class KeyRecord(Record):
 
 @attrs.frozen(kw_only=True)
 class RatingLabel(_Value):
-    _lists: ClassVar[dict] = {"desks": None}
     label: str
     normalized: str
     language: Optional[str] = None
-    desks: Optional[tuple] = None
+    desks: Optional[tuple[str, ...]] = None
 
 
 @attrs.frozen(kw_only=True)
@@ -298,10 +302,9 @@ class RatingMap(Record):
     """How desks' verdict labels and numeric ratings map to normalized ratings (used by ``ledger import``)."""
 
     kind: ClassVar[str] = "ratingmap"
-    _lists: ClassVar[dict] = {"labels": RatingLabel, "positions": RatingPosition}
     title: str
-    labels: tuple
-    positions: Optional[tuple] = None
+    labels: tuple[RatingLabel, ...]
+    positions: Optional[tuple[RatingPosition, ...]] = None
 
 
 KIND_CLASSES = {c.kind: c for c in (Source, Claim, Review, Correction, Retraction, KeyRecord, RatingMap)}

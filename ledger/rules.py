@@ -8,15 +8,17 @@ verify reports.
 from __future__ import annotations
 
 import functools
+import hashlib
 from typing import Callable, Optional
 
+from ledger.envelope import signed_message
 from ledger.errors import RecordError, SignatureError
 from ledger.note import parse_verifier_key_untrusted
 from ledger.projection import Projection
-import hashlib
-
 from ledger.quotes import check_quote, snapshot_text
+from ledger.ratings import check_rating_map
 from ledger.records import Claim, Correction, KeyRecord, Retraction, Review, Source
+
 
 def check_entry(entry, state: Projection, origin: str, read_snapshot: Optional[Callable[[str], Optional[tuple[str, bytes]]]],
                 signature_sink: Optional[list] = None, signed_by: Optional[str] = None) -> None:
@@ -47,7 +49,7 @@ def _check_signer(entry, state, origin, where, sink, signed_by):
         if not (isinstance(record, KeyRecord) and record.role == "log" and record.status == "active" and record.version == 1):
             raise RecordError(f"{where}: the first entry must register the log key (kind key, role log)")
         verifier = parse_verifier_key_untrusted(record.vkey)
-        if f"{verifier.name}+{verifier.key_id.hex()}" != entry.signer:
+        if verifier.signer_id != entry.signer:
             raise SignatureError(f"{where}: the log key must sign its own registration; signed by {entry.signer}")
         if verifier.name != origin:
             raise RecordError(f"{where}: the log key's name must be the log origin {origin!r}; found {verifier.name!r}")
@@ -72,11 +74,12 @@ def _verify(vkey, entry, origin, where, sink, signed_by):
             raise SignatureError(f"{where}: signature by {entry.signer} does not verify")
         return
     verifier = _verifier(vkey)
+    message = signed_message(origin, entry.record_bytes)
     if sink is not None:
-        sink.append((entry.index, verifier.public_key, entry.message(origin), entry.signature))
+        sink.append((entry.index, verifier.public_key, message, entry.signature))
         return
     try:
-        verifier.verify(entry.message(origin), entry.signature)
+        verifier.verify(message, entry.signature)
     except SignatureError as e:
         raise SignatureError(f"{where}: signature by {entry.signer} does not verify") from e
 
@@ -117,8 +120,7 @@ def _require(state, record_id, kinds, where, field):
 
 
 def _check_key(entry, record: KeyRecord, state, where, read_snapshot):
-    verifier = parse_verifier_key_untrusted(record.vkey)
-    signer = f"{verifier.name}+{verifier.key_id.hex()}"
+    signer = parse_verifier_key_untrusted(record.vkey).signer_id
     if record.version == 1:
         if entry.index > 0 and record.role == "log":
             raise RecordError(f"{where}: a ledger has one log key, registered by its first entry")
@@ -205,8 +207,6 @@ def _check_notice(entry, record, state, where, read_snapshot):
 
 
 def _check_ratingmap(entry, record, state, where, read_snapshot):
-    from ledger.interop.ratings import check_rating_map
-
     check_rating_map(record, where)
 
 

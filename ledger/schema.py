@@ -117,8 +117,13 @@ def _compile(schema, file):
     by_type = []  # (type test, checks) run on values of that JSON type
     if "$ref" in schema:
         target, target_file = _resolve(schema["$ref"], file)
-        # Looked up at the first use, so a schema may refer to itself.
-        checks.append(lambda value, path: _compiled(target, target_file)(value, path))
+        resolved = []  # compiled at the first use, so a schema may refer to itself
+
+        def check_ref(value, path):
+            if not resolved:
+                resolved.append(_compiled(target, target_file))
+            resolved[0](value, path)
+        checks.append(check_ref)
     if "type" in schema:
         expected, test = schema["type"], _TYPES[schema["type"]]
 

@@ -1,128 +1,126 @@
-"""Checking, canonicalizing and signing a large batch on the machine's other cores.
+"""Preparing a batch of records for the log, on the machine's other cores.
 
-A bulk append spends most of its time on work each record needs on its own:
-checking it against its schema, RFC 8785 and Ed25519 signing
-(benchmarks/RESULTS.md). ``BatchPreparer`` hands that work to worker
-processes in chunks and gives the results back in order, so the appending
-process checks the rules and stores entries while the other cores prepare
-the next records. Ed25519 signatures are deterministic (RFC 8032 §5.1.6)
-and RFC 8785 bytes depend only on the record, so what a worker returns is
-byte-for-byte what the appending process would have made.
-
-Each task is either a record (a dict with ``created`` and ``version``
-already filled in), which the worker checks against its schema,
-canonicalizes (without building it: see ``Record.check_dict``) and signs,
-or canonical record bytes the appending process made itself (a
-claim whose quote it anchored in a snapshot), which the worker only signs.
-The result is ("ok", record bytes, signature, leaf, leaf hash): the entry's
-leaf is the envelope around them (``EntrySigner.leaf``) and depends on
-nothing else, so the worker makes it too. Or it is ("record", message) for
-a record its schema refuses, or ("error", exception) for anything else a
-record can fail on; the caller raises it at the record's turn.
-
-The workers sign with libsodium (PyNaCl), which signs about 1.5x faster
-than OpenSSL here (benchmarks/RESULTS.md). Ed25519 signing is deterministic
-(RFC 8032 §5.1.6: the nonce is a hash of the key and the message), so both
-give the same 64 bytes for the same key and message; tests/test_signing.py
-checks this on the RFC 8032 test vectors and on ledger messages. Only
-signing changes library: verify stays with OpenSSL, because the two do not
-accept exactly the same signatures (benchmarks/RESULTS.md).
-
-The workers also take records given as JSON text (``parse``), two windows
-ahead: they parse each strictly and prepare it as above, so the appending
-process neither parses it nor sends it back; only a claim whose quote it
-must anchor comes back to it as a dict to complete and submit.
-
-Small batches, and machines with one core, run the same code in the
-calling process with OpenSSL: starting a worker costs more than a few
-hundred records, and a one-record append need not import libsodium.
+``BatchPreparer`` checks each record against its schema, canonicalizes it
+(RFC 8785) and signs it (Ed25519) in worker processes, a window ahead of the
+appending process, which checks the rules and stores one window while the
+next is signed. Both steps are deterministic (RFC 8032 §5.1.6), so a
+worker's entry is byte for byte the one this process would make. Workers
+sign with libsodium, which gives OpenSSL's signatures faster; verifying
+stays with OpenSSL (tests/test_signing.py). Small batches are prepared in
+the calling process: a worker costs more to start than they take.
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Iterator, NamedTuple, Optional, Sequence, Union
 
-if TYPE_CHECKING:
-    from ledger.envelope import EntrySigner
+import attrs
+
+from ledger.canonical import canonical_bytes, parse_json_untrusted
+from ledger.envelope import Entry, EntrySigner, Prepared
+from ledger.errors import FormatError, LedgerError, RecordError
+from ledger.records import Record, complete_defaults, quote_to_anchor, utc_now
 
 # Below this many records a batch is prepared in the calling process.
 PARALLEL_MIN = 2000
-CHUNK = 1024
+# Records per window: the appender checks and stores a window while the workers
+# sign the next; a window's tasks go to a worker as one chunk.
+WINDOW = 1024
+
+
+class RecordText(NamedTuple):
+    """One record as JSON text, line ``line`` of the JSONL file ``file``, for ``Ledger.append``.
+
+    It is parsed as strictly as ``parse_json_untrusted`` parses, by the
+    workers two windows ahead of its turn (``prepare_texts``). A text that
+    does not parse fails the batch at its turn, with the error prefixed by
+    "FILE line LINE". (A named tuple, not an attrs class: the CLI makes one
+    per line of a large file.)
+    """
+
+    text: bytes
+    file: str
+    line: int
+
+
+def _same_error(a: LedgerError, b: LedgerError) -> bool:
+    return type(a) is type(b) and a.args == b.args
+
+
+@attrs.frozen
+class Refused:
+    """Why a record cannot be appended; ``error`` is raised at the record's turn."""
+
+    # Two refusals are equal when they raise the same error with the same
+    # message (exceptions themselves compare by identity).
+    error: LedgerError = attrs.field(eq=attrs.cmp_using(eq=_same_error), hash=False)
+
+
+@attrs.frozen
+class Parsed:
+    """A ``RecordText`` the workers parsed and left to the appender to complete
+    (``complete`` in ``BatchPreparer.entries``): its JSON value."""
+
+    value: object
 
 
 class _Preparer:
-    """What a worker (or the calling process) does with one task.
+    """What a worker (or the calling process) does with one task: a record dict
+    to check, canonicalize and sign, or canonical record bytes to sign."""
 
-    ``sign`` signs a message with the editor's key; ``leaf`` makes the
-    entry's leaf from the record bytes and signature (``EntrySigner.leaf``).
-    """
+    def __init__(self, entry_signer: EntrySigner):
+        self.entry_signer = entry_signer
 
-    def __init__(self, sign: Callable[[bytes], bytes], prefix: bytes, leaf: Callable[[bytes, bytes], bytes]):
-        from ledger.canonical import canonical_bytes
-        from ledger.errors import LedgerError
-        from ledger.records import Record
-        from ledger.tree import leaf_hash
-
-        self.sign, self.prefix, self.leaf, self.leaf_hash = sign, prefix, leaf, leaf_hash
-        self.canonical_bytes, self.check_dict, self.LedgerError = canonical_bytes, Record.check_dict, LedgerError
-
-    def __call__(self, task):
+    def __call__(self, number: int, task: Union[dict, bytes], parsed: bool = False) -> Union[Prepared, Refused]:
+        # parsed: the dict was parsed here, and goes back with what is prepared (Prepared.data).
         record_bytes = task
         if isinstance(task, dict):
             try:
-                self.check_dict(task)
-            except self.LedgerError as e:
-                return ("record", str(e))
+                Record.check_dict(task)
+            except LedgerError as e:
+                return Refused(RecordError(f"record {number}: {e}"))
             try:
                 # The record's canonical form without building it: for data
                 # check_dict accepts, from_dict(data).to_dict() == data.
-                record_bytes = self.canonical_bytes(task)
-            except self.LedgerError as e:
-                return ("error", e)
-        signature = self.sign(self.prefix + record_bytes)
-        leaf = self.leaf(record_bytes, signature)
-        return ("ok", record_bytes, signature, leaf, self.leaf_hash(leaf))
+                record_bytes = canonical_bytes(task)
+            except LedgerError as e:
+                return Refused(e)
+        return self.entry_signer.prepare(record_bytes, task if parsed else None)
 
 
-def prepare_texts(texts: list, created: str, preparer: Optional["_Preparer"] = None) -> list:
-    """Each (text, file, line) parsed strictly (``parse_json_untrusted``) and, when it can be, prepared.
+def prepare_texts(texts: list[tuple[int, bytes, str, int]], created: str, preparer: Optional[_Preparer] = None) -> list:
+    """Each (record number, *RecordText) parsed strictly and, when it can be, prepared (by ``preparer``,
+    the worker's by default), once 'created' (``created`` when left out) and 'version' are filled in.
 
-    The result is ``preparer``'s (by default the worker's) for the record,
-    with the record dict added to an "ok" result, once 'created' (``created``
-    when it is left out) and 'version' are filled in; ("parsed", value) for
-    what the appending process must complete itself (a claim whose quote it
-    anchors, or a value that is not an object); or ("error", FormatError)
-    naming the file and line, which it raises at the record's turn.
+    Gives a ``Prepared`` (with its ``data``) for each record prepared, a
+    ``Parsed`` for a value that is not an object or a claim whose quote the
+    appender anchors, or a ``Refused``: a FormatError naming the file and
+    line, or the record's own error.
     """
-    from ledger.canonical import parse_json_untrusted
-    from ledger.errors import FormatError
-    from ledger.records import complete_defaults, quote_to_anchor
-
     preparer = preparer or _worker
     out = []
-    for text, file, line in texts:
+    for number, text, file, line in texts:
         try:
             data = parse_json_untrusted(text)
         except FormatError as e:
-            out.append(("error", FormatError(f"{file} line {line}: {e}")))
+            out.append(Refused(FormatError(f"{file} line {line}: {e}")))
             continue
         if not isinstance(data, dict):
-            out.append(("parsed", data))
+            out.append(Parsed(data))
             continue
         complete_defaults(data, lambda: created)
         if quote_to_anchor(data):
-            out.append(("parsed", data))
+            out.append(Parsed(data))
             continue
-        result = preparer(data)
-        out.append(result + (data,) if result[0] == "ok" else result)
+        out.append(preparer(number, data, parsed=True))
     return out
 
 
 def libsodium_signer(seed: bytes) -> Callable[[bytes], bytes]:
     """Ed25519 signing with libsodium for the RFC 8032 seed ``seed``: the same
-    signatures as OpenSSL (see the module docstring), made faster."""
+    signatures as OpenSSL (RFC 8032 §5.1.6: signing is deterministic), made faster."""
     from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
 
     secret = crypto_sign_seed_keypair(seed)[1]  # libsodium's 64-byte secret key: seed || public key
@@ -133,26 +131,30 @@ def libsodium_signer(seed: bytes) -> Callable[[bytes], bytes]:
 _worker: Optional[_Preparer] = None
 
 
-def _start_worker(seed: bytes, prefix: bytes, signer_id: str) -> None:
+def _start_worker(seed: bytes, origin: str, signer_id: str) -> None:
     global _worker
-    from ledger.envelope import leaf_maker
-
-    _worker = _Preparer(libsodium_signer(seed), prefix, leaf_maker(signer_id))
+    _worker = _Preparer(EntrySigner(libsodium_signer(seed), origin, signer_id))
 
 
 def _prepare_chunk(tasks: list) -> list:
-    return [_worker(task) for task in tasks]
+    return [_worker(number, task) for number, task in tasks]
+
+
+# What BatchPreparer.entries calls for each record, in record order: see there.
+Complete = Callable[[dict, int], Optional[Record]]
 
 
 class BatchPreparer:
-    """Prepares tasks in submission order; ``take(n)`` gives the next n results.
+    """Prepares a batch's records, in worker processes for a large batch.
 
-    Use as a context manager: the worker processes stop on leaving it, also
-    when the batch fails.
+    ``entries`` is the pipeline ``Ledger.append`` runs; ``submit`` and
+    ``take`` are its steps. Use as a context manager: the worker processes
+    stop on leaving it, also when the batch fails.
     """
 
-    def __init__(self, entry_signer: "EntrySigner", count: int, workers: Optional[int] = None):
-        self._entry_signer = entry_signer
+    def __init__(self, signer, origin: str, count: int, workers: Optional[int] = None):
+        self._signer = signer
+        self._entry_signer = EntrySigner.of(signer, origin)
         cores = os.cpu_count() or 1
         # One core stays with the appending process, which has the most work.
         self.workers = workers if workers is not None else (cores - 1 if count >= PARALLEL_MIN else 0)
@@ -161,7 +163,6 @@ class BatchPreparer:
         self._waiting: list = []
         self._sent: deque = deque()  # futures, or lists of results made here
         self._ready: deque = deque()
-        self._parsing: deque = deque()  # the same, for parse()
 
     def __enter__(self) -> "BatchPreparer":
         if self.workers > 0:
@@ -169,17 +170,17 @@ class BatchPreparer:
             import concurrent.futures
             import multiprocessing
 
-            seed = self._entry_signer.signer.private_key.private_bytes_raw()  # the 32-byte RFC 8032 seed
+            seed = self._signer.private_key.private_bytes_raw()  # the 32-byte RFC 8032 seed
             # fork: the workers need only the key and the package already
             # imported; a fork starts in milliseconds where spawn would import
             # everything again. The workers never touch the parent's SQLite
             # connection and leave with os._exit, so it is not closed or
             # finalized behind its back.
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("fork"),
-                initializer=_start_worker, initargs=(seed, self._entry_signer.message(b""), self._entry_signer.signer_id))
+                max_workers=self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker,
+                initargs=(seed, self._entry_signer.origin, self._entry_signer.signer_id))
         else:
-            self._here = _Preparer(self._entry_signer.signer.private_key.sign, self._entry_signer.message(b""), self._entry_signer.leaf)
+            self._here = _Preparer(self._entry_signer)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -187,31 +188,83 @@ class BatchPreparer:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def submit(self, task) -> None:
-        """A record dict to check, canonicalize and sign, or canonical record bytes to sign."""
-        self._waiting.append(task)
-        if len(self._waiting) >= CHUNK:
+    def entries(self, records: Sequence, complete: Complete, first_index: int) -> Iterator[list[Entry]]:
+        """The entries of ``records`` (Record objects, dicts or RecordText), a window at a time,
+        in record order; the first entry's log index is ``first_index``.
+
+        Each record, once a dict with its defaults filled in, goes to
+        ``complete(data, number)`` (its place in the batch, from 1), in
+        record order, before it is prepared: None leaves the dict to the
+        workers, a Record is one the caller completed itself (a claim whose
+        quote it anchored), whose canonical bytes are then signed.
+
+        Window k+1 is prepared before window k is handed out, so the workers
+        sign it while the caller checks and stores window k. A record that
+        cannot be prepared ends the iteration with its error, raised only
+        once the entries before it have been handed out: the caller's own
+        checks of those come first, so errors come in record order, as one
+        record at a time would give them.
+        """
+        parsing = deque([self._parse(records, 0), self._parse(records, WINDOW)])
+        waiting = None
+        for start in range(0, len(records), WINDOW):
+            window = self._complete_window(records, start, parsing.popleft(), complete)
+            if window.refused is None:
+                parsing.append(self._parse(records, start + 2 * WINDOW))
+            if waiting is not None:
+                yield from self._entries_of(waiting, first_index)
+            waiting = window
+            if window.refused is not None:
+                break
+        if waiting is not None:
+            yield from self._entries_of(waiting, first_index)
+
+    def _complete_window(self, records: Sequence, start: int, parsing, complete: Complete) -> "_Window":
+        parsed = self._parsed(parsing)
+        window = _Window(start)
+        for i in range(start, min(start + WINDOW, len(records))):
+            item = parsed.get(i, records[i])
+            if isinstance(item, Refused):
+                window.refused = item
+                break
+            try:
+                if isinstance(item, Prepared):
+                    complete(item.data, i + 1)  # the workers parsed and prepared it; the caller only sees it
+                    window.items.append((item.data, item))
+                    continue
+                data = _record_dict(item.value if isinstance(item, Parsed) else item, i + 1)
+                record = complete(data, i + 1)
+                self.submit(data if record is None else canonical_bytes(record.to_dict()), i + 1)
+            except LedgerError as e:
+                window.refused = Refused(e)
+                break
+            window.items.append((record or data, None))
+            window.submitted += 1
+        self._send()
+        return window
+
+    def _entries_of(self, window: "_Window", first_index: int) -> Iterator[list[Entry]]:
+        results = iter(self.take(window.submitted))
+        entries = []
+        for made, prepared in window.items:
+            if prepared is None:
+                prepared = next(results)
+            if isinstance(prepared, Refused):
+                yield entries
+                raise prepared.error
+            record = made if isinstance(made, Record) else Record.from_checked_dict(made)
+            entries.append(self._entry_signer.entry(first_index + window.start + len(entries), record, prepared))
+        yield entries
+        if window.refused is not None:
+            raise window.refused.error
+
+    def submit(self, task: Union[dict, bytes], number: int) -> None:
+        """Record ``number``'s dict to check, canonicalize and sign, or its canonical bytes to sign."""
+        self._waiting.append((number, task))
+        if len(self._waiting) >= WINDOW:
             self._send()
 
-    def parse(self, texts: list, created: str) -> None:
-        """Start parsing and preparing [(JSON text, file, line)]; ``parsed()`` gives
-        the results in turn (see prepare_texts)."""
-        self._parsing.append(self._pool.submit(prepare_texts, texts, created) if self._pool is not None
-                             else prepare_texts(texts, created, self._here))
-
-    def parsed(self) -> list:
-        """The results of the oldest ``parse`` not yet taken (waits for the workers)."""
-        result = self._parsing.popleft()
-        return result if isinstance(result, list) else result.result()
-
-    def _send(self) -> None:
-        chunk, self._waiting = self._waiting, []
-        if self._pool is None:
-            self._sent.append([self._here(task) for task in chunk])
-        else:
-            self._sent.append(self._pool.submit(_prepare_chunk, chunk))
-
-    def take(self, count: int) -> list:
+    def take(self, count: int) -> list[Union[Prepared, Refused]]:
         """The next ``count`` results, in submission order (waits for the workers)."""
         out = []
         while len(out) < count:
@@ -224,3 +277,54 @@ class BatchPreparer:
                 self._ready.extend(result if isinstance(result, list) else result.result())
             out.append(self._ready.popleft())
         return out
+
+    def _send(self) -> None:
+        if not self._waiting:
+            return
+        chunk, self._waiting = self._waiting, []
+        if self._pool is None:
+            self._sent.append([self._here(number, task) for number, task in chunk])
+        else:
+            self._sent.append(self._pool.submit(_prepare_chunk, chunk))
+
+    def _parse(self, records: Sequence, start: int):
+        # The workers parse and prepare the window's RecordText items while
+        # this process checks and stores the windows before it.
+        texts = [(i + 1, *records[i]) for i in range(start, min(start + WINDOW, len(records)))
+                 if isinstance(records[i], RecordText)]
+        if not texts:
+            return [], []
+        created = utc_now()
+        return texts, (self._pool.submit(prepare_texts, texts, created) if self._pool is not None
+                       else prepare_texts(texts, created, self._here))
+
+    @staticmethod
+    def _parsed(parsing) -> dict:
+        # Record index -> Prepared, Parsed or Refused, for the window's RecordText
+        # items (waits for the workers).
+        texts, results = parsing
+        if not texts:
+            return {}
+        results = results if isinstance(results, list) else results.result()
+        return {text[0] - 1: result for text, result in zip(texts, results)}
+
+
+@attrs.define
+class _Window:
+    """One window of a batch on its way through the workers."""
+
+    start: int  # the index of its first record in the batch
+    # (dict or Record, Prepared by the workers ahead, or None when submitted):
+    # up to the first record that cannot be prepared, ``refused``.
+    items: list = attrs.Factory(list)
+    submitted: int = 0
+    refused: Optional[Refused] = None
+
+
+def _record_dict(item, number: int) -> dict:
+    # A copy of the record as a dict, with what an editor may leave out filled in.
+    data = item.to_dict() if isinstance(item, Record) else dict(item) if isinstance(item, dict) else item
+    if not isinstance(data, dict):
+        raise RecordError(f"record {number}: a record must be a JSON object")
+    complete_defaults(data)
+    return data

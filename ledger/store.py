@@ -17,6 +17,7 @@ Reading needs only the standard library; sqlite-utils is used for writing.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sqlite3
 import time
 from pathlib import Path
@@ -204,10 +205,6 @@ class Store:
         """Entry indexes of every version of a record, oldest first."""
         return [r[0] for r in self.conn.execute("SELECT idx FROM entries WHERE record_id = ? ORDER BY version", (record_id,))]
 
-    def index_of_hash(self, leaf_hash_hex: str) -> Optional[int]:
-        row = self.conn.execute("SELECT idx FROM entries WHERE leaf_hash = ?", (leaf_hash_hex,)).fetchone()
-        return row[0] if row else None
-
     # --- tree hashes (the tree.HashReader interface) -----------------------------
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
         found = {}
@@ -272,7 +269,7 @@ def insert_rows(conn: sqlite3.Connection, sql: str, rows: Sequence[tuple]) -> No
     The rows go in in the same order, so the tables end up the same (an
     ``INSERT OR REPLACE`` of one key twice keeps the later row); a statement
     of many rows saves SQLite's per-statement work and the sqlite3 module's
-    per-row loop, 2-3 µs a row for a narrow table (benchmarks/RESULTS.md).
+    per-row loop (benchmarks/RESULTS.md).
     """
     if len(rows) < 2:
         conn.executemany(sql, rows)
@@ -282,7 +279,7 @@ def insert_rows(conn: sqlite3.Connection, sql: str, rows: Sequence[tuple]) -> No
     per = max(1, min(ROWS_PER_INSERT, _variable_limit(conn) // width))
     for start in range(0, len(rows), per):
         chunk = rows[start:start + per]
-        conn.execute(f"{head} VALUES {', '.join([one] * len(chunk))}", [value for row in chunk for value in row])
+        conn.execute(f"{head} VALUES {', '.join([one] * len(chunk))}", list(itertools.chain.from_iterable(chunk)))
 
 
 def _variable_limit(conn: sqlite3.Connection) -> int:

@@ -419,6 +419,10 @@ def verify_inclusion(leaf_index: int, tree_size: int, leaf_hash: bytes, proof: S
         raise ProofError(f"inclusion proof: computed root {r.hex()}, expected {bytes(root).hex()}")
 
 
+# Longer and more branched than the other functions here on purpose: it
+# follows the verification algorithm of RFC 9162 §2.1.4.2 step by step (as
+# transparency-dev/merkle's VerifyConsistency does), so each check can be read
+# against the RFC's numbered steps.
 def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> None:
     """Check that ``proof`` shows the tree ``new_root`` extends the tree ``old_root``.
 

@@ -47,7 +47,7 @@ def test_ed25519_libraries_agree_on_valid_and_mutated_signatures():
     # The differential the benchmark reports, on a few of our own signatures.
     pytest.importorskip("nacl")
     from benchmarks import ed25519
-    from ledger.envelope import Entry
+    from ledger.envelope import Entry, signed_message
     from ledger.note import Signer
     from ledger.records import Claim
 
@@ -56,7 +56,7 @@ def test_ed25519_libraries_agree_on_valid_and_mutated_signatures():
     for i in range(5):
         record = Claim(id=f"claim:x{i}", created="2024-04-15T10:00:00Z", text=f"claim {i}", language="en", source="source:y")
         entry = Entry.sign(i, record, signer, "example.org/ledger")
-        items.append((signer.public_key, entry.message("example.org/ledger"), entry.signature))
+        items.append((signer.public_key, signed_message("example.org/ledger", entry.record_bytes), entry.signature))
     result = ed25519.differential(items)
     assert result["cases"] > 5 * 5
     valid_or_mutated = [d for d in result["disagreements"] if "small-order" not in d["case"]]

@@ -8,6 +8,7 @@ the ledger or the order in which errors are reported.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import sqlite3
@@ -18,9 +19,9 @@ from conftest import TEST_CREATED, TEST_EDITOR, TEST_ORIGIN, test_signer
 from ledger import api, signing
 from ledger.api import Ledger
 from ledger.canonical import canonical_bytes
-from ledger.envelope import EntrySigner
+from ledger.envelope import EntrySigner, Prepared, envelope_bytes, signed_message
 from ledger.errors import FormatError, RecordError
-from ledger.records import Record
+from ledger.records import Record, quote_to_anchor
 from ledger.projection import TABLES
 from ledger.tree import leaf_hash
 from ledger.verify import open_source, verify_ledger
@@ -134,6 +135,14 @@ def _file_bytes(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _ledger_with_source(path):
+    """A new ledger holding source:s1 and its snapshot, closed; returns the file's hash."""
+    ledger = new_ledger(path)
+    ledger.append([source("source:s1", SNAPSHOT_1)], ANA, LOG, snapshots=[(SNAPSHOT_1.encode(), "text/plain; charset=utf-8")])
+    ledger.close()
+    return _file_bytes(path)
+
+
 @pytest.mark.parametrize("bad_rule_at, bad_quote_at, reported", [
     (1500, 1900, "record 1501: "),   # the rules' error comes first: it is the earlier record
     (None, 1900, "record 1901: "),   # only a quote that is not in the snapshot
@@ -142,10 +151,7 @@ def _file_bytes(path):
 ])
 def test_errors_are_reported_in_record_order_and_nothing_is_written(tmp_path, bad_rule_at, bad_quote_at, reported):
     path = tmp_path / "l.db"
-    ledger = new_ledger(path)
-    ledger.append([source("source:s1", SNAPSHOT_1)], ANA, LOG, snapshots=[(SNAPSHOT_1.encode(), "text/plain; charset=utf-8")])
-    ledger.close()
-    before = _file_bytes(path)
+    before = _ledger_with_source(path)
     records = [claim(i) for i in range(2300)]
     if bad_rule_at is not None:
         records[bad_rule_at] = claim(3, text="a second version 1 of claim:c3")
@@ -178,10 +184,9 @@ def test_failed_bulk_batch_leaves_the_file_byte_identical(tmp_path):
 
 
 def test_batch_preparer_keeps_order_and_matches_in_process_results():
-    entry_signer = EntrySigner(ANA, TEST_ORIGIN)
-    prefix = entry_signer.message(b"")
+    entry_signer = EntrySigner.of(ANA, TEST_ORIGIN)
     tasks = []
-    for i in range(signing.CHUNK * 2 + 7):
+    for i in range(signing.WINDOW * 2 + 7):
         if i % 3 == 0:
             tasks.append(f'{{"n":{i}}}'.encode())  # canonical bytes made by the caller: only signed
         elif i % 3 == 1:
@@ -190,31 +195,27 @@ def test_batch_preparer_keeps_order_and_matches_in_process_results():
             tasks.append({"kind": "claim", "id": f"claim:bad-{i}", "version": 1})  # refused by its schema
     results = {}
     for workers in (2, 0):
-        with signing.BatchPreparer(entry_signer, len(tasks), workers=workers) as preparer:
-            for task in tasks:
-                preparer.submit(task)
+        with signing.BatchPreparer(ANA, TEST_ORIGIN, len(tasks), workers=workers) as preparer:
+            for number, task in enumerate(tasks, 1):
+                preparer.submit(task, number)
             results[workers] = preparer.take(5) + preparer.take(len(tasks) - 5)
             with pytest.raises(IndexError):
                 preparer.take(1)
     assert results[2] == results[0]  # the workers sign with libsodium, this process with OpenSSL
 
     def prepared(record_bytes):
-        signature = ANA.sign(prefix + record_bytes)
-        leaf = entry_signer.leaf(record_bytes, signature)
-        return ("ok", record_bytes, signature, leaf, leaf_hash(leaf))
+        signature = ANA.sign(signed_message(TEST_ORIGIN, record_bytes))
+        leaf = envelope_bytes(record_bytes, base64.b64encode(signature).decode(), entry_signer.signer_id)
+        return Prepared(record_bytes=record_bytes, signature=signature, leaf=leaf, leaf_hash=leaf_hash(leaf))
 
-    for task, result in zip(tasks, results[0]):
+    for number, (task, result) in enumerate(zip(tasks, results[0]), 1):
         if isinstance(task, bytes):
             assert result == prepared(task)
         elif task["id"].startswith("claim:bad"):
-            assert result[0] == "record" and result[1].startswith("$: missing required field")
+            assert isinstance(result, signing.Refused) and type(result.error) is RecordError
+            assert str(result.error).startswith(f"record {number}: $: missing required field")
         else:
             assert result == prepared(canonical_bytes(Record.from_dict(task).to_dict()))
-
-
-def test_window_is_one_signing_chunk():
-    # A full window fills exactly one chunk, so it goes to the workers at once.
-    assert api.WINDOW == signing.CHUNK
 
 
 def _as_texts(records):
@@ -272,3 +273,90 @@ def test_cli_large_jsonl_with_a_malformed_line(tmp_path, run, file_hash, editor_
     assert result.exit_code == 1
     assert result.stderr_lines == [f"Error: {jsonl} line 2223: malformed JSON at line 1 column 25: Expecting value"]
     assert file_hash(path) == before
+
+
+def _anchored(i, exact="90% of the microelectronics"):
+    return claim(i, quote={"exact": exact})
+
+
+# (record number -> what goes wrong there); the error reported is that of the first in record order.
+BOUNDARY_CASES = {
+    "rule-last-of-window-beats-text-first-of-next": ({1024: "rule", 1025: "unparsable"}, RecordError, "record 1024: "),
+    "worker-schema-beats-anchoring-a-window-later": ({1025: "schema", 2049: "anchor"}, RecordError, "record 1025: $: "),
+    "anchoring-first-of-window-after-rule-last": ({1024: "rule", 1025: "anchor"}, RecordError, "record 1024: "),
+    "anchoring-first-of-window-alone": ({1025: "anchor"}, RecordError, "record 1025: "),
+    "text-parsed-in-the-loop": ({2049: "unparsable"}, FormatError, "r.jsonl line 2049: "),
+    "non-object-last-of-window-before-schema": ({2048: "scalar", 2049: "schema"}, RecordError,
+                                                 "record 2048: a record must be a JSON object"),
+    "rule-in-last-short-window": ({2300: "rule"}, RecordError, "record 2300: "),
+}
+
+
+@pytest.mark.parametrize("workers", ["parallel", "here"])
+@pytest.mark.parametrize("case", list(BOUNDARY_CASES))
+def test_errors_at_window_boundaries_come_in_record_order(tmp_path, monkeypatch, workers, case):
+    # Each way a record can fail -- the rules (checked here, in order), its schema
+    # (in a worker), its quote (anchored here, a window ahead), its text (parsed
+    # by the workers two windows ahead) -- at the edges of the windows of 1024.
+    if workers == "here":
+        monkeypatch.setattr(signing, "PARALLEL_MIN", 10**9)
+    faults, error_type, reported = BOUNDARY_CASES[case]
+    path = tmp_path / "l.db"
+    before = _ledger_with_source(path)
+    records = [claim(i) for i in range(2300)]
+    texts = {}
+    for number, fault in faults.items():
+        i = number - 1
+        if fault == "rule":
+            records[i] = claim(3, text="a second version 1 of claim:c3")
+        elif fault == "schema":
+            records[i] = {"kind": "claim", "id": f"claim:c{i}"}
+        elif fault == "anchor":
+            records[i] = _anchored(i, "words that are not in the snapshot")
+        elif fault == "unparsable":
+            texts[i] = b'{"kind": "claim",'
+        elif fault == "scalar":
+            texts[i] = b"42"
+    items = _as_texts(records)
+    for i, text in texts.items():
+        items[i] = api.RecordText(text, "r.jsonl", i + 1)
+    ledger = Ledger.open(path)
+    with pytest.raises(error_type) as e:
+        ledger.append(items, ANA, LOG)
+    assert type(e.value) is error_type and str(e.value).startswith(reported), str(e.value)
+    ledger.close()
+    assert _file_bytes(path) == before
+
+
+@pytest.mark.parametrize("workers", [1, 0])
+def test_the_preparer_hands_out_windows_of_entries_in_record_order(workers):
+    # Dicts, Records, texts the workers prepare and texts left to this process
+    # (an anchored claim), across three windows: every record reaches complete()
+    # once, in order, and its entry is the one signing it alone gives.
+    records = [claim(i) for i in range(2 * signing.WINDOW + 10)]
+    records[5] = Record.from_dict({**records[5], "version": 1})
+    items = list(records)
+    for i in range(signing.WINDOW - 3, signing.WINDOW + 3):
+        items[i] = api.RecordText(json.dumps(records[i]).encode(), "r.jsonl", i + 1)
+    items[signing.WINDOW + 1] = api.RecordText(json.dumps(_anchored(9000)).encode(), "r.jsonl", signing.WINDOW + 2)
+    seen = []
+
+    def complete(data, number):
+        seen.append((number, data["id"]))
+        return Record.from_dict(data).evolve(note="completed here") if quote_to_anchor(data) else None
+
+    with signing.BatchPreparer(ANA, TEST_ORIGIN, len(items), workers=workers) as preparer:
+        windows = list(preparer.entries(items, complete, first_index=7))
+    assert [len(w) for w in windows] == [signing.WINDOW, signing.WINDOW, 10]
+    entries = [entry for window in windows for entry in window]
+    assert [e.index for e in entries] == list(range(7, 7 + len(items)))
+    ids = [r.id if isinstance(r, Record) else r["id"] for r in records]
+    ids[signing.WINDOW + 1] = "claim:c9000"
+    assert seen == list(enumerate(ids, 1))
+    signer = EntrySigner.of(ANA, TEST_ORIGIN)
+    for entry, item in zip(entries, items):
+        record = entry.record
+        if isinstance(item, api.RecordText) and record.id == "claim:c9000":
+            assert record.note == "completed here"
+        alone = signer.sign(entry.index, record)
+        assert (entry.leaf, entry.leaf_hash, entry.signer, entry.record_bytes) == (alone.leaf, alone.leaf_hash, alone.signer, alone.record_bytes)

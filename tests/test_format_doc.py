@@ -38,7 +38,7 @@ def test_worked_example_recomputes():
     assert entry.leaf.decode("utf-8") == b["leaf"].strip()
     assert entry.hash_hex == b["entry-hash"].strip()
     assert hashlib.sha256(b"\x00" + entry.leaf).hexdigest() == entry.hash_hex
-    message = signed_message("example.org/ledger", record)
+    message = signed_message("example.org/ledger", canonical_bytes(record))
     assert message == b"fact-ledger/record/v1\nexample.org/ledger\n" + b["canonical"].strip().encode("utf-8")
     ana.verifier.verify(message, entry.signature)
 

@@ -3,6 +3,7 @@
 import copy
 import json
 import tempfile
+import typing
 from pathlib import Path
 
 import attrs
@@ -110,6 +111,37 @@ def test_round_trip_generated(data):
     assert record.to_dict() == data
     assert KIND_CLASSES[data["kind"]].from_dict(copy.deepcopy(data)) == record
 
+
+
+def _typed_as_annotated(value, annotation) -> bool:
+    # What a field's annotation says its value is: None, a value class, or a tuple of items.
+    if value is None:
+        return True
+    if typing.get_origin(annotation) is typing.Union:
+        return any(_typed_as_annotated(value, a) for a in typing.get_args(annotation) if a is not type(None))
+    if typing.get_origin(annotation) is tuple:
+        item = typing.get_args(annotation)[0]
+        return isinstance(value, tuple) and all(_typed_as_annotated(v, item) for v in value)
+    if attrs.has(annotation):
+        return isinstance(value, annotation) and all(
+            _typed_as_annotated(getattr(value, f.name), f.type) for f in attrs.fields(attrs.resolve_types(annotation)))
+    return isinstance(value, annotation)
+
+
+@settings(max_examples=100, deadline=None)
+@given(any_record)
+def test_every_field_is_built_as_its_annotation_says(data):
+    # Nested objects become their value class and JSON lists tuples (of value
+    # classes where the annotation names one), read from the annotations alone.
+    record = Record.from_dict(copy.deepcopy(data))
+    assert _typed_as_annotated(record, type(record))
+
+
+def test_demo_records_are_built_as_annotated():
+    for data in DEMO:
+        assert _typed_as_annotated(Record.from_dict(copy.deepcopy(data)), KIND_CLASSES[data["kind"]])
+    source = Record.from_dict(copy.deepcopy(next(r for r in DEMO if r["kind"] == "source" and r.get("links"))))
+    assert type(source.links) is tuple and type(source.links[0]).__name__ == "Link"
 
 def _claim(**changes):
     data = copy.deepcopy(next(r for r in DEMO if r["kind"] == "claim" and r["version"] == 1))

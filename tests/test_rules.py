@@ -316,3 +316,28 @@ def test_bad_signature_refused(ledger):
         check_entry(forged, ledger.projection, ledger.origin, ledger.read_snapshot)
     assert str(e.value) == f"entry 7 (source:x v1): signature by {sid(ANA)} does not verify"
     check_entry(good, ledger.projection, ledger.origin, ledger.read_snapshot)
+
+
+def test_the_rules_check_a_rating_map_without_interop():
+    # The rating vocabulary the rules check is the core's (ledger.ratings);
+    # ledger.interop builds on the core, never the other way round.
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import sys
+        from ledger.errors import RecordError
+        from ledger.records import Record
+        from ledger.rules import _KIND_CHECKS
+        labels = [{"label": "False!", "normalized": "false"}, {"label": "false", "normalized": "false"}]
+        record = Record.from_dict({"kind": "ratingmap", "id": "ratingmap:desk", "version": 1, "created": "2024-04-15T10:00:00Z",
+                                   "title": "Desk labels", "labels": labels})
+        try:
+            _KIND_CHECKS["ratingmap"](None, record, None, "entry 9", None)
+        except RecordError as e:
+            print(e)
+        print(" ".join(m for m in sys.modules if m.startswith("ledger.interop")) or "no interop")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == ["entry 9: labels[1] 'false' is the same label as labels[0] (compared case-insensitively)", "no interop"]

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.canonical import canonical_bytes, parse_json_untrusted
-from ledger.envelope import EntrySigner, envelope_bytes, leaf_maker
+from ledger.envelope import EntrySigner, Prepared, signed_message
 from ledger.note import Signer
 from ledger.records import Record
 from ledger.signing import _Preparer, libsodium_signer
@@ -48,8 +48,8 @@ def test_libsodium_signs_the_rfc8032_vectors_as_openssl_does(secret, public, mes
 def test_libsodium_and_openssl_signatures_agree_on_ledger_messages_and_random_ones():
     signer = Signer.from_seed("ana@example.org", hashlib.sha256(b"signing test").digest())
     sodium = libsodium_signer(signer.private_key.private_bytes_raw())
-    prefix = EntrySigner(signer, "example.org/log").message(b"")
-    messages = [prefix + canonical_bytes({"kind": "claim", "id": f"claim:c{i}", "text": "ș" * i}) for i in range(200)]
+    messages = [signed_message("example.org/log", canonical_bytes({"kind": "claim", "id": f"claim:c{i}", "text": "ș" * i}))
+                for i in range(200)]
     messages += [os.urandom(n) for n in range(0, 2000, 7)]
     for message in messages:
         assert sodium(message) == signer.private_key.sign(message)
@@ -58,15 +58,15 @@ def test_libsodium_and_openssl_signatures_agree_on_ledger_messages_and_random_on
 def test_a_worker_and_this_process_prepare_the_same_entry():
     # What a worker returns (libsodium, leaf made there) is what EntrySigner makes here.
     signer = Signer.from_seed("ana@example.org", hashlib.sha256(b"signing test").digest())
-    entry_signer = EntrySigner(signer, "example.org/log")
+    entry_signer = EntrySigner.of(signer, "example.org/log")
     record = {"kind": "claim", "id": "claim:c1", "version": 1, "created": "2024-05-01T10:00:00Z",
               "source": "source:s1", "language": "ro", "text": "În 2023, circa 90% din microelectronice"}
-    worker = _Preparer(libsodium_signer(signer.private_key.private_bytes_raw()), entry_signer.message(b""),
-                       leaf_maker(entry_signer.signer_id))  # as _start_worker makes it
-    ok, record_bytes, signature, leaf, hashed = worker(record)
+    worker = _Preparer(EntrySigner(libsodium_signer(signer.private_key.private_bytes_raw()), "example.org/log",
+                                   signer.verifier.signer_id))  # as _start_worker makes it
+    prepared = worker(1, record)
     entry = entry_signer.sign(7, Record.from_dict(record))
-    assert (ok, record_bytes, signature, leaf, hashed) == ("ok", entry.record_bytes, entry.signature, entry.leaf, entry.leaf_hash)
-    assert hashed == leaf_hash(leaf)
+    assert prepared == Prepared(record_bytes=entry.record_bytes, signature=entry.signature, leaf=entry.leaf, leaf_hash=entry.leaf_hash)
+    assert prepared.leaf_hash == leaf_hash(prepared.leaf)
 
 
 def test_a_checked_record_dict_is_its_own_canonical_form(demo_db):
@@ -87,11 +87,10 @@ def test_a_checked_record_dict_is_its_own_canonical_form(demo_db):
 
 
 @pytest.mark.parametrize("signer_id", ["ana@example.org+0123abcd", 'ș"\\\u2028 ana+00ff00ff', "x" * 300 + "+deadbeef"])
-def test_a_batch_leaf_is_the_canonical_envelope(signer_id):
-    leaf = leaf_maker(signer_id)
+def test_a_prepared_leaf_is_the_canonical_envelope(signer_id):
     for n in range(0, 300, 7):
         record_bytes = canonical_bytes({"kind": "claim", "n": n, "text": "ă" * n})
         signature = os.urandom(64)
-        sig = base64.b64encode(signature).decode()
-        assert leaf(record_bytes, signature) == envelope_bytes(record_bytes, sig, signer_id) == canonical_bytes(
+        prepared = EntrySigner(lambda message: signature, "example.org/log", signer_id).prepare(record_bytes)
+        assert prepared.leaf == canonical_bytes(
             {"record": parse_json_untrusted(record_bytes), "sig": base64.b64encode(signature).decode(), "signer": signer_id})

@@ -30,7 +30,6 @@ from conftest import sha256_of_file, test_signer
 from ledger import tree
 from ledger.api import Ledger
 from ledger.checkpoint import open_checkpoint_untrusted
-from ledger.envelope import signer_id
 from ledger.errors import RecordError, SignatureError
 from ledger.records import Record
 
@@ -123,7 +122,7 @@ class LogMachine(RuleBasedStateMachine):
         assert [e.index for e in entries] == list(range(len(self.leaf_hashes), len(self.leaf_hashes) + len(expected)))
         for entry, data in zip(entries, expected):
             assert entry.record.to_dict() == data
-            assert entry.signer == signer_id(signer)
+            assert entry.signer == signer.verifier.signer_id
             assert entry.leaf_hash == tree.leaf_hash(entry.leaf)
             self.leaf_hashes.append(entry.leaf_hash)
             self._keep(Version(data, entry.index, entry.hash_hex))
@@ -274,11 +273,11 @@ class LogMachine(RuleBasedStateMachine):
         active, revoked = self._active_editors(), sorted(n for n, i in self.keys.items() if i is not None)
         new = {"kind": "source", "id": "source:refused", "version": 1, "created": T, "type": "article", "title": "T"}
         out["unregistered key"].append(([new], STRANGER, SignatureError,
-                                        f"record 1: entry {size} (source:refused v1): signed by {signer_id(STRANGER)}, "
+                                        f"record 1: entry {size} (source:refused v1): signed by {STRANGER.verifier.signer_id}, "
                                         "which is not a registered key; register it with 'ledger key add'"))
         for name in revoked:
             out["revoked key"].append(([new], EDITORS[name], SignatureError,
-                                       f"record 1: entry {size} (source:refused v1): signed by {signer_id(EDITORS[name])}, "
+                                       f"record 1: entry {size} (source:refused v1): signed by {EDITORS[name].verifier.signer_id}, "
                                        f"which was revoked at entry {self.keys[name]}"))
         if not active:
             return out
@@ -286,10 +285,10 @@ class LogMachine(RuleBasedStateMachine):
         key = {"kind": "key", "id": "key:again", "version": 1, "created": T, "vkey": editor.vkey, "display_name": "again",
                "role": "editor", "status": "active"}
         out["key registered twice"].append(([key], LOG, RecordError,
-                                            f"record 1: entry {size} (key:again v1): key {signer_id(editor)} is already registered"))
+                                            f"record 1: entry {size} (key:again v1): key {editor.verifier.signer_id} is already registered"))
         out["key registered by an editor"].append(([key], editor, SignatureError,
                                                    f"record 1: entry {size} (key:again v1): only the log key may register or "
-                                                   f"revoke keys; signed by editor key {signer_id(editor)}"))
+                                                   f"revoke keys; signed by editor key {editor.verifier.signer_id}"))
         for record_id in self._ids("source") + self._ids("claim") + self._ids("review"):
             for kind, refusal in self._refusals_of(record_id, new, editor, size):
                 out[kind].append(refusal)

@@ -16,51 +16,20 @@ does not know and a position it does not list stay ``unrated``.
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
-from ledger.errors import RecordError
+from ledger.ratings import fold_label
 
 DEFAULT_MAP_ID = "ratingmap:default"
 DESK_MAP_ID = "ratingmap:desk"
 DEFAULT_MAP_PATH = Path(__file__).resolve().parent / "default_ratings.json"
 
-_SPACE = re.compile(r"\s+")
-_STRIP = "\"'“”„«»‘’ "
-
-
-def fold_label(label: str) -> str:
-    """The form labels are compared in: NFC, case folded, spaces collapsed, no quotes or final ! or ."""
-    text = _SPACE.sub(" ", unicodedata.normalize("NFC", label)).strip(_STRIP).rstrip("!.").strip(_STRIP)
-    return text.casefold()
-
 
 def default_map() -> dict:
     """The packaged default table as an unsigned ``ratingmap`` record (no created/version)."""
     return json.loads(DEFAULT_MAP_PATH.read_text(encoding="utf-8"))
-
-
-def check_rating_map(record, where: str) -> None:
-    """Raise RecordError unless every label and position of a rating map is unambiguous."""
-    seen = {}
-    for i, entry in enumerate(record.labels):
-        key = fold_label(entry.label)
-        if not key:
-            raise RecordError(f"{where}: labels[{i}] {entry.label!r} is empty once folded")
-        if key in seen:
-            raise RecordError(f"{where}: labels[{i}] {entry.label!r} is the same label as labels[{seen[key]}] (compared case-insensitively)")
-        seen[key] = i
-    positions = set()
-    for i, position in enumerate(record.positions or ()):
-        at = Fraction(position.at)
-        if not 0 <= at <= 1:
-            raise RecordError(f"{where}: positions[{i}].at must be between 0 (worst) and 1 (best); found {position.at}")
-        if at in positions:
-            raise RecordError(f"{where}: positions[{i}].at {position.at} is listed twice")
-        positions.add(at)
 
 
 class RatingTable:

@@ -15,7 +15,7 @@ import attrs
 from ledger import tree
 from ledger.canonical import parse_json_untrusted
 from ledger.checkpoint import parse_tlog_proof_untrusted, verify_tlog_proof
-from ledger.envelope import Entry, signer_id
+from ledger.envelope import Entry, signed_message
 from ledger.errors import FormatError, ProofError, SignatureError
 from ledger.note import parse_verifier_key_untrusted
 
@@ -78,16 +78,16 @@ def verify_claim_proof(claim_id: str, proof_text, vkey: str) -> ClaimProofReport
         raise ProofError(f"the bundle proves {entry.record.id}, not {claim_id}")
     key_entry = Entry.from_leaf_untrusted(extra.key_index, extra.key_leaf)
     tree.verify_inclusion(extra.key_index, checkpoint.size, tree.leaf_hash(extra.key_leaf), extra.key_hashes, checkpoint.root_hash)
-    if key_entry.record.kind != "key" or key_entry.signer != signer_id(log_key):
+    if key_entry.record.kind != "key" or key_entry.signer != log_key.signer_id:
         raise SignatureError(f"entry {extra.key_index} is not a key registration signed by the log key")
-    log_key.verify(key_entry.message(origin), key_entry.signature)
+    log_key.verify(signed_message(origin, key_entry.record_bytes), key_entry.signature)
     editor = parse_verifier_key_untrusted(key_entry.record.vkey)
-    if signer_id(editor) != entry.signer:
-        raise SignatureError(f"entry {extra.key_index} registers {signer_id(editor)}, but the claim is signed by {entry.signer}")
+    if editor.signer_id != entry.signer:
+        raise SignatureError(f"entry {extra.key_index} registers {editor.signer_id}, but the claim is signed by {entry.signer}")
     if extra.key_index >= proof.leaf_index:
         raise SignatureError(f"the signer's key was registered at entry {extra.key_index}, after the claim's entry {proof.leaf_index}")
     try:
-        editor.verify(entry.message(origin), entry.signature)
+        editor.verify(signed_message(origin, entry.record_bytes), entry.signature)
     except SignatureError as e:
         raise SignatureError(f"the claim's signature does not verify under {editor.vkey}") from e
     return ClaimProofReport(claim_id=claim_id, leaf_index=proof.leaf_index, tree_size=checkpoint.size, signer=editor.vkey,
