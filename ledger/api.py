@@ -61,12 +61,12 @@ class Ledger:
     """
 
     def __init__(self, store: Store):
-        self.store = store
+        self._store = store
         meta = store.meta()
         self.origin = meta["origin"]
         self.log_vkey = meta["log_vkey"]
         self.log_verifier = parse_verifier_key_untrusted(self.log_vkey)
-        self.projection = Projection(store.conn, self.record_at)
+        self._projection = Projection(store.conn, self.record_at)
         self._unstored: list[Entry] = []  # appended in this batch, not yet written (see append)
 
     # --- opening ------------------------------------------------------------------
@@ -84,8 +84,8 @@ class Ledger:
         store = Store.create(path, meta)
         try:
             ledger = cls(store)
-            ledger.projection.create_tables()
-            store.conn.execute("COMMIT")
+            ledger._projection.create_tables()
+            store.commit()
             record = KeyRecord(id="key:log", created=created or utc_now(), vkey=log_signer.vkey,
                                display_name=display_name or log_signer.name, role="log", status="active")
             ledger.append([record], log_signer, log_signer)
@@ -99,8 +99,13 @@ class Ledger:
     def open(cls, path, *, readonly: bool = False, immutable: bool = False) -> "Ledger":
         return cls(Store.open(path, readonly=readonly, immutable=immutable))
 
+    @property
+    def path(self) -> Path:
+        """The ledger file."""
+        return self._store.path
+
     def close(self):
-        self.store.close()
+        self._store.close()
 
     def __enter__(self):
         return self
@@ -111,10 +116,10 @@ class Ledger:
     # --- reading --------------------------------------------------------------------
     @property
     def size(self) -> int:
-        return self.store.size()
+        return self._store.size()
 
     def entry(self, index: int) -> Entry:
-        return Entry.from_leaf_untrusted(index, self.store.leaf(index))
+        return Entry.from_leaf_untrusted(index, self._store.leaf(index))
 
     def record_at(self, index: int) -> Record:
         if self._unstored:
@@ -133,47 +138,47 @@ class Ledger:
         # An append stores its entries a window at a time, with one
         # executemany; anything that reads one back stores them first.
         unstored, self._unstored = self._unstored, []
-        self.store.insert_entries(unstored)
+        self._store.insert_entries(unstored)
 
     def current(self, record_id: str) -> Entry:
-        head = self.projection.head(record_id)
+        head = self._projection.head(record_id)
         if head is None:
             raise NotFoundError(f"no record {record_id!r} in this ledger")
         return self.entry(head.entry_idx)
 
     def history(self, record_id: str) -> list[Entry]:
-        indexes = self.store.record_versions(record_id)
+        indexes = self._store.record_versions(record_id)
         if not indexes:
             raise NotFoundError(f"no record {record_id!r} in this ledger")
         return [self.entry(i) for i in indexes]
 
     def notices_for(self, record_id: str) -> list[Entry]:
         """The corrections and retractions of a record, oldest first."""
-        return [self.entry(i) for i in self.projection.notice_indexes(record_id)]
+        return [self.entry(i) for i in self._projection.notice_indexes(record_id)]
 
     def read_snapshot(self, sha256: str):
-        return self.store.snapshot(sha256)
+        return self._store.snapshot(sha256)
 
     # --- reading: what the CLI shows ------------------------------------------------------
     def meta(self) -> dict:
         """The ledger's metadata: format, origin, log_vkey, and log_key_file when it was named at creation."""
-        return self.store.meta()
+        return self._store.meta()
 
     def entries(self, start: int = 0, end: Optional[int] = None) -> Iterator[Entry]:
         """The entries with start <= index < end (default: to the end of the log), in order."""
-        for index, leaf in self.store.leaves(start, end):
+        for index, leaf in self._store.leaves(start, end):
             yield Entry.from_leaf_untrusted(index, leaf)
 
     def status(self, record_id: str) -> str:
         """The status of a record: active, corrected (a correction names it) or retracted."""
-        head = self.projection.head(record_id)
+        head = self._projection.head(record_id)
         if head is None:
             raise NotFoundError(f"no record {record_id!r} in this ledger")
         return head.status
 
     def record_count(self, kind: str) -> int:
         """How many records of ``kind`` (claim, source, ...) the log holds, each counted once."""
-        return self.store.record_count(kind)
+        return self._store.record_count(kind)
 
     # --- choosing the checkpoint's signer ---------------------------------------------------
     def log_key_file(self, given=None) -> Union[str, os.PathLike]:
@@ -183,7 +188,7 @@ class Ledger:
         hint = self.meta().get("log_key_file")
         if not hint:
             raise KeyFileError("signing a checkpoint needs the log key: pass --log-key FILE or set LEDGER_LOG_KEY")
-        return str(Path(self.store.path).parent / hint)
+        return str(Path(self._store.path).parent / hint)
 
     def log_signer_for(self, signer: Optional[Signer], read_key: Callable[[Union[str, os.PathLike]], Signer],
                        log_key_file=None) -> Signer:
@@ -199,19 +204,19 @@ class Ledger:
 
     # --- checkpoints and proofs ------------------------------------------------------------
     def latest_checkpoint_note(self) -> str:
-        row = self.store.latest_checkpoint()
+        row = self._store.latest_checkpoint()
         if row is None:
             raise NotFoundError("the log has no checkpoint yet")
         return row[1]
 
     def checkpoint_note(self, tree_size: int) -> str:
-        for size, note in self.store.checkpoints():
+        for size, note in self._store.checkpoints():
             if size == tree_size:
                 return note
         raise NotFoundError(f"no checkpoint was signed at tree size {tree_size}")
 
     def _size_or_latest(self, size: Optional[int]) -> int:
-        latest = self.store.latest_checkpoint()
+        latest = self._store.latest_checkpoint()
         if latest is None:
             raise NotFoundError("the log has no checkpoint yet")
         if size is None:
@@ -224,14 +229,14 @@ class Ledger:
         size = self._size_or_latest(size)
         if not 0 <= index < size:
             raise ProofError(f"entry {index} is not in a tree of size {size}")
-        hashes = tree.prove_inclusion(size, index, self.store)
+        hashes = tree.prove_inclusion(size, index, self._store)
         return {"leaf_index": index, "tree_size": size, "hashes": [tree_b64(h) for h in hashes]}
 
     def prove_consistency(self, old_size: int, size: Optional[int] = None) -> dict:
         size = self._size_or_latest(size)
         if not 1 <= old_size <= size:
             raise ProofError(f"old size {old_size} must be between 1 and the tree size {size}")
-        hashes = tree.prove_consistency(old_size, size, self.store)
+        hashes = tree.prove_consistency(old_size, size, self._store)
         return {"old_size": old_size, "tree_size": size, "hashes": [tree_b64(h) for h in hashes]}
 
     def tlog_proof(self, index: int, size: Optional[int] = None) -> str:
@@ -244,53 +249,61 @@ class Ledger:
         entry = self.entry(index) if 0 <= index < size else None
         if entry is None:
             raise ProofError(f"entry {index} is not in a tree of size {size}")
-        key = self.projection.key(entry.signer)
+        key = self._projection.key(entry.signer)
         if key is None:
             raise NotFoundError(f"the key {entry.signer} that signed entry {index} is not registered")
         key_index = key.registered_idx
-        extra = proof_extra(entry.leaf, key_index, self.store.leaf(key_index), tree.prove_inclusion(size, key_index, self.store))
-        return format_tlog_proof(index, tree.prove_inclusion(size, index, self.store), note, extra)
+        extra = proof_extra(entry.leaf, key_index, self._store.leaf(key_index), tree.prove_inclusion(size, key_index, self._store))
+        return format_tlog_proof(index, tree.prove_inclusion(size, index, self._store), note, extra)
 
     def root(self, size: Optional[int] = None) -> bytes:
-        return tree.tree_hash(self.size if size is None else size, self.store)
+        return tree.tree_hash(self.size if size is None else size, self._store)
 
     # --- read views for the site and exports ---------------------------------------------------
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        """The stored tree hashes at ``indexes`` (Go tlog's layout): a Ledger is a ``tree.HashReader``."""
+        return self._store.read_hashes(indexes)
+
+    def read_leaves(self, start: int, end: int) -> list[bytes]:
+        """The leaves of entries ``start`` .. ``end - 1``: a Ledger is a ``tiles.LeafReader``."""
+        return [leaf for _, leaf in self._store.leaves(start, end)]
+
     def checkpoints(self) -> list[tuple[int, str]]:
         """Every signed checkpoint as (tree size, note), oldest first."""
-        return self.store.checkpoints()
+        return self._store.checkpoints()
 
     def latest_checkpoint(self) -> Optional[tuple[int, str]]:
         """The latest signed checkpoint as (tree size, note), or None before the first."""
-        return self.store.latest_checkpoint()
+        return self._store.latest_checkpoint()
 
     def checkpoint_covering(self, index: int) -> Optional[tuple[int, str]]:
         """The first signed checkpoint whose tree includes entry ``index``, as (tree size, note)."""
-        return self.store.checkpoint_covering(index)
+        return self._store.checkpoint_covering(index)
 
     def snapshot(self, sha256: str) -> Optional[tuple[str, bytes]]:
         """The archived snapshot named by its SHA-256 (hex) as (media type, content), or None."""
-        return self.store.snapshot(sha256)
+        return self._store.snapshot(sha256)
 
     def snapshots(self) -> Iterator[tuple[str, str, bytes]]:
         """Every archived snapshot as (SHA-256 hex, media type, content), in name order."""
-        for sha256, media_type, _, content in self.store.snapshot_rows():
+        for sha256, media_type, _, content in self._store.snapshot_rows():
             yield sha256, media_type, content
 
     def head(self, record_id: str) -> Optional[Head]:
         """Where a record's current version is in the log, and its status; None if there is no such record."""
-        return self.projection.head(record_id)
+        return self._projection.head(record_id)
 
     def heads(self, kind: str) -> list[Head]:
         """The current version of every record of ``kind`` ("claim", "source", ...), in log order of that version."""
-        return self.projection.heads(kind)
+        return self._projection.heads(kind)
 
     def registered_keys(self) -> list[KeyState]:
         """Every key registered in the log (signer ID, role, status, key record), in the order they were registered."""
-        return self.projection.keys()
+        return self._projection.keys()
 
     def links_to(self, source_id: str) -> list[tuple[str, str]]:
         """The sources whose current version links to ``source_id``, as (source ID, relation), by source ID."""
-        return self.projection.links_to(source_id)
+        return self._projection.links_to(source_id)
 
     # --- appending ---------------------------------------------------------------------------
     def append(self, records: Sequence, signer: Signer, log_signer: Signer, *, snapshots: Iterable[tuple[bytes, str]] = (),
@@ -304,31 +317,31 @@ class Ledger:
         self._check_batch(records, log_signer)
         snapshots = list(snapshots)
         entries = []
-        with self.store.write_lock(on_wait=on_wait):
+        with self._store.write_lock(on_wait=on_wait):
             for content, media_type in snapshots:
-                self.store.add_snapshot(hashlib.sha256(content).hexdigest(), media_type, content)
-            size = self.store.size()
+                self._store.add_snapshot(hashlib.sha256(content).hexdigest(), media_type, content)
+            size = self._store.size()
             self._check_consistent_with_last_checkpoint(size)
             # The tree's right edge is read once; each leaf's stored hashes
             # then come from memory (tree.TreeBuilder) and are written at the end.
-            builder, hashes = tree.TreeBuilder.from_reader(size, self.store), []
+            builder, hashes = tree.TreeBuilder.from_reader(size, self._store), []
             complete, signed_by = functools.partial(self._prepare, batch_snapshots={}), signer.vkey
-            with self.projection.cached(), BatchPreparer(signer, self.origin, len(records)) as preparer, \
+            with self._projection.cached(), BatchPreparer(signer, self.origin, len(records)) as preparer, \
                     self._unstored_dropped():
                 for window in preparer.entries(records, complete, first_index=size):
-                    self.projection.prefetch_heads(entry.record.id for entry in window)
+                    self._projection.prefetch_heads(entry.record.id for entry in window)
                     for entry in window:
                         self._check(entry, size, signed_by)
                         hashes.extend(builder.append(entry.leaf_hash))
                         entries.append(entry)
                         self._unstored.append(entry)
-                        self.projection.apply(entry)
+                        self._projection.apply(entry)
                         if progress:
                             progress(1)
                     # Write this window's rows while the workers sign the next.
                     self._store_entries()
-                    self.projection.flush()
-            self.store.insert_tree_hashes(tree.stored_hash_count(size), hashes)
+                    self._projection.flush()
+            self._store.insert_tree_hashes(tree.stored_hash_count(size), hashes)
             self._sign_checkpoint(size + len(entries), log_signer)
         return entries
 
@@ -343,26 +356,26 @@ class Ledger:
     def _check(self, entry: Entry, size: int, signed_by: str) -> None:
         # The rules, with the error numbered by the record's place in the batch.
         try:
-            check_entry(entry, self.projection, self.origin, self.store.snapshot, signed_by=signed_by)
+            check_entry(entry, self._projection, self.origin, self._store.snapshot, signed_by=signed_by)
         except LedgerError as e:
             raise type(e)(f"record {entry.index - size + 1}: {e}") from e
 
     def _sign_checkpoint(self, size: int, log_signer: Signer) -> None:
-        checkpoint = Checkpoint(origin=self.origin, size=size, root_hash=tree.tree_hash(size, self.store))
-        self.store.add_checkpoint(size, sign_checkpoint(checkpoint, log_signer))
+        checkpoint = Checkpoint(origin=self.origin, size=size, root_hash=tree.tree_hash(size, self._store))
+        self._store.add_checkpoint(size, sign_checkpoint(checkpoint, log_signer))
 
     def _check_consistent_with_last_checkpoint(self, size: int) -> None:
         # The log never signs a tree that is not an append-only extension of
         # the last tree it signed (RFC 9162 §2.1.4): re-derive both roots
         # from the stored hashes and check them against the signed note.
-        latest = self.store.latest_checkpoint()
+        latest = self._store.latest_checkpoint()
         if latest is None:
             if size:
                 raise LedgerError("the log has entries but no checkpoint; it was not written by this program")
             return
         old_size, note = latest
         checkpoint = open_checkpoint_untrusted(note, self.log_verifier, self.origin)
-        if old_size != size or checkpoint.size != size or tree.tree_hash(size, self.store) != checkpoint.root_hash:
+        if old_size != size or checkpoint.size != size or tree.tree_hash(size, self._store) != checkpoint.root_hash:
             raise LedgerError(
                 f"refusing to sign: the stored tree (size {size}) does not match the last signed checkpoint (size {checkpoint.size}); run 'ledger verify'"
             )
@@ -389,10 +402,10 @@ class Ledger:
         except RecordError as e:
             raise RecordError(f"{where}: {e}") from e
         if isinstance(record, Claim) and record.quote and record.quote.start is None:
-            sha = batch_snapshots[record.source] if record.source in batch_snapshots else self.projection.source_snapshot(record.source)
+            sha = batch_snapshots[record.source] if record.source in batch_snapshots else self._projection.source_snapshot(record.source)
             q = record.quote
             try:
-                anchored = anchor_in_snapshot(self.store.snapshot(sha) if sha else None, record.source, q.exact, q.prefix, q.suffix)
+                anchored = anchor_in_snapshot(self._store.snapshot(sha) if sha else None, record.source, q.exact, q.prefix, q.suffix)
             except RecordError as e:
                 raise RecordError(f"{where}: {e}") from e
             if anchored:
@@ -467,8 +480,8 @@ class Ledger:
     def quote_anchor(self, source_id: str, exact: str, prefix: Optional[str] = None, suffix: Optional[str] = None,
                      start: Optional[int] = None) -> dict:
         """A claim's quote: anchored in its source's stored snapshot, or as given when the source has none."""
-        sha = self.projection.source_snapshot(source_id)
-        anchored = anchor_in_snapshot(self.store.snapshot(sha) if sha else None, source_id, exact, prefix, suffix, start)
+        sha = self._projection.source_snapshot(source_id)
+        anchored = anchor_in_snapshot(self._store.snapshot(sha) if sha else None, source_id, exact, prefix, suffix, start)
         return anchored.to_dict() if anchored else drop_empty({"exact": exact, "prefix": prefix, "suffix": suffix, "start": start})
 
     def add_review(self, claim_id: str, label: str, rating: str, signer: Signer, log_signer: Optional[Signer] = None, *,
@@ -492,9 +505,9 @@ class Ledger:
         Entries the key signed before stay valid; anything it signs after is refused.
         """
         key_id = signer_id(key)
-        state = self.projection.key(key_id)
+        state = self._projection.key(key_id)
         if state is None:
-            raise NotFoundError(f"{key_id} is not a registered key in {self.store.path}")
+            raise NotFoundError(f"{key_id} is not a registered key in {self._store.path}")
         revocation = self.revision(state.record_id, f"Revoked: {reason}", status="revoked", reason=reason)
         return self._append_one(revocation, signer, log_signer, on_wait)
 
@@ -536,7 +549,7 @@ class Ledger:
         # The interop modules are loaded only by the commands that use them.
         from ledger.interop.ratings import DEFAULT_MAP_ID, DESK_MAP_ID, default_map
 
-        maps = [self.current(i).record.to_dict() for i in (DESK_MAP_ID, DEFAULT_MAP_ID) if self.projection.head(i)]
+        maps = [self.current(i).record.to_dict() for i in (DESK_MAP_ID, DEFAULT_MAP_ID) if self._projection.head(i)]
         if not any(m["id"] == DEFAULT_MAP_ID for m in maps):
             maps.append({**default_map(), "note": "packaged default; not yet in this ledger (the first import appends it)"})
         return maps
@@ -550,7 +563,7 @@ class Ledger:
         from ledger.interop.ratings import DESK_MAP_ID
 
         fields = {k: v for k, v in fields.items() if k not in ("kind", "id", "version", "replaces", "created", "note")}
-        if self.projection.head(DESK_MAP_ID):
+        if self._projection.head(DESK_MAP_ID):
             if not note:
                 raise RecordError("ratingmap:desk exists: say why it changes with --note")
             record = self.revision(DESK_MAP_ID, note, **{"positions": None, **fields})
@@ -581,13 +594,13 @@ class Ledger:
     # --- maintenance ----------------------------------------------------------------------------
     def rebuild(self, progress: Optional[Callable[[int], None]] = None, on_wait=None) -> int:
         """Drop and recompute the browsing tables from the entries; returns the entry count."""
-        with self.store.write_lock(on_wait=on_wait):
-            self.projection.drop_tables()
-            self.projection.create_tables()
+        with self._store.write_lock(on_wait=on_wait):
+            self._projection.drop_tables()
+            self._projection.create_tables()
             count = 0
-            with self.projection.cached():
-                for index, leaf in self.store.leaves():
-                    self.projection.apply(Entry.from_leaf_untrusted(index, leaf))
+            with self._projection.cached():
+                for index, leaf in self._store.leaves():
+                    self._projection.apply(Entry.from_leaf_untrusted(index, leaf))
                     count += 1
                     if progress:
                         progress(1)
@@ -596,7 +609,7 @@ class Ledger:
     def export_jsonl(self, out, start: int = 0, end: Optional[int] = None) -> int:
         """Write line i = leaf bytes of entry i (docs/format.md), for start <= i < end; returns the count."""
         count = 0
-        for _, leaf in self.store.leaves(start, end):
+        for _, leaf in self._store.leaves(start, end):
             out.write(leaf + b"\n")
             count += 1
         return count

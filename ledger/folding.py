@@ -128,16 +128,21 @@ def _without_clitics(surface: str) -> Iterator[str]:
 
 @functools.lru_cache(maxsize=65536)
 def word_terms(word: str, languages: tuple[str, ...]) -> frozenset[str]:
-    """The search terms of one word, stemmed in each of ``languages`` (primary subtags)."""
-    normalized = _normalized(word)
-    surface = strip_latin_diacritics(normalized)
-    terms = {surface}
-    if is_arabic_script(normalized):
-        terms.update(_without_clitics(surface))
-    for language in languages:
-        stemmer = _stemmer(language)
-        if stemmer is not None:
-            terms.add(strip_latin_diacritics(stemmer.stemWord(normalized)))
+    """The search terms of one word, stemmed in each of ``languages`` (primary subtags).
+
+    NFKC can turn one word into several (a presentation form into a space and a
+    mark, a ligature into letters): the terms are those of every piece.
+    """
+    terms: set[str] = set()
+    for piece in _word_pattern().findall(_normalized(word)):
+        surface = strip_latin_diacritics(piece)
+        terms.add(surface)
+        if is_arabic_script(piece):
+            terms.update(_without_clitics(surface))
+        for language in languages:
+            stemmer = _stemmer(language)
+            if stemmer is not None:
+                terms.add(strip_latin_diacritics(stemmer.stemWord(piece)))
     terms.discard("")
     return frozenset(terms)
 
@@ -192,4 +197,5 @@ def matching_spans(text: str, language: Optional[str], groups: list[frozenset[st
 def fold_label(label: str) -> str:
     """A rating label as a lookup key: normalized as search words are, unstemmed, punctuation and spacing dropped
     to single spaces ("Mostly  False!" -> "mostly false"; مضلّل -> مضلل)."""
-    return " ".join(strip_latin_diacritics(_normalized(m.group())) for m in words(label or ""))
+    pieces = (piece for m in words(label or "") for piece in _word_pattern().findall(_normalized(m.group())))
+    return " ".join(strip_latin_diacritics(piece) for piece in pieces)

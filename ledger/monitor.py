@@ -190,7 +190,27 @@ def check(fetch: Fetch, log_verifier: Verifier, state: MonitorState | None, *,
     Raises MonitorError on any finding; FetchError or NotFoundError when the log cannot be read.
     """
     origin = log_verifier.name if state is None else state.origin
-    note_bytes = fetch("checkpoint")
+    note, opened = _open_checkpoint(fetch("checkpoint"), log_verifier, witnesses, origin, quorum, max_age, now)
+    cp = opened.checkpoint
+    reader = TileHashReader(cp.size, cp.root_hash, fetch, workers=workers)
+    try:
+        if state is not None:
+            _check_extends_saved(reader, state, cp.size)
+        witness_sizes = _check_witness_views(reader, witness_notes, log_verifier, witnesses, origin, cp.size)
+        start = 0 if state is None else state.size
+        leaves = reader.read_leaves(start, cp.size)
+    except TileError as e:
+        raise MonitorError("tiles", f"the log's tiles do not match its checkpoint: {e}") from e
+    except NotFoundError as e:
+        raise MonitorError("tiles", f"the log does not serve the tiles of its checkpoint: {e}") from e
+    entries = _entries_from_untrusted(leaves, start)
+    return MonitorReport(state, MonitorState.from_checkpoint(opened, note), opened, tuple(entries),
+                         tuple(describe(e) for e in entries), witness_sizes)
+
+
+def _open_checkpoint(note_bytes: bytes, log_verifier: Verifier, witnesses: Sequence[CosignatureVerifier], origin: str,
+                     quorum: int, max_age: float | None, now: float | None) -> tuple[str, CosignedCheckpoint]:
+    """The log's checkpoint, its signature checked, cosigned by ``quorum`` witnesses, no older than ``max_age``."""
     try:
         note = note_bytes.decode("utf-8")
         opened = open_cosigned_checkpoint_untrusted(note, log_verifier, witnesses, origin)
@@ -207,45 +227,48 @@ def check(fetch: Fetch, log_verifier: Verifier, state: MonitorState | None, *,
         if freshest is None or now - freshest > max_age:
             found = "no cosignature by a trusted witness" if freshest is None else f"its freshest cosignature is {int(now - freshest)} s old"
             raise MonitorError("stale", f"checkpoint of size {cp.size} may be frozen: {found}, more than --max-age {int(max_age)} s")
+    return note, opened
 
-    reader = TileHashReader(cp.size, cp.root_hash, fetch, workers=workers)
+
+def _check_extends_saved(reader: TileHashReader, state: MonitorState, size: int) -> None:
+    """The log's tree extends the one verified before (no rollback, no rewrite)."""
+    if size < state.size:
+        raise MonitorError("rollback", f"the log shows size {size}, smaller than the size {state.size} "
+                                       "verified before: it rolled back")
     try:
-        if state is not None:
-            if cp.size < state.size:
-                raise MonitorError("rollback", f"the log shows size {cp.size}, smaller than the size {state.size} "
-                                               "verified before: it rolled back")
-            try:
-                _consistent(reader, state.size, state.root_hash, "the saved checkpoint")
-            except ProofError as e:
-                raise MonitorError("rewrite", f"the log's tree of size {cp.size} does not extend the one of size "
-                                              f"{state.size} verified before: its history was rewritten ({e})") from e
-        witness_sizes = {}
-        for witness_note in witness_notes:
-            held = _witness_checkpoint(witness_note, log_verifier, witnesses, origin)
-            name = ", ".join(held.cosigners())
-            witness_sizes.update(dict.fromkeys(held.cosigners(), held.checkpoint.size))
-            if held.checkpoint.size > cp.size:
-                raise MonitorError("split-view", f"witness {name} cosigned size {held.checkpoint.size}, larger than the "
-                                                 f"size {cp.size} the log shows: readers are shown different views")
-            try:
-                _consistent(reader, held.checkpoint.size, held.checkpoint.root_hash, f"witness {name}'s checkpoint")
-            except ProofError as e:
-                raise MonitorError("split-view", f"witness {name} cosigned a checkpoint of size {held.checkpoint.size} "
-                                                 f"that the log's tree does not extend: a split view ({e})") from e
-        start = 0 if state is None else state.size
-        leaves = reader.read_leaves(start, cp.size)
-    except TileError as e:
-        raise MonitorError("tiles", f"the log's tiles do not match its checkpoint: {e}") from e
-    except NotFoundError as e:
-        raise MonitorError("tiles", f"the log does not serve the tiles of its checkpoint: {e}") from e
+        _consistent(reader, state.size, state.root_hash, "the saved checkpoint")
+    except ProofError as e:
+        raise MonitorError("rewrite", f"the log's tree of size {size} does not extend the one of size "
+                                      f"{state.size} verified before: its history was rewritten ({e})") from e
+
+
+def _check_witness_views(reader: TileHashReader, witness_notes: Sequence[str], log_verifier: Verifier,
+                         witnesses: Sequence[CosignatureVerifier], origin: str, size: int) -> dict:
+    """Every checkpoint a witness holds is one the log's tree extends (else a split view); their sizes by witness."""
+    witness_sizes = {}
+    for witness_note in witness_notes:
+        held = _witness_checkpoint(witness_note, log_verifier, witnesses, origin)
+        name = ", ".join(held.cosigners())
+        witness_sizes.update(dict.fromkeys(held.cosigners(), held.checkpoint.size))
+        if held.checkpoint.size > size:
+            raise MonitorError("split-view", f"witness {name} cosigned size {held.checkpoint.size}, larger than the "
+                                             f"size {size} the log shows: readers are shown different views")
+        try:
+            _consistent(reader, held.checkpoint.size, held.checkpoint.root_hash, f"witness {name}'s checkpoint")
+        except ProofError as e:
+            raise MonitorError("split-view", f"witness {name} cosigned a checkpoint of size {held.checkpoint.size} "
+                                             f"that the log's tree does not extend: a split view ({e})") from e
+    return witness_sizes
+
+
+def _entries_from_untrusted(leaves, start: int) -> list[Entry]:
     entries = []
     for i, leaf in enumerate(leaves, start):
         try:
             entries.append(Entry.from_leaf_untrusted(i, leaf))
         except (FormatError, RecordError) as e:
             raise MonitorError("entry", f"entry {i} is not a valid entry: {e}") from e
-    return MonitorReport(state, MonitorState.from_checkpoint(opened, note), opened, tuple(entries),
-                         tuple(describe(e) for e in entries), witness_sizes)
+    return entries
 
 
 def _witness_checkpoint(note: str, log_verifier: Verifier, witnesses: Sequence[CosignatureVerifier],

@@ -230,7 +230,7 @@ def sign_note(text: str, signers: Sequence[Signer]) -> str:
 
 
 # Longer and more branched than the other functions here on purpose: it
-# follows c2sp.org/signed-note's "Format" and "Signatures" sections check by
+# follows C2SP signed-note's (c2sp.org/signed-note) "Format" and "Signatures" sections step by step, check by
 # check, in the order of Go's note.Open, so it can be read against both.
 def open_note_untrusted(note: str | bytes, verifiers: Sequence[Verifier]) -> Note:
     """Parse a signed note and check its signatures against known keys (Go note.Open).

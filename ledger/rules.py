@@ -9,18 +9,29 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 from ledger.envelope import signed_message
 from ledger.errors import RecordError, SignatureError
 from ledger.note import parse_verifier_key_untrusted
-from ledger.projection import Projection
 from ledger.quotes import check_quote, snapshot_text
 from ledger.ratings import check_rating_map
-from ledger.records import Claim, Correction, KeyRecord, Retraction, Review, Source
+from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, Review, Source
 
 
-def check_entry(entry, state: Projection, origin: str, read_snapshot: Optional[Callable[[str], Optional[tuple[str, bytes]]]],
+class LedgerState(Protocol):
+    """What the rules read of the state before an entry: the browsing tables'
+    heads, keys and snapshots (``ledger.projection.Projection`` on append and in
+    verify's replay)."""
+
+    def head(self, record_id: str) -> Optional[Any]: ...
+    def key(self, signer: str) -> Optional[Any]: ...
+    def source_snapshot(self, source_id: str) -> Optional[str]: ...
+    def version_of(self, entry_hash: str) -> Optional[tuple[str, int]]: ...
+    def read_record(self, entry_idx: int) -> Record: ...
+
+
+def check_entry(entry, state: LedgerState, origin: str, read_snapshot: Optional[Callable[[str], Optional[tuple[str, bytes]]]],
                 signature_sink: Optional[list] = None, signed_by: Optional[str] = None) -> None:
     """Raise RecordError or SignatureError unless ``entry`` may follow the current state.
 

@@ -125,6 +125,10 @@ class Store:
     def close(self):
         self.conn.close()
 
+    def commit(self) -> None:
+        """End the transaction ``create`` left open (the connection is in autocommit mode otherwise)."""
+        self.conn.execute("COMMIT")
+
     # --- transactions -------------------------------------------------------
     @contextlib.contextmanager
     def write_lock(self, wait_seconds: float = DEFAULT_WAIT_SECONDS, on_wait=None) -> Iterator[None]:

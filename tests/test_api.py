@@ -45,12 +45,12 @@ def claimed(desk):
 
 def refused(ledger: Ledger, verb, *args, **kwargs) -> str:
     """Run a verb that must refuse; return its message, having checked the file did not change."""
-    before = sha256_of_file(ledger.store.path)
+    before = sha256_of_file(ledger.path)
     size = ledger.size
     with pytest.raises(LedgerError) as e:
         verb(*args, **kwargs)
     assert ledger.size == size
-    assert sha256_of_file(ledger.store.path) == before
+    assert sha256_of_file(ledger.path) == before
     return str(e.value)
 
 
@@ -155,7 +155,7 @@ def test_key_refusals(desk):
         f"revoke keys; signed by editor key {ANA.name}+{ANA.key_id.hex()}")
     assert refused(desk, desk.register_key, ANA.vkey, "Ana again", LOG).endswith("is already registered")
     assert refused(desk, desk.revoke_key, "eve@elsewhere.example+00000000", "r", LOG) == (
-        f"eve@elsewhere.example+00000000 is not a registered key in {desk.store.path}")
+        f"eve@elsewhere.example+00000000 is not a registered key in {desk.path}")
 
 
 def test_a_batch_signed_by_an_editor_needs_the_log_key_for_its_checkpoint(desk):

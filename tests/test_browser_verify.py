@@ -404,7 +404,7 @@ class ForgedLog:
 
 
 def signed_leaf(record: dict, signer: Signer, origin: str) -> bytes:
-    sig = base64.b64encode(signer.sign(signed_message(origin, record))).decode()
+    sig = base64.b64encode(signer.sign(signed_message(origin, canonical_bytes(record)))).decode()
     return canonical_bytes({"record": record, "sig": sig, "signer": f"{signer.name}+{signer.key_id.hex()}"})
 
 

@@ -338,7 +338,7 @@ def test_export_line_i_is_leaf_i(run, demo_db, tmp_path):
     lines = out.read_bytes().split(b"\n")
     assert lines[-1] == b"" and len(lines) == count + 1
     with Ledger.open(demo_db) as ledger:
-        for index, leaf in ledger.store.leaves():
+        for index, leaf in ledger._store.leaves():
             assert lines[index] == leaf
     assert ok(run("export", demo_db)).stdout.encode() == out.read_bytes()
     checkpoint = tmp_path / "checkpoint.txt"
@@ -667,7 +667,7 @@ def bad_ctx(request, tmp_path, monkeypatch, ledger_env):
         ctx.update(db=str(db), ana=str(keys / "ana.key"), mihai=str(keys / "mihai.key"), log=str(keys / "log.key"))
         # Mihai's key is revoked first, so it can be used for the revoked-key case.
         with Ledger.open(db) as ledger:
-            mihai_id = ledger.projection.key(next(s for s in [ledger.entry(i).signer for i in range(ledger.size)]
+            mihai_id = ledger._projection.key(next(s for s in [ledger.entry(i).signer for i in range(ledger.size)]
                                                   if s.startswith(MIHAI[0] + "+"))).record_id
         from ledger.keys import read_key_file
 

@@ -176,7 +176,7 @@ def test_immutable_open_never_shows_half_written_pages(torn):
 
     db, before = torn
     with Ledger.open(db, immutable=True) as ledger:
-        texts = ledger.store.conn.execute("SELECT id, text FROM claims ORDER BY id").fetchall()
+        texts = ledger._store.conn.execute("SELECT id, text FROM claims ORDER BY id").fetchall()
     assert texts == before
 
 

@@ -24,7 +24,7 @@ def demo(tmp_path_factory):
 
 
 def rows(ledger, sql, *params):
-    return ledger.store.conn.execute(sql, params).fetchall()
+    return ledger._store.conn.execute(sql, params).fetchall()
 
 
 def chain(ledger, claim_id):
@@ -87,8 +87,8 @@ def test_building_twice_gives_identical_entries(demo, tmp_path):
     ledger, tmp = demo
     again = build_demo(tmp_path / "again.db", tmp / "keys")  # existing key files are kept
     try:
-        assert [leaf for _, leaf in again.store.leaves()] == [leaf for _, leaf in ledger.store.leaves()]
-        assert again.store.checkpoints() == ledger.store.checkpoints()
+        assert [leaf for _, leaf in again._store.leaves()] == [leaf for _, leaf in ledger._store.leaves()]
+        assert again._store.checkpoints() == ledger._store.checkpoints()
     finally:
         again.close()
 

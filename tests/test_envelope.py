@@ -38,7 +38,7 @@ def test_leaf_is_canonical_envelope():
 def test_signature_is_over_domain_separated_message():
     e = entry()
     message = MESSAGE_PREFIX + ORIGIN.encode() + b"\n" + canonical_bytes(RECORD.to_dict())
-    assert e.message(ORIGIN) == signed_message(ORIGIN, canonical_bytes(RECORD.to_dict())) == message
+    assert signed_message(ORIGIN, e.record_bytes) == signed_message(ORIGIN, canonical_bytes(RECORD.to_dict())) == message
     SIGNER.verifier.verify(message, e.signature)
     with pytest.raises(SignatureError):
         SIGNER.verifier.verify(signed_message("other.example/log", e.record_bytes), e.signature)
@@ -193,6 +193,6 @@ def test_signed_leaf_is_canonical_envelope_and_message_is_its_record(text):
     e = Entry.sign(0, RECORD.evolve(text=text), SIGNER, ORIGIN)
     envelope = json.loads(e.leaf)
     assert e.leaf == canonical_bytes(envelope)
-    assert e.message(ORIGIN) == signed_message(ORIGIN, canonical_bytes(envelope["record"]))
+    assert signed_message(ORIGIN, e.record_bytes) == signed_message(ORIGIN, canonical_bytes(envelope["record"]))
     parsed = Entry.from_leaf_untrusted(0, e.leaf)
-    assert parsed.message(ORIGIN) == e.message(ORIGIN)
+    assert parsed.record_bytes == e.record_bytes

@@ -14,23 +14,18 @@ from ledger.cosignature import Cosignature, add_cosignatures, parse_cosigner_vke
 from ledger.errors import FormatError, SignatureError
 from ledger.monitor import MonitorError, check, format_state, load_state, parse_state_untrusted, save_state
 from ledger.note import Signer, parse_verifier_key_untrusted
-from ledger.store import Store
 from ledger.tiles import directory_fetcher, tiles_for_size, write_file_atomically, write_tiles
 from ledger.witness import Witness, init
-from test_tiles import StoreLeaves
 from test_witness import LOG, Clock, Log, log, rewritten  # noqa: F401 - log and rewritten are fixtures
 
 
 def publish(db: Path, directory: Path, note: str | None = None) -> Path:
     """What `ledger publish` would write under OUTDIR/tlog: every checkpoint's tiles and the latest checkpoint."""
-    store = Store.open(db, readonly=True)
-    try:
-        sizes = [size for size, _ in store.checkpoints()]
+    with Ledger.open(db, readonly=True) as ledger:
+        sizes = [size for size, _ in ledger.checkpoints()]
         for old, new in zip([0] + sizes, sizes):
-            write_tiles(directory, tiles_for_size(new, old), store, StoreLeaves(store))
-        write_file_atomically(directory / "checkpoint", (note or store.latest_checkpoint()[1]).encode())
-    finally:
-        store.close()
+            write_tiles(directory, tiles_for_size(new, old), ledger, ledger)
+        write_file_atomically(directory / "checkpoint", (note or ledger.latest_checkpoint()[1]).encode())
     return directory
 
 

@@ -23,10 +23,10 @@ ANA = Signer.from_seed("ana@model.example", b"A" * 32)
 
 
 def dump_all(ledger):
-    tables = {t: ledger.projection.dump(t) for t in TABLES}
-    tables["claims_fts"] = ledger.store.conn.execute(
+    tables = {t: ledger._projection.dump(t) for t in TABLES}
+    tables["claims_fts"] = ledger._store.conn.execute(
         "SELECT rowid, text, translation, quote, source_title FROM claims_fts ORDER BY rowid").fetchall()
-    tables["fts_match"] = ledger.store.conn.execute(
+    tables["fts_match"] = ledger._store.conn.execute(
         "SELECT rowid FROM claims_fts WHERE claims_fts MATCH 'text OR fixed OR masini' ORDER BY rowid").fetchall()
     return tables
 
@@ -56,7 +56,7 @@ def test_rebuild_repairs_a_tampered_table(demo_template, tmp_path):
     shutil.copyfile(demo_template, path)
     ledger = Ledger.open(path)
     before = dump_all(ledger)
-    ledger.store.conn.execute("UPDATE claims SET text = 'tampered'")
+    ledger._store.conn.execute("UPDATE claims SET text = 'tampered'")
     assert dump_all(ledger) != before
     ledger.rebuild()
     assert dump_all(ledger) == before
@@ -115,7 +115,7 @@ def revision_ops(model, ledger, op, choice):
         pool = model.live(pools[op])
     if op in ("revise_claim", "correct"):
         # A claim whose source was retracted cannot be revised (rules._check_claim).
-        pool = [c for c in pool if ledger.projection.head(ledger.current(c).record.source).status != "retracted"]
+        pool = [c for c in pool if ledger._projection.head(ledger.current(c).record.source).status != "retracted"]
     if not pool:
         return False
     rid = pool[choice % len(pool)]
@@ -148,9 +148,9 @@ def revision_ops(model, ledger, op, choice):
 
 def check(ledger, model, path):
     assert ledger.size == model.count
-    heads = dict(ledger.store.conn.execute("SELECT id, version FROM record_heads"))
+    heads = dict(ledger._store.conn.execute("SELECT id, version FROM record_heads"))
     assert heads == {rid: v for rid, (_, v, _) in model.records.items()}
-    statuses = dict(ledger.store.conn.execute("SELECT id, status FROM record_heads"))
+    statuses = dict(ledger._store.conn.execute("SELECT id, status FROM record_heads"))
     assert {rid for rid, s in statuses.items() if s == "retracted"} == {rid for rid, (_, _, r) in model.records.items() if r}
     incremental = dump_all(ledger)
     ledger.rebuild()

@@ -18,7 +18,7 @@ from ledger.records import KIND_CLASSES, LINK_RELS, RATINGS, Claim, KeyRecord, R
 def _demo_records():
     with tempfile.TemporaryDirectory() as tmp:
         ledger = build_demo(Path(tmp) / "d.db", Path(tmp) / "k")
-        records = [json.loads(leaf)["record"] for _, leaf in ledger.store.leaves()]
+        records = [json.loads(leaf)["record"] for _, leaf in ledger._store.leaves()]
         ledger.close()
     return records
 

@@ -313,9 +313,9 @@ def test_bad_signature_refused(ledger):
     forged = Entry(index=7, leaf=good.leaf, leaf_hash=good.leaf_hash, record=record.evolve(title="Other"),
                    signer=good.signer, signature=good.signature)
     with pytest.raises(SignatureError) as e:
-        check_entry(forged, ledger.projection, ledger.origin, ledger.read_snapshot)
+        check_entry(forged, ledger._projection, ledger.origin, ledger.read_snapshot)
     assert str(e.value) == f"entry 7 (source:x v1): signature by {sid(ANA)} does not verify"
-    check_entry(good, ledger.projection, ledger.origin, ledger.read_snapshot)
+    check_entry(good, ledger._projection, ledger.origin, ledger.read_snapshot)
 
 
 def test_the_rules_check_a_rating_map_without_interop():

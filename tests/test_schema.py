@@ -69,7 +69,7 @@ def assert_agree(record):
 def demo_leaves(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("schema-demo")
     ledger = build_demo(tmp / "demo.db", tmp / "keys")
-    leaves = [leaf for _, leaf in ledger.store.leaves()]
+    leaves = [leaf for _, leaf in ledger._store.leaves()]
     ledger.close()
     return leaves
 
@@ -206,7 +206,7 @@ def _all_demo_records():
 
     with tempfile.TemporaryDirectory() as tmp:
         ledger = build_demo(Path(tmp) / "d.db", Path(tmp) / "k")
-        records = [json.loads(leaf)["record"] for _, leaf in ledger.store.leaves()]
+        records = [json.loads(leaf)["record"] for _, leaf in ledger._store.leaves()]
         ledger.close()
     return records
 

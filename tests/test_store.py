@@ -1,4 +1,4 @@
-"""ledger.store: the SQLite log tables are append-only, and a failed batch changes nothing."""
+"""ledger._store: the SQLite log tables are append-only, and a failed batch changes nothing."""
 
 import sqlite3
 
@@ -66,7 +66,7 @@ def test_failed_batch_then_good_batch(demo_path):
         ledger.append([{"kind": "source", "id": "source:a", "type": "other", "title": "t"}, {"kind": "nope"}], ana, log)
     entries = ledger.append([{"kind": "source", "id": "source:a", "type": "other", "title": "t"}], ana, log)
     assert [e.index for e in entries] == [size]
-    assert ledger.store.latest_checkpoint()[0] == size + 1
+    assert ledger._store.latest_checkpoint()[0] == size + 1
     ledger.close()
 
 

@@ -27,7 +27,6 @@ from conftest import free_port
 from ledger import tree
 from ledger.api import Ledger
 from ledger.errors import FormatError, NotFoundError, ProofError, RecordError
-from ledger.store import Store
 from ledger.tiles import (
     CACHE_IMMUTABLE,
     ENTRIES,
@@ -57,16 +56,6 @@ class ListLeaves:
 
     def read_leaves(self, start, end):
         return self.leaves[start:end]
-
-
-class StoreLeaves:
-    """A LeafReader over a ledger file's entries table."""
-
-    def __init__(self, store: Store):
-        self.store = store
-
-    def read_leaves(self, start, end):
-        return [leaf for _, leaf in self.store.leaves(start, end)]
 
 
 def memory_log(size: int):
@@ -244,14 +233,11 @@ def test_demo_ledger_proofs_from_tiles(demo_db, tmp_path):
         root = ledger.root()
         inclusion = [ledger.prove_inclusion(i, size) for i in range(size)]
         consistency = [ledger.prove_consistency(m, size) for m in range(1, size + 1)]
-    store = Store.open(demo_db, readonly=True)
-    try:
+    with Ledger.open(demo_db, readonly=True) as opened:
         tiles = tiles_for_size(size)
         assert [t.path for t in tiles] == [f"tile/entries/000.p/{size}", f"tile/0/000.p/{size}"]
-        write_tiles(tmp_path / "tlog", tiles, store, StoreLeaves(store))
-        leaves = [leaf for _, leaf in store.leaves(0, size)]
-    finally:
-        store.close()
+        write_tiles(tmp_path / "tlog", tiles, opened, opened)
+        leaves = opened.read_leaves(0, size)
     reader = TileHashReader(size, root, directory_fetcher(tmp_path / "tlog"))
     assert tree.tree_hash(size, reader) == root
     for proof in inclusion:
