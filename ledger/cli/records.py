@@ -3,7 +3,7 @@
 ``ratings``.
 
 Part of the command line (``ledger.cli``, whose group they join and whose
-helpers they use): each command parses its options, calls one ``Ledger``
+helpers they use, from ``ledger.cli.group``): each command parses its options, calls one ``Ledger``
 verb through ``append_signed`` (which loads the signers and prints what was
 appended), and prints.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from ledger.cli import (append_signed, cli, db_argument, json_option, key_option, log_key_option, open_ledger,
+from ledger.cli.group import (append_signed, cli, db_argument, json_option, key_option, log_key_option, open_ledger,
                         records_appender, waiting)
 
 
