@@ -75,7 +75,7 @@ def _b64(hashes) -> list[bytes]:
 def _shown(path) -> tuple[dict, dict]:
     """Status of every record and verdict of every claim, from the browsing tables the site reads.
 
-    (Read with SQL until ``Ledger`` has read views for them.)
+    (The site reads them with SQL through Datasette; so does this check.)
     """
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
         status = dict(conn.execute("SELECT id, status FROM record_heads"))
