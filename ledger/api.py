@@ -42,8 +42,12 @@ class Ledger:
     Open one with ``Ledger.create(path, log_signer)`` or ``Ledger.open(path)``,
     and close it (or use ``with``). The verbs:
 
-    - reading: ``size``, ``entry``, ``entries``, ``current``, ``status``,
+    - reading: ``path``, ``size``, ``entry``, ``entries``, ``current``, ``status``,
       ``history``, ``notices_for``, ``record_count``, ``read_snapshot``, ``meta``;
+    - read views for the site, exports and tiles: ``checkpoints``,
+      ``latest_checkpoint``, ``checkpoint_covering``, ``snapshot``, ``snapshots``,
+      ``head``, ``heads``, ``registered_keys``, ``links_to``, ``read_hashes``
+      (a ``tree.HashReader``), ``read_leaves`` (a ``tiles.LeafReader``);
     - appending, each call one atomic batch that ends with a checkpoint
       signed by the log key: ``append`` (of records, dicts, or
       ``records_from_file``), ``add_source``, ``add_claim``, ``add_review``,
