@@ -73,12 +73,24 @@ def _char_class(char: str) -> str:
     return "word" if unicodedata.category(char)[0] in "LMN" else "other"
 
 
+# A mark between two digits (2.1, 1,200) or two letters (Russia's, mașini-unelte) keeps them one word.
+_JOINS = {".": "digit", ",": "digit", "'": "letter", "\u2019": "letter", "-": "letter"}
+
+
+def _joins(text: str, at: int) -> bool:
+    between = _JOINS.get(text[at])
+    if between is None or at == 0 or at + 1 == len(text):
+        return False
+    test = str.isdigit if between == "digit" else str.isalpha
+    return test(text[at - 1]) and test(text[at + 1])
+
+
 def words(text: str) -> list[str]:
     """``text`` as words, runs of white space, and single punctuation marks; joined, they are ``text``."""
     tokens: list[str] = []
     previous = None
-    for char in text:
-        kind = _char_class(char)
+    for at, char in enumerate(text):
+        kind = "word" if _joins(text, at) else _char_class(char)
         if kind == previous and kind != "other":
             tokens[-1] += char
         else:

@@ -26,7 +26,13 @@ def test_marks_stay_with_their_letters():
     # A shadda added to غزة changes the word, not a lone mark; accents written apart stay on their letter too.
     assert shown(word_diff("غزة مدينة", "غزّة مدينة كبيرة")) == [
         (DELETED, "غزة"), (INSERTED, "غزّة"), (SAME, " مدينة"), (INSERTED, " كبيرة")]
-    assert words("mas\u0326ini-unelte (2023).") == ["mas\u0326ini", "-", "unelte", " ", "(", "2023", ")", "."]
+    assert words("mas\u0326ini-unelte (2023).") == ["mas\u0326ini-unelte", " ", "(", "2023", ")", "."]
+
+
+def test_numbers_and_joined_words_change_as_a_whole():
+    assert words("Russia's 1,200.5 - x.") == ["Russia's", " ", "1,200.5", " ", "-", " ", "x", "."]
+    assert shown(word_diff("reached 2.1 million dunums.", "reached 1.2 million dunums.")) == [
+        (SAME, "reached "), (DELETED, "2.1"), (INSERTED, "1.2"), (SAME, " million dunums.")]
 
 
 def test_added_and_removed_texts():
