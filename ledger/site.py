@@ -94,9 +94,18 @@ def _fit_facets(tables: dict, db_path) -> None:
                 "SELECT ii.name FROM pragma_index_list(?) il, pragma_index_info(il.name) ii"
                 " WHERE il.partial = 0 AND ii.seqno = 0", (name,))}
             wanted = table.get("plugins", {}).get("fact-ledger", {}).get("large_table_facets", [])
-            table["facets"] = [column for column in wanted if column in indexed][:LARGE_TABLE_MAX_FACETS]
+            configured = {facet_column(facet): facet for facet in table["facets"]}
+            table["facets"] = [configured.get(column, column) for column in wanted if column in indexed][:LARGE_TABLE_MAX_FACETS]
     finally:
         conn.close()
+
+
+def facet_column(facet) -> str:
+    """The column a metadata.json facet counts: ``"verdict"``, or ``{"with_null": {"column": "verdict", ...}}``."""
+    if isinstance(facet, str):
+        return facet
+    (config,) = facet.values()
+    return config if isinstance(config, str) else config.get("column") or config.get("simple")
 
 
 def _check_ledger(db_path) -> Path:

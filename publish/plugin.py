@@ -25,7 +25,9 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import datasette
 from datasette import hookimpl
-from datasette.utils import tilde_decode, tilde_encode
+from datasette.database import QueryInterrupted
+from datasette.facets import Facet
+from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args, tilde_decode, tilde_encode
 from datasette.utils.asgi import Response
 from jinja2 import pass_context
 from markupsafe import Markup, escape
@@ -35,6 +37,7 @@ from ledger.diff import word_diff
 from ledger.errors import LedgerError, NotFoundError, ProofError
 from ledger.readable import (grouped_fingerprint, key_fingerprint, rating_gloss, readable_date, readable_time,
                              readable_url, text_direction)
+from ledger.site import facet_column
 
 PLUGIN = "fact-ledger"
 ENTRIES_PAGE_CAP = 10_000
@@ -705,6 +708,55 @@ def _link(path, record_id, text, prefix):
     return Markup('<a href="{}">{}</a>').format(path(record_id), text)
 
 
+# --- auditor tables: a facet that counts what is not set -----------------------------------------
+
+class FacetWithNull(Facet):
+    """A column facet that counts NULL too, under a label: the claims' verdict facet shows "not yet rated".
+
+    Datasette's column facet leaves NULL out (``where col is not null``), so a
+    table's verdict facet said nothing of the claims nobody has reviewed yet.
+    Configured in metadata.json as ``{"with_null": {"column": "verdict",
+    "null_label": "not yet rated"}}``; the NULL value toggles ``?verdict__isnull=1``.
+    Counting NULL costs nothing more: the column's index holds the NULLs too.
+    """
+
+    type = "with_null"
+
+    async def facet_results(self):
+        results, timed_out = [], []
+        pairs = self.get_querystring_pairs()
+        for source_and_config in self.get_configs():
+            config = source_and_config["config"]
+            column = config["column"]
+            sql = (f"select {escape_sqlite(column)} as value, count(*) as count from ({self.sql}) "
+                   f"group by value order by count desc, value limit {self.get_facet_size() + 1}")
+            try:
+                rows = (await self.ds.execute(self.database, sql, self.params, truncate=False,
+                                              custom_time_limit=self.ds.setting("facet_time_limit_ms"))).rows
+            except QueryInterrupted:
+                timed_out.append(column)
+                continue
+            results.append({
+                "name": column, "type": "column", "hideable": source_and_config["source"] != "metadata",
+                "toggle_url": self.ds.urls.path(path_with_removed_args(self.request, {"_facet_with_null": column})),
+                "results": [self._value(column, row, config.get("null_label", "none"), pairs) for row in rows[:self.get_facet_size()]],
+                "truncated": len(rows) > self.get_facet_size(),
+            })
+        return results, timed_out
+
+    def _value(self, column, row, null_label, pairs) -> dict:
+        key, value = (f"{column}__isnull", "1") if row["value"] is None else (column, str(row["value"]))
+        selected = (key, value) in pairs
+        toggle = path_with_removed_args(self.request, {key: value}) if selected else path_with_added_args(self.request, {key: value})
+        return {"value": row["value"], "label": null_label if row["value"] is None else row["value"], "count": row["count"],
+                "toggle_url": self.ds.absolute_url(self.request, self.ds.urls.path(toggle)), "selected": selected}
+
+
+@hookimpl
+def register_facet_classes():
+    return [FacetWithNull]
+
+
 @hookimpl
 def extra_css_urls():
     return ["/ledger-assets/ledger.css"]
@@ -791,7 +843,8 @@ def _without_repeated_facets(datasette, scope):
     except KeyError:
         return scope
     configured = datasette.metadata("facets", database=database, table=tilde_decode(match[2]), fallback=False) or []
-    defaults = {facet for facet in configured if isinstance(facet, str)}
+    # A column facet, or one counting NULL too (FacetWithNull), counts the same column as "?_facet=".
+    defaults = {facet_column(facet) for facet in configured if isinstance(facet, str) or FacetWithNull.type in facet}
     pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
     kept = [(key, value) for key, value in pairs if not (key == "_facet" and value in defaults)]
     if len(kept) == len(pairs):

@@ -28,6 +28,7 @@ LONG = "claim:ar-self-sufficiency-2026"
 AREA = "claim:ar-cultivated-area"
 WATER = "claim:fa-water-30pct"
 RAIL = "claim:he-rail-line"
+MISSING = "claim:ar-no-such-claim"  # named in a note, and in no record
 
 ARTICLE_TEXT = (
     "عمّان – قالت وزارة الزراعة يوم الأحد إن إنتاج القمح في البلاد ارتفع بنسبة 40% في عام 2023 مقارنة بالعام السابق.\n"
@@ -107,7 +108,7 @@ def build_rtl_ledger(path) -> Ledger:
                     "ولا تنشر الوزارة بياناتها.",
         evidence=[REPORT], reviewed="2024-04-21", url=REVIEW_URL)], editor, log)
     wrong = ledger.current(AREA).hash_hex
-    ledger.append([ledger.revision(AREA, "تصحيح الرقم: البيان يذكر 1.2 مليون دونم.",
+    ledger.append([ledger.revision(AREA, f"تصحيح الرقم: البيان يذكر 1.2 مليون دونم (وليس {MISSING}).",
                                    text="بلغت المساحات المزروعة بالقمح 1.2 مليون دونم.",
                                    translation={"language": "en", "text": "The area sown with wheat reached 1.2 million dunums."},
                                    ).evolve(created=T[4])], editor, log)
