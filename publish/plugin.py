@@ -1,6 +1,7 @@
 """The fact-ledger Datasette plugin: verifier routes, claim and source pages, feed, guards.
 
-One file of ``@hookimpl`` functions, using only hooks that Datasette 1.0 keeps.
+One file of ``@hookimpl`` functions, using hooks that Datasette 1.0 keeps (and
+``register_facet_classes``, still under review for 1.0, for one facet).
 The verifier routes under ``/-/`` are a stable interface, specified with their
 exact response formats in docs/site.md; everything else is for reading.
 
