@@ -120,6 +120,9 @@ def test_a_claims_row_changed_in_the_file_makes_its_page_say_failed(sites, brows
     assert page.locator("h1.claim-text").inner_text().startswith("În 2023, aproximativ 10%")
     failed = page.locator(".verification-details li.check-failed")
     assert failed.count() == 1 and failed.get_attribute("data-check") == "display:text"
+    page.locator(".verification-details summary").click()
+    assert "aproximativ 10%" in failed.locator("code").inner_text()  # what the page shows, against what was signed
+    assert page.errors == []
     page.screenshot(path=str(output / "altered-claim-failed.png"), full_page=True)
     context.close()
     # The other claims of that file are still what was signed.

@@ -325,7 +325,7 @@ async def test_the_publisher_is_the_log_keys_display_name_everywhere(ds, ledger)
     for path in ("/", "/claim/ro-microelectronics-90pct", "/how-to-verify", "/demo/claims"):
         text, found = await page(ds, path)
         assert "Published by " + DEMO_PUBLISHER in re.sub(r"\s+", " ", found.one("footer").text), path
-        assert "holds the log key" not in text and "github.com/fact-ledger" not in text
+        assert "The fact-checking desk that holds the log key" not in text and "github.com/fact-ledger" not in text
         footer_links = [a.attrs["href"] for a in found.find("a") if found.one("footer") in a.ancestors()]
         assert "/how-to-verify" in footer_links and "/-/ledger.json" not in footer_links
     feed = ET.fromstring((await ds.client.get("/-/feed.atom")).content)
