@@ -537,6 +537,7 @@ def test_publish_bundle_refuses_a_non_empty_directory(demo_db, tmp_path):
 
 
 async def test_bundle_serves_the_same_site(demo_db, tmp_path, ledger):
+    await get_ok(make_datasette(demo_db), "/")  # publish/plugin.py loaded first, as in any test run
     out = publish_bundle(demo_db, tmp_path / "bundle")
     ds = Datasette(immutables=[str(out / "ledger.db")], metadata=json.loads((out / "metadata.json").read_text()),
                    plugins_dir=str(out / "plugins"), template_dir=str(out / "templates"),
