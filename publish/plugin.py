@@ -473,7 +473,8 @@ async def _claim_context(datasette, request, site, claim: dict) -> dict:
     for r in reviews:
         r["row_url"] = datasette.urls.row(db.name, "reviews", tilde_encode(r["id"]))
     verdict = next((r for r in reviews if r["id"] == claim["review_id"]), None)
-    texts = [n["reason"] for n in notices] + [v["note"] for v in versions] + [r["explanation"] for r in reviews]
+    texts = ([n["reason"] for n in notices] + [v["note"] for v in versions] + [r["explanation"] for r in reviews]
+             + [v["changes"] for v in versions])
     base = _site_base(datasette, request)
     return {
         "claim": claim,

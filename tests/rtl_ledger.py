@@ -105,7 +105,7 @@ def build_rtl_ledger(path) -> Ledger:
     ledger.append([review_record(
         WHEAT, "مضلّل", "misleading", record_id="review:ar-wheat-40pct", created=T[3], label_language="ar",
         explanation="تقرير منظمة الأغذية والزراعة (FAO) يقول إن إنتاج الحبوب في المنطقة تراجع في 2023 بسبب الجفاف، "
-                    "ولا تنشر الوزارة بياناتها.",
+                    f"ولا تنشر الوزارة بياناتها (انظر {REPORT}).",
         evidence=[REPORT], reviewed="2024-04-21", url=REVIEW_URL)], editor, log)
     wrong = ledger.current(AREA).hash_hex
     ledger.append([ledger.revision(AREA, f"تصحيح الرقم: البيان يذكر 1.2 مليون دونم (وليس {MISSING}).",

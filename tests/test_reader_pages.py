@@ -301,7 +301,7 @@ async def test_history_marks_words_and_tells_each_reason_once(ds, ledger):
     assert [v.attrs["id"] for v in versions] == ["version-1", "version-2"] and doc.find("li", cls="notice-entry") == []
 
 
-async def test_record_ids_in_reasons_notes_and_history_are_links(ds, rtl_ds):
+async def test_record_ids_in_reasons_notes_and_history_are_links(ds, rtl_ds, rtl):
     _, doc = await page(ds, "/claim/ro-microelectronics-90pct-duplicate")
     assert doc.one("span", cls="notice-reason").links() == [("/claim/ro-microelectronics-90pct", "claim:ro-microelectronics-90pct")]
     assert doc.one("li", cls="notice-entry").links()[0] == (
@@ -311,6 +311,11 @@ async def test_record_ids_in_reasons_notes_and_history_are_links(ds, rtl_ds):
     # A correction is linked where its version is told; an ID that names nothing in the ledger stays text.
     version = arabic.one("li", id="version-2")
     assert ("/rtl/notices/correction~3Aar-cultivated-area", "correction:ar-cultivated-area") in version.links()
+    # In the verdict's explanation too, where the link's text keeps the signed text as it was.
+    _, reviewed = await page(rtl_ds, "/claim/ar-wheat-40pct")
+    explanation = reviewed.one(data_signed_field="explanation")
+    assert explanation.links() == [("/source/ar-grain-report", rtl_ledger.REPORT)]
+    assert explanation.text == rtl.current("review:ar-wheat-40pct").record.explanation
     why = arabic.one("p", cls="why")
     assert rtl_ledger.MISSING in why.text and why.links() == []
     # Arabic text changed word by word: numbers change as a whole.
