@@ -20,7 +20,7 @@ import pytest
 import rtl_ledger
 from ledger import site
 from ledger.api import Ledger
-from ledger.demo import DEMO_PUBLISHER, build_demo
+from ledger.demo import DEMO_PUBLISHER
 from ledger.readable import RATING_GLOSSES, grouped_fingerprint, key_fingerprint
 from ledger.site import make_datasette
 
@@ -102,10 +102,9 @@ class Page(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def demo_path(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("reader-demo")
-    build_demo(tmp / "demo.db", tmp / "keys").close()
-    return tmp / "demo.db"
+def demo_path(_demo_build):
+    """The session's demo file (conftest), only ever opened read-only and immutable here."""
+    return _demo_build / "demo.db"
 
 
 @pytest.fixture(scope="module")
