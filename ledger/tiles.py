@@ -25,12 +25,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
-import urllib.error
-import urllib.request
-import zlib
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
@@ -276,6 +271,8 @@ def write_file_atomically(path: Path, data: bytes, *, durable: bool = False) -> 
     survives a power loss once this returns (a monitor's state; tiles can be
     rewritten and need not pay for it).
     """
+    import tempfile  # here, not at the top: the append path imports this module only for MAX_LEAF_SIZE
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
@@ -310,6 +307,10 @@ def http_fetcher(prefix: str, timeout: float = 10.0) -> Fetch:
     Accepts gzip (tlog-tiles: "Clients SHOULD include gzip and identity"),
     and refuses bodies larger than the largest entry bundle.
     """
+    import urllib.error
+    import urllib.request
+    import zlib
+
     base = prefix if prefix.endswith("/") else prefix + "/"
 
     def fetch(path: str) -> bytes:
@@ -411,6 +412,8 @@ class TileHashReader:
         # tlog-tiles "Merkle Tree": clients can fetch the tiles they need in parallel.
         if len(items) <= 1 or self._workers <= 1:
             return [fn(item) for item in items]
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=min(self._workers, len(items))) as pool:
             return list(pool.map(fn, items))
 
