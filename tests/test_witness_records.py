@@ -16,7 +16,6 @@ from ledger.cosignature import Cosignature, CosignatureSigner, open_cosigned_che
 from ledger.errors import FormatError, NotFoundError, RecordError, SignatureError
 from ledger.note import Signer
 from ledger.records import Record
-from ledger.store import Store
 from ledger.witness import Witness, format_add_checkpoint, init
 
 T = "2024-05-01T00:00:00Z"
@@ -60,7 +59,7 @@ def test_a_witness_record_round_trips_and_is_shown(ledger):
     [state] = ledger.witnesses()
     assert (state.witness, state.vkey, state.url, state.status, state.added_idx, state.removed_idx) == (
         W1_ID, W1.vkey, "https://w1.example/", "active", entry.index, None)
-    row = ledger._projection.conn.execute("SELECT name, key_id, display_name, signer FROM witnesses").fetchone()
+    row = sqlite3.connect(ledger.path).execute("SELECT name, key_id, display_name, signer FROM witnesses").fetchone()
     assert row == ("witness.example/w1", W1.verifier.key_id.hex(), "Witness One", LOG.verifier.signer_id)
 
 
@@ -165,7 +164,7 @@ def test_cosignatures_are_checked_stored_and_added_to_the_checkpoint(ledger, w1)
     opened = open_cosigned_checkpoint_untrusted(note, LOG.verifier, [W1.verifier], LOG.name)
     assert opened.cosigners() == {W1_ID: cosignatures[0].timestamp}
     assert ledger.cosigned_checkpoint_note(size - 1) == ledger.checkpoint_note(size - 1)
-    row = ledger._store.conn.execute("SELECT * FROM cosignatures").fetchone()
+    row = sqlite3.connect(ledger.path).execute("SELECT * FROM cosignatures").fetchone()
     assert row == (size, W1_ID, cosignatures[0].timestamp, cosignatures[0].line)
 
 
@@ -182,7 +181,7 @@ def test_cosignatures_of_unknown_witnesses_or_other_checkpoints_are_refused(ledg
         ledger.add_cosignatures(99, good)
     assert ledger.cosignatures() == []
     assert ledger.path.read_bytes() != before  # the witness record was appended; nothing else
-    assert ledger._store.cosignatures() == []
+    assert sqlite3.connect(ledger.path).execute("SELECT count(*) FROM cosignatures").fetchone() == (0,)
 
 
 @pytest.mark.parametrize("op", ["UPDATE cosignatures SET timestamp = timestamp + 1", "DELETE FROM cosignatures"])
@@ -218,4 +217,4 @@ def test_a_file_written_before_witnesses_gets_their_tables_when_opened_for_writi
     conn.commit()
     conn.close()
     with pytest.raises(FormatError, match="not a fact-ledger file"):
-        Store.open(old)
+        Ledger.open(old)

@@ -172,7 +172,7 @@ def _export_document(db, fmt, output):
 @db_argument
 @click.option("--size", type=int, help="The checkpoint signed at this tree size (default: the latest).")
 def checkpoint(db, size):
-    """Print the latest signed checkpoint (a C2SP signed note).
+    """Print the latest signed checkpoint (a C2SP signed note), with every witness's cosignature of it.
 
     Save it: 'ledger verify DB --since saved.checkpoint' later proves the log
     only grew since.
@@ -182,7 +182,7 @@ def checkpoint(db, size):
       ledger checkpoint desk.db > saved.checkpoint
     """
     with open_ledger(db) as ledger:
-        click.echo(ledger.latest_checkpoint_note() if size is None else ledger.checkpoint_note(size), nl=False)
+        click.echo(ledger.cosigned_checkpoint_note(size), nl=False)
 
 
 @cli.command()
