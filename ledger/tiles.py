@@ -264,6 +264,23 @@ def write_tiles(directory, tiles: Iterable[Tile], hashes: HashReader, leaves: Le
     return count
 
 
+def publish_tiles(directory, checkpoint_sizes: Sequence[int], checkpoint_note: str, hashes: HashReader,
+                  leaves: LeafReader) -> int:
+    """Write a whole tiled log under ``directory``: for each checkpoint size in order, the tiles
+    completed since the one before and its partial tiles, then the ``checkpoint`` file.
+
+    So every full tile is written once, and the partial tiles of every
+    checkpoint stay readable by a client holding that checkpoint
+    (tlog-tiles "Partial Tiles"). Returns the number of files written.
+    """
+    count, old = 0, 0
+    for size in checkpoint_sizes:
+        count += write_tiles(directory, tiles_for_size(size, old), hashes, leaves)
+        old = size
+    write_file_atomically(Path(directory) / "checkpoint", checkpoint_note.encode("utf-8"))
+    return count + 1
+
+
 def write_file_atomically(path: Path, data: bytes, *, durable: bool = False) -> None:
     """Replace ``path`` with ``data`` so that a reader sees the old file or the new one, never half.
 
