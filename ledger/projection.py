@@ -98,7 +98,7 @@ TABLES = {
         entry_idx INTEGER NOT NULL, entry_hash TEXT NOT NULL)""", "id"),
     # The log's witnesses (witness records): who is asked to cosign each checkpoint.
     "witnesses": ("""CREATE TABLE witnesses (
-        id TEXT PRIMARY KEY, version INTEGER NOT NULL, witness TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+        id TEXT PRIMARY KEY, version INTEGER NOT NULL, witness TEXT NOT NULL, name TEXT NOT NULL,
         key_id TEXT NOT NULL, vkey TEXT NOT NULL, url TEXT NOT NULL, display_name TEXT, status TEXT NOT NULL,
         reason TEXT, added_idx INTEGER NOT NULL, removed_idx INTEGER,
         signer TEXT NOT NULL REFERENCES editors(signer), created TEXT NOT NULL,

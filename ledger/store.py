@@ -101,7 +101,7 @@ class Store:
             conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() if "meta" in tables else None
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as e:  # a damaged schema: its text is no longer UTF-8
             raise FormatError(f"{path} is not a ledger file ({e})") from e
         if not fmt or fmt[0] != FORMAT or not set(LOG_TABLES) - set(ADDED_LOG_TABLES) <= tables:
             conn.close()

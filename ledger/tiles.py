@@ -464,7 +464,7 @@ class TileHashReader:
             # the full one exists; its first W hashes are the partial tile.
             if tile.is_full:
                 raise
-            data = self._get(Tile(tile.level, tile.index).path)[: tile.width * HASH_SIZE]
+            data = self._get_full_instead(tile)[: tile.width * HASH_SIZE]
         if len(data) != tile.width * HASH_SIZE:
             raise TileError(f"{tile.path}: expected {tile.width * HASH_SIZE} bytes, found {len(data)}")
         return data
@@ -475,8 +475,14 @@ class TileHashReader:
         except NotFoundError:
             if bundle.is_full:
                 raise
-            full = parse_entry_bundle_untrusted(self._get(Tile(ENTRIES, bundle.index).path), TILE_WIDTH)
-            return full[: bundle.width]
+            return parse_entry_bundle_untrusted(self._get_full_instead(bundle), TILE_WIDTH)[: bundle.width]
+
+    def _get_full_instead(self, partial: Tile) -> bytes:
+        full = Tile(partial.level, partial.index)
+        try:
+            return self._get(full.path)
+        except NotFoundError as e:
+            raise NotFoundError(f"the log serves neither {partial.path} nor the full tile {full.path}") from e
 
     # --- authenticating -----------------------------------------------------------
     def _hash_in(self, tile: Tile, data: bytes, level: int, n: int) -> bytes:
