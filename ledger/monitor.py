@@ -111,7 +111,7 @@ def describe(entry: Entry) -> Change:
         what, text = "new key", f"new {record.role} key: {rid} {record.display_name!r} ({record.vkey})"
     elif kind == "witness":
         what = "new witness" if version == 1 else "witness removed" if record.status == "removed" else "witness changed"
-        text = f"{what}: {record.vkey.rsplit('+', 1)[0]} at {record.url}" + (f" ({record.reason})" if record.reason else "")
+        text = f"{what}: {'+'.join(record.vkey.split('+', 2)[:2])} at {record.url}" + (f" ({record.reason})" if record.reason else "")
     elif version == 1:
         what, text = f"new {kind}", f"new {kind}: {rid}"
     else:

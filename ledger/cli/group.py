@@ -142,7 +142,7 @@ def describe_cosigning(answers, db) -> str:
     failed = [a for a in answers if not a.ok]
     if not failed:
         return line + "."
-    reasons = "; ".join(f"{a.vkey.rsplit('+', 1)[0]}: {_why(a)}" for a in failed)
+    reasons = "; ".join(f"{'+'.join(a.vkey.split('+', 2)[:2])}: {_why(a)}" for a in failed)
     return f"{line} ({reasons}); run 'ledger witness sync {db}' later"
 
 

@@ -215,7 +215,7 @@ def witness_sync(db, timeout, as_json):
 
 
 def _answer_line(answer) -> str:
-    name = answer.vkey.rsplit("+", 1)[0]
+    name = "+".join(answer.vkey.split("+", 2)[:2])
     if answer.ok:
         return f"{name}: size {answer.size} at {_utc(answer.cosignature.timestamp)}"
     return f"{name}: {answer.error}"
