@@ -96,6 +96,7 @@ def witness_serve(directory, host, port, logs):
 
     for vkey in logs:
         parse_verifier_key_untrusted(vkey)
+    witnessing.read_vkey(directory)  # a folder that holds no witness is one 'Error:' line saying how to make one
     key_file = f"{directory}/{witnessing.KEY_FILE}"
     passphrase = ask_passphrase(WITNESS_PASSPHRASES, f"Passphrase for {key_file}") if key_file_is_encrypted(key_file) else None
     server = witnessing.Witness(directory, logs, passphrase=passphrase)
