@@ -38,29 +38,36 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def server_process(args: list[str], probe: str):
+    """Run ``args`` (a server on 127.0.0.1) until ``probe`` answers; stop it afterwards."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(probe, timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{' '.join(args[1:4])} did not start")
+                time.sleep(0.05)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextlib.contextmanager
 def witness_process(directory: Path, name: str, log_vkey: str):
     """``ledger witness serve`` of a new witness in ``directory``; yields (url, vkey)."""
     from ledger import witness
 
     vkey = witness.init(directory, name, None)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "ledger", "witness", "serve", str(directory), "--port", str(port),
-                             "--log", log_vkey], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the witness in {directory} did not start")
-                time.sleep(0.05)
+    with server_process([sys.executable, "-m", "ledger", "witness", "serve", str(directory), "--port", str(port),
+                         "--log", log_vkey], url):
         yield url, vkey
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _ms(values: list[float]) -> dict:

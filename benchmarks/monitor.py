@@ -21,14 +21,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from benchmarks.cosign_round import free_port
+from benchmarks.cosign_round import free_port, server_process
 from benchmarks.workload import EDITOR, ORIGIN, REPEATS, claims, installed_env, ledger_cmd, new_ledger, signer
 
 
@@ -43,24 +40,12 @@ def publish(path: Path, directory: Path) -> None:
 
 @contextlib.contextmanager
 def http_server(directory: Path):
+    """Python's own http.server serving ``directory``; yields its URL."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(url + "tlog/checkpoint", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("http.server did not start")
-                time.sleep(0.05)
+    with server_process([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)],
+                        url + "tlog/checkpoint"):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def bench_monitor(directory: Path, size: int = 10_000, repeats: int = REPEATS) -> dict:
