@@ -132,7 +132,8 @@ class MonitorReport:
     previous_size: Optional[int]
     size: int
     checkpoint: CosignedCheckpoint
-    changes: tuple[Change, ...]
+    changes: tuple[Change, ...]  # the first MAX_LISTED new entries, described
+    counts: dict  # what -> how many of the new entries
     trusted: tuple[str, ...]  # the trusted witnesses (name+keyid)
     quorum: str
     witness_sizes: dict = attrs.field(factory=dict)  # witness name+keyid -> size of its own latest checkpoint
@@ -140,15 +141,16 @@ class MonitorReport:
     now: float = 0.0
 
     @property
+    def new_entries(self) -> int:
+        return sum(self.counts.values())
+
+    @property
     def summary(self) -> str:
         """One line, for cron."""
-        counts: dict[str, int] = {}
-        for change in self.changes:
-            counts[change.what] = counts.get(change.what, 0) + 1
-        what = ", ".join(f"{w} ×{n}" if n > 1 else w for w, n in counts.items())
+        what = ", ".join(f"{w} ×{n}" if n > 1 else w for w, n in self.counts.items())
         grew = (f"{self.previous_size} → {self.size} entries" if self.previous_size is not None
                 else f"first check, {self.size} entries")
-        new = f" ({len(self.changes)} new: {what})" if self.changes else " (nothing new)"
+        new = f" ({self.new_entries} new: {what})" if self.counts else " (nothing new)"
         cosigners = self.checkpoint.cosigners()
         fresh = f", freshest {int(self.now - max(cosigners.values()))} s ago" if cosigners else ""
         warned = f"; {len(self.warnings)} warning(s), see --verbose" if self.warnings else ""
@@ -189,22 +191,62 @@ def _run(state: FollowState, fetch: Fetch, policy: Optional[Policy], max_age: Op
     checkpoint = _open(note, log, (), origin).checkpoint
     reader = TileHashReader(checkpoint.size, checkpoint.root_hash, fetch)
     previous = None if state.note is None else _open(state.note, log, (), origin).checkpoint
+    changes = Changes()
     with _tile_findings():
         if previous is not None:
             check_extends(reader, previous.size, previous.root_hash)
-        leaves = reader.read_leaves(state.size, checkpoint.size)
-    try:
-        entries = state.replay(leaves, lambda i: reader.read_leaves(i, i + 1)[0], workers)
-    except EntryError as e:
-        raise MonitorError("entry", f"a new entry does not verify: {e}") from e
+        try:
+            state.replay(_leaf_chunks(reader, state.size), _LeafCache(reader).leaf, changes.add, workers)
+        except EntryError as e:
+            raise MonitorError("entry", f"a new entry does not verify: {e}") from e
     trusted = trusted_witnesses(state, policy)
     opened = _open(note, log, [w.verifier for w in trusted], origin)
     check_cosigners(opened, policy, max_age, now)
     witness_sizes, warnings = check_witness_views(reader, trusted, log, origin, witness_timeout)
     state.commit(checkpoint.size, note, int(now))
     return MonitorReport(origin, None if previous is None else previous.size, checkpoint.size, opened,
-                         tuple(describe(e) for e in entries), tuple(w.id for w in trusted),
+                         tuple(changes.listed), changes.counts, tuple(w.id for w in trusted),
                          policy.describe() if policy else "none", witness_sizes, tuple(warnings), now)
+
+
+# Leaves read from the tiles at a time (whole entry bundles, fetched in parallel).
+CHUNK = 16 * 256
+# New entries described one by one at most; beyond, they are counted only.
+MAX_LISTED = 10_000
+
+
+def _leaf_chunks(reader: TileHashReader, start: int):
+    for first in range(start, reader.tree_size, CHUNK):
+        yield reader.read_leaves(first, min(first + CHUNK, reader.tree_size))
+
+
+class _LeafCache:
+    """Earlier leaves a rule needs (the version a revision replaces), a few entry bundles kept."""
+
+    def __init__(self, reader: TileHashReader, bundles: int = 32):
+        self._reader, self._bundles, self._kept = reader, bundles, {}
+
+    def leaf(self, index: int) -> bytes:
+        first = index - index % 256
+        if first not in self._kept:
+            if len(self._kept) >= self._bundles:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[first] = self._reader.read_leaves(first, min(first + 256, self._reader.tree_size))
+        return self._kept[first][index - first]
+
+
+class Changes:
+    """What the new entries change: a count of each kind of change, and the first MAX_LISTED described."""
+
+    def __init__(self):
+        self.counts: dict[str, int] = {}
+        self.listed: list[Change] = []
+
+    def add(self, entry: Entry) -> None:
+        change = describe(entry)
+        self.counts[change.what] = self.counts.get(change.what, 0) + 1
+        if len(self.listed) < MAX_LISTED:
+            self.listed.append(change)
 
 
 class _tile_findings:

@@ -259,3 +259,22 @@ def test_tiles_location():
     assert tiles_location("https://mirror.example/ledger/tlog") == "https://mirror.example/ledger/tlog/"
     assert tiles_location("https://mirror.example/ledger/tlog/") == "https://mirror.example/ledger/tlog/"
     assert tiles_location("some/folder") == "some/folder"
+
+
+def test_a_first_run_over_several_chunks_reads_earlier_versions_from_the_tiles(log, tmp_path):
+    """4,300 new entries are replayed a chunk of 4,096 at a time; a revision in the second chunk of a claim in the first
+    needs the version it replaces, read back from the tiles."""
+    source = {"kind": "source", "id": "source:s", "type": "other", "title": "S", "created": TEST_CREATED}
+    claims = [{"kind": "claim", "id": f"claim:c{i}", "text": f"claim {i}", "language": "en", "source": "source:s",
+               "created": TEST_CREATED} for i in range(4300)]
+    log.ledger.append([source] + claims, LOG, LOG)
+    log.ledger.revise("claim:c5", "Clearer", LOG, LOG, changes={"text": "claim five"})
+    report = follow(str(publish(log.path, tmp_path / "a")), tmp_path / "state", vkey=LOG.vkey)
+    assert report.size == 4303 and report.new_entries == 4303
+    assert report.counts == {"new key": 1, "new source": 1, "new claim": 4300, "revision": 1}
+    assert report.changes[-1].text.startswith("entry 4302: revision 2 of claim:c5 (Clearer), signed by ")
+    conn = sqlite3.connect(tmp_path / "state")
+    assert conn.execute("SELECT text, version FROM claims WHERE id = 'claim:c5'").fetchone() == ("claim five", 2)
+    [(changes,)] = conn.execute("SELECT changes FROM claim_versions WHERE claim_id = 'claim:c5' AND version = 2").fetchall()
+    assert "claim five" in changes
+    conn.close()

@@ -62,6 +62,8 @@ def monitor(url, state_file, vkey, witness_vkeys, quorum, policy_file, max_age, 
     if verbose:
         for change in report.changes:
             click.echo(f"  {change.text}")
+        if report.new_entries > len(report.changes):
+            click.echo(f"  ... and {report.new_entries - len(report.changes):,} more new entries")
         for witness, timestamp in sorted(report.checkpoint.cosigners().items()):
             held = report.witness_sizes.get(witness)
             click.echo(f"  cosigned by {witness} at {_utc(timestamp)}" + (f"; it holds size {held}" if held is not None else ""))
@@ -72,6 +74,7 @@ def monitor(url, state_file, vkey, witness_vkeys, quorum, policy_file, max_age, 
 def _report_json(report) -> dict:
     return {
         "ok": True, "origin": report.origin, "previous_size": report.previous_size, "size": report.size,
+        "new_entries": report.new_entries, "counts": report.counts,
         "changes": [{"index": c.index, "what": c.what, "id": c.record_id, "version": c.version, "text": c.text} for c in report.changes],
         "cosigned": {w: _utc(t) for w, t in sorted(report.checkpoint.cosigners().items())},
         "trusted_witnesses": list(report.trusted), "quorum": report.quorum, "witness_sizes": report.witness_sizes,

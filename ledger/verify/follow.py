@@ -19,7 +19,7 @@ import functools
 import os
 import sqlite3
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 from ledger.envelope import Entry
 from ledger.errors import FormatError, LedgerError, RecordError, SignatureError
@@ -120,35 +120,40 @@ class FollowState:
         return _record(index, leaf)
 
     # --- the run ---------------------------------------------------------------------------------
-    def replay(self, leaves: Sequence[bytes], read_leaf: Callable[[int], bytes], workers: Optional[int] = None) -> list[Entry]:
-        """Check and apply the entries after ``size`` (``leaves``, in order) as ``ledger verify`` does.
+    def replay(self, chunks: Iterable[Sequence[bytes]], read_leaf: Callable[[int], bytes], on_entry: Callable[[Entry], None],
+               workers: Optional[int] = None) -> int:
+        """Check and apply the entries after ``size``, given in order as chunks of leaves, as ``ledger verify`` does.
 
         ``read_leaf(i)`` gives an earlier entry's leaf when a rule or the
-        projection needs it (the version a revision replaces). Raises
-        EntryError at the first entry that breaks a rule or whose signature
-        does not verify; nothing is kept then.
+        projection needs it (the version a revision replaces);
+        ``on_entry(entry)`` is called for each entry once it passed the rules.
+        Returns how many entries were replayed. Raises EntryError at the
+        first entry that breaks a rule or whose signature does not verify;
+        nothing is kept then.
         """
-        start = self.size
-        self._new = dict(enumerate(leaves, start))
         self._read_leaf = read_leaf
-        entries = []
+        next_index = self.size
         with Workers(workers) as pool, self.projection.cached():
-            for index, leaf in self._new.items():
-                entry = _entry_from_untrusted(index, leaf)
-                self._check_log_key(entry)
-                try:
-                    check_entry(entry, self.projection, self.log_verifier.name, None, pool.signatures)
-                except (RecordError, SignatureError, FormatError) as e:
-                    raise EntryError(str(e)) from e
-                self.projection.apply(entry)
-                pool.send_full_chunk()
-                entries.append(entry)
+            for leaves in chunks:
+                # Only this chunk's leaves are kept: a first run over a large log holds one chunk at a time.
+                self._new = dict(enumerate(leaves, next_index))
+                next_index += len(self._new)
+                for index, leaf in self._new.items():
+                    entry = _entry_from_untrusted(index, leaf)
+                    self._check_log_key(entry)
+                    try:
+                        check_entry(entry, self.projection, self.log_verifier.name, None, pool.signatures)
+                    except (RecordError, SignatureError, FormatError) as e:
+                        raise EntryError(str(e)) from e
+                    self.projection.apply(entry)
+                    pool.send_full_chunk()
+                    on_entry(entry)
             bad = pool.bad_signatures()
         if bad:
-            entry = entries[bad[0] - start]
+            entry = _entry_from_untrusted(bad[0], self._new.get(bad[0]) or read_leaf(bad[0]))
             raise EntryError(f"entry {entry.index} ({entry.record.id} v{entry.record.version}): signature by "
                              f"{entry.signer} does not verify under its registered key")
-        return entries
+        return next_index - self.size
 
     def _check_log_key(self, entry: Entry) -> None:
         # docs/verify.md step 1: entry 0 registers the log key, the one this monitor follows.
