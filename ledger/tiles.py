@@ -540,13 +540,21 @@ class TileHashReader:
         """Leaves ``start`` .. ``end - 1`` from entry bundles, each checked against its leaf hash."""
         if not 0 <= start <= end <= self.tree_size:
             raise ValueError(f"read_leaves: want 0 <= start <= end <= {self.tree_size}, got {start}, {end}")
-        hashes = self.read_hashes([stored_hash_index(0, i) for i in range(start, end)])
-        bundles = [_widest(ENTRIES, n, self.tree_size) for n in range(start // TILE_WIDTH, -(-end // TILE_WIDTH))]
+        if start == end:
+            return []
+        # The level-0 tiles of the same range as the bundles: checked against the root first.
+        numbers = range(start // TILE_WIDTH, (end - 1) // TILE_WIDTH + 1)
+        hash_tiles = [_widest(0, n, self.tree_size) for n in numbers]
+        missing = self._plan(hash_tiles)
+        if missing:
+            self._authenticate(dict(zip(missing, self._map(self._fetch_tile, missing))))
+        bundles = [_widest(ENTRIES, n, self.tree_size) for n in numbers]
         leaves = []
-        for bundle, entries in zip(bundles, self._map(self._fetch_bundle, bundles)):
+        for tile, bundle, entries in zip(hash_tiles, bundles, self._map(self._fetch_bundle, bundles)):
+            hashes = self._verified[tile]
             for i in range(max(start, bundle.start), min(end, bundle.start + bundle.width)):
-                leaf = entries[i - bundle.start]
-                if leaf_hash(leaf) != hashes[i - start]:
+                leaf, at = entries[i - bundle.start], (i - bundle.start) * HASH_SIZE
+                if leaf_hash(leaf) != hashes[at : at + HASH_SIZE]:
                     raise TileError(f"{bundle.path}: entry {i} does not hash to its leaf hash in the level-0 tile")
                 leaves.append(leaf)
         return leaves
