@@ -256,11 +256,12 @@ class Ledger:
 
     def tlog_proof(self, index: int, size: Optional[int] = None) -> str:
         """The C2SP tlog-proof@v1 bundle for entry ``index``; its extra data carries the
-        entry and the registration of the key that signed it (docs/verify.md)."""
+        entry and the registration of the key that signed it (docs/verify.md). Its checkpoint
+        carries the witnesses' cosignatures, so one claim's proof shows them too."""
         from ledger.checkpoint import proof_extra
 
         size = self._size_or_latest(size)
-        note = self.checkpoint_note(size)
+        note = self.cosigned_checkpoint_note(size)
         entry = self.entry(index) if 0 <= index < size else None
         if entry is None:
             raise ProofError(f"entry {index} is not in a tree of size {size}")

@@ -227,3 +227,27 @@ def test_verify_a_live_site_with_a_quorum(witnessed, run, tmp_path):
         done = run("verify", base, "--vkey", LOG.vkey, "--witness", W1.vkey, "--witness", W2.vkey)
         assert done.exit_code == 0, done.stdout
         assert "quorum 2 of" in done.stdout and ": met" in done.stdout
+
+
+def test_a_claims_tlog_proof_carries_the_cosignatures(witnessed, run, tmp_path):
+    db = copy(witnessed, tmp_path)
+    with Ledger.open(db, readonly=True) as ledger:
+        bundle = ledger.tlog_proof(4)
+        assert bundle.endswith(ledger.cosigned_checkpoint_note())
+    assert bundle.count(f"\n— {W1.name} ") == 1 and bundle.count(f"\n— {W2.name} ") == 1
+    (tmp_path / "claim.tlog-proof").write_text(bundle)
+    # Entry 4 is source:s2 (entries: log key, witness W1, source:s1, witness W2, source:s2, source:s3).
+    done = run("verify", "source:s2", "--proof", tmp_path / "claim.tlog-proof", "--vkey", LOG.vkey)
+    assert done.exit_code == 0, done.stderr
+
+
+def test_the_witness_keys_a_served_checkpoint_may_carry(witnessed, tmp_path):
+    from ledger.verify.witnesses import witness_verifiers
+    from ledger.verify.replay import Replay
+    from ledger.verify.report import Report
+    from ledger.verify.workers import Workers
+
+    source = open_source(str(copy(witnessed, tmp_path)))
+    with Workers(1) as pool, Replay(source, Report(source=source.name), pool, pinned=None, checkpoint_sizes=[]) as replay:
+        replay.run()
+        assert [v.vkey for v in witness_verifiers(replay)] == [W1.vkey, W2.vkey]

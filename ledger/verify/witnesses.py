@@ -17,8 +17,8 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from ledger.cosignature import (Cosignature, add_cosignatures, open_cosigned_checkpoint_untrusted, parse_cosigner_vkey_untrusted,
-                                parse_signature_lines_untrusted, verify_cosignature)
+from ledger.cosignature import (Cosignature, CosignatureVerifier, add_cosignatures, open_cosigned_checkpoint_untrusted,
+                                parse_cosigner_vkey_untrusted, parse_signature_lines_untrusted, verify_cosignature)
 from ledger.errors import FormatError, SignatureError
 from ledger.policy import Policy
 from ledger.store import Store
@@ -34,6 +34,12 @@ def check_witnesses(source: Source, notes: list, replay: Replay, report: Report,
         check_stored_cosignatures(file, dict(n for n in notes if n[0] is not None), replay, report)
     if policy is not None:
         check_quorum(file, notes, replay, report, policy)
+
+
+def witness_verifiers(replay: Replay) -> list[CosignatureVerifier]:
+    """The cosignature/v1 keys of every witness the log has named (its witness records, any status): the keys
+    whose signature lines a served checkpoint may carry besides the log's own."""
+    return [parse_cosigner_vkey_untrusted(w.vkey) for w in replay.projection.witnesses()]
 
 
 def check_stored_cosignatures(file: Store, notes: dict, replay: Replay, report: Report) -> None:
