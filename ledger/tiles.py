@@ -281,13 +281,9 @@ def publish_tiles(directory, checkpoint_sizes: Sequence[int], checkpoint_note: s
     return count + 1
 
 
-def write_file_atomically(path: Path, data: bytes, *, durable: bool = False) -> None:
-    """Replace ``path`` with ``data`` so that a reader sees the old file or the new one, never half.
-
-    ``durable`` also syncs the file and its directory, so the new file
-    survives a power loss once this returns (a monitor's state; tiles can be
-    rewritten and need not pay for it).
-    """
+def write_file_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a reader (a web server of the folder) sees the old file or
+    the new one, never half. Not synced to disk: tiles can always be written again from the ledger."""
     import tempfile  # here, not at the top: the append path imports this module only for MAX_LEAF_SIZE
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -295,20 +291,11 @@ def write_file_atomically(path: Path, data: bytes, *, durable: bool = False) -> 
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    if durable:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 # ---------------------------------------------------------------------------
