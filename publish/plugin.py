@@ -34,6 +34,7 @@ from datasette.utils.asgi import Response
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 
+from ledger import tiles
 from ledger.api import Ledger
 from ledger.diff import word_diff
 from ledger.errors import LedgerError, NotFoundError, ProofError
@@ -45,8 +46,9 @@ PLUGIN = "fact-ledger"
 ENTRIES_PAGE_CAP = 10_000
 FEED_SIZE = 50
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-VERIFIER_PREFIXES = ("/-/checkpoint", "/-/vkey", "/-/proof/", "/-/entries.jsonl", "/-/snapshots/", "/-/ledger.json", "/-/feed.atom")
-DEFAULT_ROBOTS_DISALLOW = ("/-/entries.jsonl", "/-/proof/", "/-/snapshots/")
+VERIFIER_PREFIXES = ("/-/checkpoint", "/-/vkey", "/-/proof/", "/-/entries.jsonl", "/-/snapshots/", "/-/ledger.json", "/-/feed.atom",
+                     "/-/tlog/")
+DEFAULT_ROBOTS_DISALLOW = ("/-/entries.jsonl", "/-/proof/", "/-/snapshots/", "/-/tlog/")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 SLUG = r"[a-z0-9][a-z0-9._-]{0,127}"
 # Private-use code points that the search query's snippet() puts around
@@ -131,12 +133,13 @@ def _verifier(fn):
 
 @_verifier
 async def checkpoint_latest(site, request):
-    return _text(site.ledger.latest_checkpoint_note())
+    # With the witnesses' cosignatures (docs/witness.md), as /-/tlog/checkpoint.
+    return _text(site.ledger.cosigned_checkpoint_note())
 
 
 @_verifier
 async def checkpoint_at(site, request):
-    return _text(site.ledger.checkpoint_note(_uint(request.url_vars["size"], "size")))
+    return _text(site.ledger.cosigned_checkpoint_note(_uint(request.url_vars["size"], "size")))
 
 
 @_verifier
@@ -208,6 +211,7 @@ async def ledger_json(site, request):
         "latest_checkpoint_size": checkpoints[-1][0] if checkpoints else None,
         "entries_page_cap": ENTRIES_PAGE_CAP,
         "database": site.db.name,
+        "witnesses": witnesses_json(ledger),
         "routes": {
             "checkpoint": "/-/checkpoint",
             "checkpoint_at": "/-/checkpoint/{size}",
@@ -218,8 +222,47 @@ async def ledger_json(site, request):
             "entries": "/-/entries.jsonl?start={start}&end={end}",
             "snapshot": "/-/snapshots/{sha256}",
             "feed": "/-/feed.atom",
+            "tlog": "/-/tlog/",
         },
     })
+
+
+# --- the log as C2SP tlog-tiles, with its cosigned checkpoint (docs/log.md "Tiles") ---------------
+
+TILE_CONTENT_TYPE = "application/octet-stream"
+
+
+@_verifier
+async def tlog_checkpoint(site, request):
+    # tlog-tiles: the checkpoint changes, so it is cached for seconds only.
+    return Response.text(site.ledger.cosigned_checkpoint_note(), headers={"Cache-Control": tiles.CACHE_SHORT})
+
+
+@_verifier
+async def tlog_tile(site, request):
+    """A hash tile or entry bundle of the latest checkpoint's tree (or a prefix of one), as ``ledger publish`` writes it."""
+    path = "tile/" + request.url_vars["path"]
+    try:
+        tile = tiles.parse_tile_path_untrusted(path)
+    except LedgerError as e:
+        raise NotFoundError(str(e)) from e
+    latest = site.ledger.latest_checkpoint()
+    if latest is None or not tiles.tile_in_tree(tile, latest[0]):
+        raise NotFoundError(f"{path} is not in the tree of the latest checkpoint (size {latest[0] if latest else 0})")
+    body = tiles.read_tile_or_bundle(tile, site.ledger, site.ledger)
+    # tlog-tiles: a full tile never changes; a partial one is replaced by a wider one.
+    return Response(body, content_type=TILE_CONTENT_TYPE, headers={"Cache-Control": tile.cache_control})
+
+
+def witnesses_json(ledger) -> list[dict]:
+    """The log's witnesses, for tools and for pages that show who cosigned (``data-witness-vkeys``)."""
+    return [{"id": w.record_id, "vkey": w.vkey, "url": w.url, "display_name": w.display_name, "status": w.status}
+            for w in ledger.witnesses()]
+
+
+def witness_vkeys(ledger) -> str:
+    """The active witnesses' verifier keys, space-separated: a claim page's ``data-witness-vkeys`` (docs/browser-verify.md)."""
+    return " ".join(w.vkey for w in ledger.witnesses(active_only=True))
 
 
 # --- the feed ------------------------------------------------------------------------
@@ -614,6 +657,8 @@ def register_routes():
         (r"^/-/entries\.jsonl$", entries_jsonl),
         (r"^/-/snapshots/(?P<sha256>[^/]*)$", snapshot),
         (r"^/-/ledger\.json$", ledger_json),
+        (r"^/-/tlog/checkpoint$", tlog_checkpoint),
+        (r"^/-/tlog/tile/(?P<path>.+)$", tlog_tile),
         (r"^/-/feed\.atom$", feed),
         (r"^/robots\.txt$", robots),
         (rf"^/claim/(?P<slug>{SLUG})$", claim_page),
