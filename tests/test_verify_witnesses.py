@@ -167,7 +167,12 @@ def test_stored_cosignatures_are_each_checked(witnessed, tmp_path):
     insert_cosignature(db, 9, wid(W2), late.timestamp, late.line)
     assert failures(db) == [f"cosignature of checkpoint 9 by {wid(W2)}: there is no checkpoint of size 9 for it to cosign"]
     db = copy(witnessed, tmp_path)
-    insert_cosignature(db, 6, wid(W1), late.timestamp, late.line)  # W2's line under W1's name
+    # W2's line under W1's name, in place of W1's own (which may carry the same second, the table's key)
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM cosignatures WHERE tree_size = 6 AND witness = ?", (wid(W1),))
+    conn.commit()
+    conn.close()
+    insert_cosignature(db, 6, wid(W1), late.timestamp, late.line)
     assert failures(db) == [f"cosignature of checkpoint 6 by {wid(W1)}: its witness or time column ({wid(W1)}, "
                             f"{late.timestamp}) is not what its line says"]
     db = copy(witnessed, tmp_path)
