@@ -15,10 +15,16 @@ import hashlib
 from typing import Optional
 
 from ledger.interop.feed import (
-    PUBLISHER_ID_PREFIX, REVIEW_PAGE_ID_PREFIX, TITLE_NOT_GIVEN, UNKNOWN_SOURCE_ID, Appearance, FeedItem, Party,
+    LINE_MAX, PUBLISHER_ID_PREFIX, REVIEW_PAGE_ID_PREFIX, TITLE_NOT_GIVEN, UNKNOWN_SOURCE_ID, Appearance, FeedItem, Party,
+    shortened,
 )
 from ledger.interop.language import contradicting_language
 from ledger.ratings import fold_label as fold_key
+
+
+def line(text: Optional[str]) -> Optional[str]:
+    """A title or name as a record's one-line field holds it: a URL standing in for a title can be longer."""
+    return shortened(text, LINE_MAX) if text else text
 
 
 def hex16(key: str) -> str:
@@ -30,7 +36,7 @@ def drop_none(d: dict) -> dict:
 
 
 def claimant_name(item: FeedItem) -> Optional[str]:
-    return item.claimant.name or item.claimant.url if item.claimant else None
+    return line(item.claimant.name or item.claimant.url) if item.claimant else None
 
 
 def claim_key(item: FeedItem) -> str:
@@ -56,7 +62,7 @@ def review_key(item: FeedItem) -> str:
 
 
 def publisher_title(publisher: Party) -> str:
-    return publisher.name or publisher.site or publisher.url
+    return line(publisher.name or publisher.site or publisher.url)
 
 
 def publisher_ids(title: str) -> list[str]:
@@ -76,7 +82,7 @@ def publisher_source(publisher: Party, note: str) -> dict:
 
 def review_page_source(item: FeedItem, page_id: str, note: str) -> dict:
     """The published fact-check; its ``publisher`` is the title of the publisher source (found by ID on export)."""
-    title = item.review_title or item.review_url or f"Fact-check by {publisher_title(item.publisher)}"
+    title = line(item.review_title or item.review_url or f"Fact-check by {publisher_title(item.publisher)}")
     return drop_none({
         "kind": "source", "id": page_id, "type": "article", "title": title, "url": item.review_url,
         "publisher": publisher_title(item.publisher) if item.publisher else None, "language": item.review_language,
@@ -87,7 +93,7 @@ def review_page_source(item: FeedItem, page_id: str, note: str) -> dict:
 
 def claimant_source(claimant: Party, note: str) -> dict:
     return drop_none({"kind": "source", "id": f"source:cr-claimant-{hex16(claimant.url or fold_key(claimant.name or ''))}",
-                      "type": claimant.type, "title": claimant.name or claimant.url, "url": claimant.url, "note": note})
+                      "type": claimant.type, "title": line(claimant.name or claimant.url), "url": claimant.url, "note": note})
 
 
 def appearance_sources(appearances: list[Appearance], note: str) -> list[dict]:
@@ -97,7 +103,7 @@ def appearance_sources(appearances: list[Appearance], note: str) -> list[dict]:
         links = [{"rel": "republishes", "source": sources[0]["id"]}] if sources else None
         sources.append(drop_none({
             "kind": "source", "id": f"source:cr-appearance-{hex16(a.url or (a.archives[0] if a.archives else '') or a.title)}",
-            "type": "document", "title": a.title or a.url or a.archives[0],
+            "type": "document", "title": line(a.title or a.url or a.archives[0]),
             "url": a.url, "published": a.published, "archives": list(a.archives), "links": links,
             "description": None if a.title else TITLE_NOT_GIVEN, "note": note,
         }))

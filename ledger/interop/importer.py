@@ -121,7 +121,7 @@ class _Planned:
     its first occurrence's content, and where in the file that was."""
 
     place: Optional[int]
-    digest: int
+    digest: Optional[int]  # None until the record is met again
     at: str
 
 
@@ -152,18 +152,24 @@ class _Planner:
         self.table: Optional[RatingTable] = None
         self.default_map_record: Optional[dict] = None  # the packaged map, when the ledger does not have it yet
         self.map_note = ""
+        self._heads: dict[str, object] = {}
         self._cache: dict[str, Optional[dict]] = {}
 
     # --- the ledger, as it is before the import -------------------------------------------
     def head(self, record_id):
-        return self.ledger.head(record_id)
+        """Where a record is in the ledger (None: not there); the records of the last items are remembered."""
+        if record_id not in self._heads:
+            if len(self._heads) > 256:
+                self._heads.clear()
+                self._cache.clear()
+            self._heads[record_id] = self.ledger.head(record_id)
+        return self._heads[record_id]
 
     def current(self, record_id) -> Optional[dict]:
-        """The current version of a record in the ledger, as a dict (None if there is none); the last few are cached."""
+        """The current version of a record in the ledger, as a dict (None if there is none)."""
         if record_id not in self._cache:
-            if len(self._cache) > 64:
-                self._cache.clear()
-            self._cache[record_id] = self.ledger.current(record_id).record.to_dict() if self.head(record_id) else None
+            head = self.head(record_id)
+            self._cache[record_id] = self.ledger.entry(head.entry_idx).record.to_dict() if head else None
         return self._cache[record_id]
 
     def note(self, at: str) -> str:
@@ -261,22 +267,34 @@ class _Planner:
         values are kept and only fields it did not give are added; otherwise
         (records files, where a later line is a later version) the later one replaces it.
         """
-        decisions = [self.decide(at, record, first_wins) for record in records]
+        digests = [self.digest(record) for record in records]
+        decisions = [self.decide(at, record, digest, first_wins) for record, digest in zip(records, digests)]
         if self.default_map_record and any(r["kind"] == "review" and d.action in ("create", "revise")
                                            for r, d in zip(records, decisions)):
             # The map that rates these reviews goes in the log before them.
             record, self.default_map_record = self.default_map_record, None
             self.plan("rating map", [record])
-        for record, decision in zip(records, decisions):
-            self.commit(at, record["id"], _digest(record), decision, first_wins)
+        for record, digest, decision in zip(records, digests, decisions):
+            self.commit(at, record["id"], digest, decision, first_wins)
 
-    def decide(self, at: str, record: dict, first_wins: bool) -> _Decision:
+    def digest(self, record: dict) -> Optional[int]:
+        """The digest of a record's content when it is met again, or is in the ledger; None for a first
+        occurrence of a new record (computed from the batch if it is met again: ``decide``)."""
+        planned = self.planned.get(record["id"])
+        if planned is None and self.head(record["id"]) is None:
+            return None
+        if planned is not None and planned.digest is None:
+            planned.digest = _digest(self.batch.record(planned.place))
+        return _digest(record)
+
+    def decide(self, at: str, record: dict, digest: Optional[int], first_wins: bool) -> _Decision:
         record_id, planned = record["id"], self.planned.get(record["id"])
         warnings = ()
+        if planned is not None and planned.digest == digest:
+            return _Decision("same")
         if planned is None or not first_wins:
-            if planned is not None and planned.digest == _digest(record):
-                return _Decision("same")
-            self.validate(record)
+            if not first_wins:  # a records file: what it says is checked here (a feed's records are built valid)
+                self.validate(record)
             target = record
         else:
             first = self.batch.record(planned.place) if planned.place is not None else self.current(record_id)
@@ -319,7 +337,7 @@ class _Planner:
         except RecordError as e:
             raise RecordError(f"{record.get('id')}: {str(e).removeprefix('$')}") from e
 
-    def commit(self, at: str, record_id: str, digest: int, decision: _Decision, first_wins: bool) -> None:
+    def commit(self, at: str, record_id: str, digest: Optional[int], decision: _Decision, first_wins: bool) -> None:
         planned = self.planned.get(record_id)
         if planned is None:
             planned = self.planned[record_id] = _Planned(None, digest, at)

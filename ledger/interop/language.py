@@ -14,15 +14,21 @@ Persian's پ چ ژ گ, Urdu's ٹ ڈ ڑ ں ے; otherwise ``und-<Script>``, BCP 47
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from typing import Optional
 
 from ledger.folding import primary_language
 
-# Unicode script of a letter, by the first word of its Unicode name.
-_SCRIPTS = {"ARABIC": "Arab", "LATIN": "Latn", "CYRILLIC": "Cyrl", "GREEK": "Grek", "HEBREW": "Hebr",
-            "DEVANAGARI": "Deva", "THAI": "Thai", "GEORGIAN": "Geor", "ARMENIAN": "Armn", "HANGUL": "Hang",
-            "HIRAGANA": "Jpan", "KATAKANA": "Jpan", "CJK": "Hani", "BENGALI": "Beng", "TAMIL": "Taml"}
+# The letters of each script, by Unicode block (the blocks' letters; digits and marks are not counted).
+_SCRIPTS = {
+    "Latn": "A-Za-z\u00c0-\u024f\u1e00-\u1eff", "Arab": "\u0620-\u064a\u066e-\u06d3\u06fa-\u06ff\u0750-\u077f"
+    "\u08a0-\u08c9\ufb50-\ufdfb\ufe70-\ufefc", "Cyrl": "\u0400-\u0481\u048a-\u052f", "Grek": "\u0370-\u03ff\u1f00-\u1fff",
+    "Hebr": "\u05d0-\u05f2", "Deva": "\u0904-\u0939\u0958-\u0961", "Thai": "\u0e01-\u0e30", "Geor": "\u10a0-\u10ff",
+    "Armn": "\u0531-\u0587", "Hang": "\uac00-\ud7a3\u1100-\u11ff", "Jpan": "\u3041-\u30ff", "Hani": "\u4e00-\u9fff",
+    "Beng": "\u0985-\u09b9", "Taml": "\u0b85-\u0bb9",
+}
+_SCRIPT_LETTERS = {script: re.compile(f"[{letters}]") for script, letters in _SCRIPTS.items()}
+_LETTER = re.compile(r"[^\W\d_]")
 # The script each language is written in (only languages written in one script).
 _LANGUAGE_SCRIPT = {
     **dict.fromkeys("en fr es pt ro de it nl pl tr id ms vi sw tl cs sk hu sv da no nb nn fi hr sl lt lv et ca eu gl "
@@ -39,26 +45,17 @@ CLEAR_SHARE = 0.9  # of a text's letters
 MIN_LETTERS = 3
 
 
-def _script(char: str) -> Optional[str]:
-    name = unicodedata.name(char, "")
-    return _SCRIPTS.get(name.split(" ", 1)[0]) if name else None
-
-
 def dominant_script(text: str) -> Optional[str]:
     """The script of at least CLEAR_SHARE of the letters of ``text`` (and MIN_LETTERS of them), else None."""
-    counts: dict[str, int] = {}
-    letters = 0
-    for char in text:
-        if char.isalpha():
-            letters += 1
-            script = _script(char)
-            if script:
-                counts[script] = counts.get(script, 0) + 1
-    if letters < MIN_LETTERS or not counts:
+    letters = len(_LETTER.findall(text))
+    if letters < MIN_LETTERS:
         return None
+    if text.isascii():
+        return "Latn"
+    counts = {script: len(pattern.findall(text)) for script, pattern in _SCRIPT_LETTERS.items()}
+    if counts["Jpan"]:
+        counts["Jpan"] += counts.pop("Hani")  # Japanese writes kanji beside kana
     script, count = max(counts.items(), key=lambda kv: kv[1])
-    if script == "Hani" and counts.get("Jpan"):
-        script, count = "Jpan", count + counts["Jpan"]  # Japanese writes kanji beside kana
     return script if count >= CLEAR_SHARE * letters else None
 
 
@@ -74,7 +71,7 @@ def contradicting_language(tag: Optional[str], text: str) -> Optional[str]:
     """The language ``text`` is written in when its script clearly contradicts ``tag``; None when they agree
     (or when the tag's script or the text's is not clear)."""
     expected = _LANGUAGE_SCRIPT.get(primary_language(tag))
-    if expected is None:
+    if expected is None or (expected == "Latn" and text.isascii()):
         return None
     found = dominant_script(text)
     if found is None or found == expected or (expected == "Hani" and found == "Jpan"):
