@@ -6,7 +6,7 @@ import io
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import FormatError
@@ -129,3 +129,38 @@ def test_detection_errors(data, fmt, message):
 ])
 def test_a_language_tag_the_script_contradicts(tag, text, found):
     assert contradicting_language(tag, text) == found
+
+
+# --- a feed's records are valid however odd the feed (the planner does not check them again) --------
+odd_text = st.one_of(st.text(max_size=40), st.text(alphabet="ab \n\t\r\u202b\u2066\ue000\x00\x85\u200f", max_size=30),
+                     st.sampled_from(["x" * 1500, "y " * 1200, "https://e.example/" + "p" * 2100, "/relative/path", "//host/x"]))
+odd_value = st.one_of(st.none(), odd_text, st.integers(-5000, 5000), st.lists(odd_text, max_size=3),
+                      st.dictionaries(st.sampled_from(["name", "url", "@id", "@type"]), odd_text, max_size=3))
+odd_date = st.one_of(st.none(), st.sampled_from(["2024-02-30", "2024-02-29T10:00:00Z", "2025-04-28T19:23+0300",
+                                                 "2025-04-28T19:23:46", "12 avril 2024", "2024", "2024-13"]), odd_text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.fixed_dictionaries({
+    "claimReviewed": odd_text, "url": st.one_of(odd_value, st.just("https://desk.example/a")), "headline": odd_value,
+    "datePublished": odd_date, "inLanguage": st.one_of(odd_value, st.just("pt-BR")), "reviewBody": odd_value,
+    "author": odd_value, "reviewRating": st.fixed_dictionaries({"alternateName": odd_value, "ratingValue": odd_value,
+                                                                "bestRating": odd_value, "worstRating": odd_value}),
+    "itemReviewed": st.fixed_dictionaries({"author": odd_value, "datePublished": odd_date, "appearance": odd_value,
+                                           "firstAppearance": odd_value})}), st.booleans())
+def test_the_records_of_any_item_are_valid(node, with_base):
+    from ledger.interop import claimreview
+    from ledger.interop.feed import FeedItem, ReadContext
+    from ledger.interop.feed_records import records_of, review_key
+    from ledger.interop.identity import Identity
+    from ledger.interop.jsonstream import Unit
+    from ledger.records import Record
+
+    context = ReadContext("https://desk.example/page/" if with_base else None, "--base-url" if with_base else None)
+    (result,) = claimreview.items_from_units([Unit("$", {"@type": "ClaimReview", **node}, None)], context)
+    event("read" if isinstance(result, FeedItem) else "refused")
+    if not isinstance(result, FeedItem):
+        return
+    identity = Identity("review:cr-0123456789abcdef", "claim:cr-0123456789abcdef")
+    for record in records_of(result, identity, review_key(result) or "k", ("unrated", "unrated: not in a map"), "note"):
+        Record.check_dict({**record, "version": 1, "created": "2025-01-01T00:00:00Z"})
