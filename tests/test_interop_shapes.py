@@ -133,7 +133,7 @@ def test_a_language_tag_the_script_contradicts(tag, text, found):
 
 # --- a feed's records are valid however odd the feed (the planner does not check them again) --------
 odd_text = st.one_of(st.text(max_size=40), st.text(alphabet="ab \n\t\r\u202b\u2066\ue000\x00\x85\u200f", max_size=30),
-                     st.sampled_from(["x" * 1500, "y " * 1200, "https://e.example/" + "p" * 2100, "/relative/path", "//host/x"]))
+                     st.sampled_from(["x" * 1500, "y " * 1200, "https://e.example/" + "p" * 1500, "/relative/path", "//host/x"]))
 odd_value = st.one_of(st.none(), odd_text, st.integers(-5000, 5000), st.lists(odd_text, max_size=3),
                       st.dictionaries(st.sampled_from(["name", "url", "@id", "@type"]), odd_text, max_size=3))
 odd_date = st.one_of(st.none(), st.sampled_from(["2024-02-30", "2024-02-29T10:00:00Z", "2025-04-28T19:23+0300",
