@@ -290,3 +290,13 @@ def test_ratings_unmapped_and_add(run, ledger_db, editor_key_file, tmp_path):
     assert [e["label"] for e in json.loads(run("ratings", "unmapped", ledger_db, "--json").stdout)] == ["Three Pinocchios"]
     again = run("ratings", "add", ledger_db, "mostly-false", "Three Pinocchios", "--key", editor_key_file)
     assert again.exit_code == 1 and again.stderr == "Error: ratingmap:desk exists: say why it changes with --note\n"
+
+
+def test_planning_tells_how_much_of_the_file_it_read(ledger_db):
+    from ledger.interop.importer import plan_import
+
+    for path in (AR_ARRAY, EN_PAGES, PT_PAGE, FIXTURES / "records.jsonl"):
+        read = []
+        with Ledger.open(ledger_db) as ledger, open(path, "rb") as f, plan_import(ledger, f, path.name, progress=read.append):
+            pass
+        assert sum(read) == path.stat().st_size, path.name  # what the CLI's "Reading FILE" bar shows

@@ -181,7 +181,7 @@ def review():
               help="The normalized rating.")
 @click.option("--explanation")
 @click.option("--evidence", multiple=True, help="Source ID used as evidence (repeatable).")
-@click.option("--reviewed", help="Date of the review (YYYY-MM-DD).")
+@click.option("--reviewed", help="When the review was published: YYYY-MM-DD, or an RFC 3339 time (2025-04-28T19:23:46Z).")
 @click.option("--url", help="Where the review is published.")
 @json_option
 def review_add(db, key, log_key, claim_id, label, rating, as_json, **fields):
@@ -294,8 +294,10 @@ def import_command(db, file, fmt, base_url, key, log_key, dry_run, as_json):
     from ledger.interop.importer import feed_stream, plan_import
 
     name = "standard input" if file == "-" else Path(file).name
-    with open_ledger(db) as ledger, feed_stream(file, sys.stdin.buffer) as stream:
-        plan = plan_import(ledger, stream, name, fmt, base_url)
+    size = 0 if file == "-" or as_json or not Path(file).is_file() else Path(file).stat().st_size
+    with open_ledger(db) as ledger, feed_stream(file, sys.stdin.buffer) as stream, \
+            progress_bar(size if size >= 1 << 20 else 0, f"Reading {name}") as update:
+        plan = plan_import(ledger, stream, name, fmt, base_url, progress=update)
     with plan:
         report = plan.report
         if not dry_run and len(plan.records):

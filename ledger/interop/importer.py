@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from typing import BinaryIO, Iterator, Optional, Union
+from typing import BinaryIO, Callable, Iterator, Optional, Union
 
 import attrs
 
@@ -441,13 +441,15 @@ def feed_stream(path, stdin: Optional[BinaryIO] = None) -> Iterator[BinaryIO]:
 
 
 def plan_import(ledger, source: Union[bytes, BinaryIO], file_name: str, fmt: Optional[str] = None,
-                base_url: Optional[str] = None) -> ImportPlan:
+                base_url: Optional[str] = None, progress: Optional[Callable[[int], None]] = None) -> ImportPlan:
     """Read ``source`` (bytes or a binary file) in ``fmt`` (None: detected) and work out the batch that brings it
-    into ``ledger``; ``base_url`` is the URL of the page the file came from, for relative URLs.
+    into ``ledger``; ``base_url`` is the URL of the page the file came from, for relative URLs; ``progress(n)``
+    hears of every ``n`` bytes read.
 
     Close the plan (or use it with ``with``) when done: its records are in a temporary file.
     """
-    feed = open_feed_untrusted(io.BytesIO(source) if isinstance(source, bytes) else source, file_name, fmt, base_url)
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    feed = open_feed_untrusted(stream, file_name, fmt, base_url, progress)
     planner = _Planner(ledger, feed, file_name)
     try:
         if feed.format == "jsonl":

@@ -20,7 +20,7 @@ from __future__ import annotations
 import codecs
 import decimal
 import json
-from typing import BinaryIO, Iterator, NamedTuple, Optional
+from typing import BinaryIO, Callable, Iterator, NamedTuple, Optional
 
 from ledger.errors import FormatError
 
@@ -74,8 +74,8 @@ def parse_value_untrusted(text: str, where: str) -> object:
 class _Text:
     """The file's text, decoded as UTF-8 a chunk at a time, with a read position and its line."""
 
-    def __init__(self, stream: BinaryIO, name: str):
-        self.stream, self.name = stream, name
+    def __init__(self, stream: BinaryIO, name: str, on_read: Optional[Callable[[int], None]] = None):
+        self.stream, self.name, self.on_read = stream, name, on_read
         self.decoder = codecs.getincrementaldecoder("utf-8")()
         self.buf, self.pos, self.eof, self.bytes_read = "", 0, False, 0
         self.dropped = 0  # characters read and dropped from buf
@@ -96,6 +96,8 @@ class _Text:
             raise FormatError(f"{self.name} is not UTF-8 text: {e.reason} at byte {self.bytes_read + e.start}") from e
         self.bytes_read += len(data)
         self.eof = not data
+        if self.on_read and data:
+            self.on_read(len(data))
         if self.pos > CHUNK:  # drop what was read, keeping the line count
             self.line_at(self.pos)
             self.dropped += self.pos
@@ -214,13 +216,14 @@ def _top_units(text: _Text, path: str) -> Iterator[Unit]:
         yield Unit(path, text.value(), None)
 
 
-def units_from_untrusted(stream: BinaryIO, name: str) -> Iterator[Unit]:
+def units_from_untrusted(stream: BinaryIO, name: str, on_read: Optional[Callable[[int], None]] = None) -> Iterator[Unit]:
     """Every unit of a JSON, concatenated-JSON or JSONL file, in file order.
 
     With one top-level value, paths start at ``$``; with several, each value
     is named by the line it starts on (``line 3``, ``line 3 $.claims[0]``).
+    ``on_read(n)`` is told of every ``n`` bytes read (a progress bar).
     """
-    text = _Text(stream, name)
+    text = _Text(stream, name, on_read)
     if not text.peek():
         raise FormatError(f"{name} is empty")
     held, single = [], None

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from typing import BinaryIO, Iterator, Optional
+from typing import BinaryIO, Callable, Iterator, Optional
 
 import attrs
 
@@ -68,20 +68,24 @@ class _Rejoined(io.RawIOBase):
         return len(data)
 
 
-def open_feed_untrusted(stream: BinaryIO, name: str, fmt: Optional[str] = None, base_url: Optional[str] = None) -> FeedFile:
-    """The format, shape and units of a feed file (``fmt`` None: detected)."""
+def open_feed_untrusted(stream: BinaryIO, name: str, fmt: Optional[str] = None, base_url: Optional[str] = None,
+                        on_read: Optional[Callable[[int], None]] = None) -> FeedFile:
+    """The format, shape and units of a feed file (``fmt`` None: detected); ``on_read(n)`` hears of the bytes read."""
     if fmt is not None and fmt not in FORMATS:
         raise FormatError(f"unknown import format {fmt!r}; expected one of {', '.join(FORMATS)}")
     head = stream.read(HEAD)
     if not head.strip(b"\xef\xbb\xbf \t\r\n"):
         raise FormatError(f"{name} is empty")
     if looks_like_html(head):
-        return _html_feed(head + stream.read(), name, fmt, base_url)
+        data = head + stream.read()
+        if on_read:
+            on_read(len(data))
+        return _html_feed(data, name, fmt, base_url)
     context = ReadContext(base_url, "--base-url" if base_url else None)
     rest = _Rejoined(head, stream)
     if fmt == "jsonl" or (fmt is None and _first_line_is_record(head)):
-        return FeedFile("jsonl", "records, one a line", fmt is None, _lines(rest, name), context)
-    units = units_from_untrusted(rest, name)
+        return FeedFile("jsonl", "records, one a line", fmt is None, _lines(rest, name, on_read), context)
+    units = units_from_untrusted(rest, name, on_read)
     first = next(units, None)
     if first is None:
         if fmt is None:
@@ -107,10 +111,12 @@ def _first_line_is_record(head: bytes) -> bool:
                                         or ("record" in value and "sig" in value))
 
 
-def _lines(stream, name: str) -> Iterator[Unit]:
+def _lines(stream, name: str, on_read=None) -> Iterator[Unit]:
     """Each non-empty line of a JSONL file of records as a unit; a line that is not JSON is a unit whose value is
     its FormatError (that line is refused, the others are read)."""
     for number, line in enumerate(io.BufferedReader(stream, 1 << 20), 1):
+        if on_read:
+            on_read(len(line))
         if not line.strip():
             continue
         try:
