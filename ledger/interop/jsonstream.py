@@ -22,6 +22,7 @@ import decimal
 import json
 from typing import BinaryIO, Callable, Iterator, NamedTuple, Optional
 
+from ledger import canonical
 from ledger.errors import FormatError
 
 # The keys whose array is a feed's list of units (docs/interop.md "Accepted shapes").
@@ -42,20 +43,9 @@ class Unit(NamedTuple):
     container: Optional[str]
 
 
-def _no_duplicates(pairs):
-    obj = {}
-    for key, value in pairs:
-        if key in obj:
-            raise FormatError(f"duplicate object key {key!r}")
-        obj[key] = value
-    return obj
-
-
-def _constant(name):
-    raise FormatError(f"{name} is not valid JSON")
-
-
-DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_float=decimal.Decimal, parse_constant=_constant)
+# The strict parser's own refusals (a duplicate key, NaN), with the fractions feeds carry as decimals.
+DECODER = json.JSONDecoder(object_pairs_hook=canonical._no_duplicates, parse_float=decimal.Decimal,
+                           parse_constant=canonical._reject_constant)
 
 
 def parse_value_untrusted(text: str, where: str) -> object:
