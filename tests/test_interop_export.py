@@ -302,3 +302,19 @@ def test_claimreview_node_of_one_review_is_the_exports(run, demo_db, tmp_path):
                "--reason", "withdrawn").exit_code == 0
     with Ledger.open(demo_db) as ledger:
         assert claimreview_node(ledger, retracted, BASE) is None
+
+
+def test_a_datafeed_of_the_ledgers_own_nodes_reads_back_to_nothing(run, demo_db, tmp_path):
+    # Issue 18's /-/claimreview.json: a schema.org DataFeed of claimreview_node, one DataFeedItem each.
+    from ledger.interop.claimreview_export import claimreview_node
+
+    with Ledger.open(demo_db) as ledger:
+        nodes = [claimreview_node(ledger, h.id, BASE) for h in ledger.heads("review")]
+    feed = {"@context": "https://schema.org", "@type": "DataFeed",
+            "dataFeedElement": [{"@type": "DataFeedItem", "item": node} for node in nodes if node]}
+    path = tmp_path / "claimreview.json"
+    path.write_text(json.dumps(feed, ensure_ascii=False), encoding="utf-8")
+    keys = tmp_path / "demo-keys"
+    result = run("import", demo_db, path, "--key", keys / "ana.key", "--log-key", keys / "log.key", "--json")
+    report = json.loads(result.stdout)
+    assert (report["shape"], report["created"], report["updated"], report["refused"]) == ("a schema.org DataFeed", [], [], [])

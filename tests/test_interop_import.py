@@ -306,3 +306,22 @@ def test_import_memory_follows_the_batch_not_the_file(ledger_db, tmp_path):
     # What grows is a few hundred bytes a record (its ID, where it is in the file and in the batch): the records
     # themselves wait in a temporary file, and the file is read a piece at a time.
     assert more_file > 15_000_000 and growth < more_file / 4, (more_file, growth)
+
+
+def test_an_import_that_fails_at_its_append_changes_nothing_and_names_the_item(ledger_db, file_hash):
+    # Between planning and appending, another editor takes an ID the plan creates: the whole batch is refused.
+    from conftest import TEST_EDITOR, TEST_ORIGIN, test_signer
+    from ledger.errors import RecordError
+    from ledger.interop.importer import plan_import
+
+    editor, log = test_signer(TEST_EDITOR), test_signer(TEST_ORIGIN)
+    with Ledger.open(ledger_db) as ledger, plan_import(ledger, CLAIMREVIEW.read_bytes(), "graph.json") as plan:
+        records = [json.loads(text.text) for text in plan.records]
+        n, taken = next((i, r) for i, r in enumerate(records) if r["id"].startswith("source:cr-review-"))
+        ledger.append([{"kind": "source", "id": taken["id"], "type": "other", "title": "Someone else's"}], editor, log)
+        before = file_hash(ledger_db)
+        with pytest.raises(RecordError) as e:
+            plan.append(ledger, editor, log)
+        assert file_hash(ledger_db) == before
+        assert str(e.value).startswith(f"record {n + 1} (graph.json {plan.records.origin(n)}): ")
+        assert plan.records.origin(n) == '$["@graph"][0]' and "already exists" in str(e.value)
