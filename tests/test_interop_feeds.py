@@ -300,3 +300,13 @@ def test_planning_tells_how_much_of_the_file_it_read(ledger_db):
         with Ledger.open(ledger_db) as ledger, open(path, "rb") as f, plan_import(ledger, f, path.name, progress=read.append):
             pass
         assert sum(read) == path.stat().st_size, path.name  # what the CLI's "Reading FILE" bar shows
+
+
+def test_a_json_array_of_records(run, ledger_db, editor_key_file, tmp_path):
+    records = [json.loads(line) for line in (FIXTURES / "records.jsonl").read_text().splitlines()[:3]]
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps(records, indent=2))
+    for extra in ((), ("--format", "jsonl")):
+        report = _import(run, ledger_db, path, editor_key_file, "--dry-run", *extra)
+        assert (report["format"], report["shape"], report["refused"]) == ("jsonl", "a JSON array of records", [])
+        assert report["created"] == ["source:jsonl-report", "claim:jsonl-one", "review:jsonl-one"]

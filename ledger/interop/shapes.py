@@ -83,7 +83,8 @@ def open_feed_untrusted(stream: BinaryIO, name: str, fmt: Optional[str] = None, 
         return _html_feed(data, name, fmt, base_url)
     context = ReadContext(base_url, "--base-url" if base_url else None)
     rest = _Rejoined(head, stream)
-    if fmt == "jsonl" or (fmt is None and _first_line_is_record(head)):
+    starts_array = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
+    if (fmt == "jsonl" and not starts_array) or (fmt in (None, "jsonl") and _first_line_is_record(head)):
         return FeedFile("jsonl", "records, one a line", fmt is None, _lines(rest, name, on_read), context)
     units = units_from_untrusted(rest, name, on_read)
     first = next(units, None)
