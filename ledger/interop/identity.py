@@ -67,10 +67,11 @@ class Identities:
         key, ck = review_key(item), claim_key(item)
         base, alt = f"review:cr-{hex16(key)}", f"review:cr-{hex16(key + chr(10) + ck)}"
         claim = claim_id(ck)  # names the claim key in ``taken`` (a claim text can be 20,000 characters)
-        existing = self._current(alt)
-        if existing is not None:
-            return Identity(alt, existing["claim"])
         existing = self._current(base)
+        # A review under (URL, claim) is only ever made beside one under the URL, which stays.
+        alternative = self._current(alt) if existing is not None else None
+        if alternative is not None:
+            return Identity(alt, alternative["claim"])
         if existing is None:
             if self.taken.setdefault(base, claim) == claim:
                 return Identity(base, claim)

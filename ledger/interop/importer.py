@@ -38,7 +38,9 @@ from ledger.records import Record
 
 _SKIP = ("version", "replaces", "created", "note")
 _RECORD_NUMBER = re.compile(r"\brecord (\d+)")
-_CHECK_TIME = "2000-01-01T00:00:00Z"  # a record is checked with a time; the append gives the real one
+_CHECK_TIME = "2000-01-01T00:00:00Z"
+_SAME = object()  # a record's digest when it is the same as its last occurrence
+_ASK = object()  # _Planner.head: ask the ledger  # a record is checked with a time; the append gives the real one
 
 __all__ = ["FORMATS", "ImportPlan", "ImportReport", "plan_import"]
 
@@ -153,17 +155,21 @@ class _Planner:
         self.default_map_record: Optional[dict] = None  # the packaged map, when the ledger does not have it yet
         self.map_note = ""
         self._heads: dict[str, object] = {}
+        self._recent: dict[str, dict] = {}  # the content of the records met last, by ID
         self._cache: dict[str, Optional[dict]] = {}
 
     # --- the ledger, as it is before the import -------------------------------------------
     def head(self, record_id):
         """Where a record is in the ledger (None: not there); the records of the last items are remembered."""
         if record_id not in self._heads:
-            if len(self._heads) > 256:
-                self._heads.clear()
-                self._cache.clear()
+            self._forget_old()
             self._heads[record_id] = self.ledger.head(record_id)
         return self._heads[record_id]
+
+    def _forget_old(self) -> None:
+        if len(self._heads) > 4096:
+            self._heads.clear()
+            self._cache.clear()
 
     def current(self, record_id) -> Optional[dict]:
         """The current version of a record in the ledger, as a dict (None if there is none)."""
@@ -279,18 +285,31 @@ class _Planner:
 
     def digest(self, record: dict) -> Optional[int]:
         """The digest of a record's content when it is met again, or is in the ledger; None for a first
-        occurrence of a new record (computed from the batch if it is met again: ``decide``)."""
-        planned = self.planned.get(record["id"])
+        occurrence of a new record (computed from the batch if it is met again: ``decide``).
+
+        A record met again soon (the publisher of every review) is compared with its last occurrence
+        instead: ``SAME`` when nothing but the note differs.
+        """
+        planned, content = self.planned.get(record["id"]), _content(record)
         if planned is None and self.head(record["id"]) is None:
+            self._remember(record["id"], content)
             return None
+        if planned is not None and self._recent.get(record["id"]) == content:
+            return _SAME
         if planned is not None and planned.digest is None:
             planned.digest = _digest(self.batch.record(planned.place))
+        self._remember(record["id"], content)
         return _digest(record)
+
+    def _remember(self, record_id: str, content: dict) -> None:
+        if len(self._recent) >= 4096:
+            self._recent.clear()
+        self._recent[record_id] = content
 
     def decide(self, at: str, record: dict, digest: Optional[int], first_wins: bool) -> _Decision:
         record_id, planned = record["id"], self.planned.get(record["id"])
         warnings = ()
-        if planned is not None and planned.digest == digest:
+        if planned is not None and (digest is _SAME or planned.digest == digest):
             return _Decision("same")
         if planned is None or not first_wins:
             if not first_wins:  # a records file: what it says is checked here (a feed's records are built valid)
@@ -341,7 +360,7 @@ class _Planner:
         planned = self.planned.get(record_id)
         if planned is None:
             planned = self.planned[record_id] = _Planned(None, digest, at)
-        elif not first_wins:
+        elif not first_wins and digest is not _SAME:
             planned.digest, planned.at = digest, at
         self.report.warnings.extend({"at": at, "message": w} for w in decision.warnings)
         if decision.action == "same":
