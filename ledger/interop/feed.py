@@ -133,6 +133,8 @@ def _first(value, field: str, warnings: list):
 
 
 def _visible(text: str, field: str, warnings: list) -> str:
+    if text.isprintable():  # no control, format (bidirectional), private-use or surrogate character
+        return text
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     cleaned, count = _INVISIBLE.subn("", text)
     if count:
