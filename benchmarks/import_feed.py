@@ -1,4 +1,4 @@
-"""6. Import: ``ledger import`` of a ClaimReview feed against ``ledger append`` of the records it makes.
+"""9. Import: ``ledger import`` of a ClaimReview feed against ``ledger append`` of the records it makes.
 
 The feed (``feed``) is N ClaimReview nodes in a JSON-LD ``@graph``, as a desk's
 archive gives them: forty desks, a claimant for half the claims, an
@@ -136,7 +136,7 @@ def rows(i: dict) -> list[tuple]:
     mib, again = 2 ** 20, i["again"]
     imp, app = min(i["imports"], key=lambda r: r["wall"]), min(i["appends"], key=lambda r: r["wall"])
     return [
-        ("6. import", f"`ledger import` of {i['nodes']:,} ClaimReviews ({i['bytes'] / mib:,.0f} MiB; {i['distinct']:,} distinct, "
+        ("9. import", f"`ledger import` of {i['nodes']:,} ClaimReviews ({i['bytes'] / mib:,.0f} MiB; {i['distinct']:,} distinct, "
                       f"{DUPLICATES:.0%} repeated) into a new ledger",
          f"{imp['wall']:.1f} s ({imp['cpu']:.1f} s CPU): {i['records'] / imp['wall']:,.0f} records/s, "
          f"{i['nodes'] / imp['wall']:,.0f} nodes/s; peak RSS {imp['rss'] / mib:,.0f} MiB",
@@ -144,7 +144,7 @@ def rows(i: dict) -> list[tuple]:
          f"{i['records'] / app['wall']:,.0f}/s; peak RSS {app['rss'] / mib:,.0f} MiB",
          f"{i['ratio']:.2f}× wall (median of the pairs {', '.join(f'{r:.2f}' for r in i['ratios'])}); {i['cpu_ratio']:.2f}× CPU",
          "≥ 0.5×", "met" if i["ratio"] >= 0.5 else "**missed**"),
-        ("6. import", f"the same feed again, {CHANGED:.0%} of its reviews relabelled",
+        ("9. import", f"the same feed again, {CHANGED:.0%} of its reviews relabelled",
          f"{again['wall']:.1f} s ({again['cpu']:.1f} s CPU): {i['again_updated']:,} updated, {i['again_unchanged']:,} "
          f"unchanged; peak RSS {again['rss'] / mib:,.0f} MiB", "", "", "", "—"),
     ]

@@ -11,7 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-ROWS = ("1. bulk append", "2. verify", "3. proofs", "4. site", "5. CLI", "5. disk", "6. import")
+ROWS = ("1. bulk append", "2. verify", "3. proofs", "4. site", "5. CLI", "5. disk", "6. witnesses", "7. tiles", "8. monitor",
+        "9. import")
 SITE_PAGES = ("home", "claim page", "table page", "facet", "rare-term search", "common-term search",
               "ranked common-term search", "table search, common term")
 
@@ -34,7 +35,7 @@ def test_benchmark_command_writes_a_well_formed_table(tmp_path):
     assert {row[0] for row in rows} == set(ROWS)
     assert [row[1].split(" at ")[0] for row in rows if row[0] == "4. site"] == list(SITE_PAGES)
     assert {row[1].split(" proof")[0] for row in rows if row[0] == "3. proofs"} == {"inclusion", "consistency"}
-    assert [row[1].split(" of ")[0] for row in rows if row[0] == "6. import"] == ["`ledger import`", "the same feed again, 5%"]
+    assert [row[1].split(" of ")[0] for row in rows if row[0] == "9. import"] == ["`ledger import`", "the same feed again, 5%"]
     assert all(row[6] in ("met", "**missed**", "—") for row in rows)
 
     report = out.read_text(encoding="utf-8")
