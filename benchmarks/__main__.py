@@ -2,12 +2,13 @@
 
     python -m benchmarks                 # default sizes: 20,000-record append, 100,000-entry ledger
     python -m benchmarks --large         # 1,000,000 records appended and a 1,000,000-entry ledger
-    python -m benchmarks --size 200 --big 1000 --requests 5 --out /tmp/r.md   # a smoke run
+    python -m benchmarks --size 200 --big 1000 --requests 5 --feed 300 --out /tmp/r.md   # a smoke run
 
 Speed is only ever measured here, never asserted by the tests. One module a
-measurement (``append``, ``verify``, ``proofs``, ``site``, ``cli``, and issue
-16's ``cosign_round``, ``tile_fetches``, ``monitor``), what they work on in
-``workload``, the table and RESULTS.md in ``report``.
+measurement (``append``, ``verify``, ``proofs``, ``site``, ``cli``, issue
+16's ``cosign_round``, ``tile_fetches``, ``monitor``, and issue 15's
+``import_feed``), what they work on in ``workload``, the table and RESULTS.md
+in ``report``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import append, cli, cosign_round, monitor, proofs, report, site, tile_fetches, verify, workload
+from benchmarks import append, cli, cosign_round, import_feed, monitor, proofs, report, site, tile_fetches, verify, workload
 
 
 def parse_args(argv) -> argparse.Namespace:
@@ -29,6 +30,7 @@ def parse_args(argv) -> argparse.Namespace:
     parser.add_argument("--large", action="store_true", help="the issue's 1M sizes (about 1.5 hours on 2 cores, see README)")
     parser.add_argument("--requests", type=int, default=200, help="requests per site page (default 200)")
     parser.add_argument("--samples", type=int, default=200, help="proofs per warm measurement (default 200)")
+    parser.add_argument("--feed", type=int, default=100_000, help="ClaimReviews in the feed the import reads (default 100,000)")
     parser.add_argument("--out", type=Path, default=report.RESULTS, help="where to write the report (default benchmarks/RESULTS.md)")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep the files")
     args = parser.parse_args(argv)
@@ -56,6 +58,8 @@ def measure(args, directory: Path, r: dict, step) -> None:
     step("5. one CLI append")
     r["cli"] = cli.bench_cli(directory)
     measure_witnessing(args, directory, r, step)
+    step(f"9. import of a {args.feed:,}-ClaimReview feed, and append of the same records")
+    r["import"] = import_feed.bench_import(args.feed, directory)
 
 
 def measure_witnessing(args, directory: Path, r: dict, step) -> None:

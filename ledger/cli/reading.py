@@ -113,18 +113,22 @@ def rebuild(db, as_json):
 @db_argument
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "claimreview", "prov", "bundle"]), default="jsonl", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of standard output.")
+@click.option("--base-url", help="The published site's URL (claimreview): a review without a URL of its own points to "
+                                 "its claim page there, and archived snapshots are linked.")
 @click.argument("outdir", required=False, type=click.Path(file_okay=False))
-def export(db, fmt, output, outdir):
+def export(db, fmt, output, base_url, outdir):
     """Export the log (jsonl: line i is exactly the leaf bytes of entry i), ClaimReview JSON-LD,
     PROV-JSON, or a verifiable offline bundle (docs/interop.md).
 
     \b
     Examples:
       ledger export desk.db --format jsonl -o entries.jsonl
-      ledger export desk.db --format claimreview -o claimreviews.json
+      ledger export desk.db --format claimreview --base-url https://facts.desk.example -o claimreviews.json
       ledger export desk.db --format prov -o provenance.json
       ledger export desk.db --format bundle desk-bundle && ledger verify desk-bundle
     """
+    if base_url and fmt != "claimreview":
+        raise click.ClickException("--base-url is for --format claimreview")
     if fmt == "bundle":
         _export_bundle(db, outdir or output)
     elif outdir:
@@ -137,7 +141,7 @@ def export(db, fmt, output, outdir):
             count = write_output(output, ledger.export_jsonl)
         click.echo(f"Wrote {count} entries to {output}", err=True)
     else:
-        _export_document(db, fmt, output)
+        _export_document(db, fmt, output, base_url)
 
 
 def _export_bundle(db, outdir):
@@ -151,20 +155,24 @@ def _export_bundle(db, outdir):
                f"{outdir}; check it with 'ledger verify {outdir}'", err=True)
 
 
-def _export_document(db, fmt, output):
+def _export_document(db, fmt, output, base_url):
     from ledger.canonical import canonical_bytes
-    from ledger.interop.claimreview import export_claimreviews
+    from ledger.interop.claimreview_export import export_claimreviews
     from ledger.interop.provenance import export_prov
 
+    notes: list[str] = []
     with open_ledger(db) as ledger:
-        document = export_claimreviews(ledger) if fmt == "claimreview" else export_prov(ledger)
+        document = export_claimreviews(ledger, base_url, notes) if fmt == "claimreview" else export_prov(ledger)
     # Not signed, so plain JSON is fine; canonical bytes keep the output stable between runs.
     data = canonical_bytes(document) + b"\n"
-    if not output:
+    if output:
+        write_output(output, lambda f: f.write(data))
+    else:
         sys.stdout.buffer.write(data)
-        return
-    write_output(output, lambda f: f.write(data))
-    click.echo(f"Wrote {fmt} to {output}", err=True)
+    for note in notes:
+        click.echo(f"Note: {note}", err=True)
+    if output:
+        click.echo(f"Wrote {fmt} to {output}", err=True)
 
 
 # --- the log: checkpoints, proofs, verification ----------------------------------------
