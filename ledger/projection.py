@@ -103,6 +103,10 @@ TABLES = {
         reason TEXT, added_idx INTEGER NOT NULL, removed_idx INTEGER,
         signer TEXT NOT NULL REFERENCES editors(signer), created TEXT NOT NULL,
         entry_idx INTEGER NOT NULL, entry_hash TEXT NOT NULL)""", "id"),
+    # Counts the site shows without counting rows (see "Site counts" below).
+    "site_counts": ("""CREATE TABLE site_counts (
+        name TEXT NOT NULL, value TEXT NOT NULL, count INTEGER NOT NULL,
+        PRIMARY KEY (name, value))""", "name, value"),
 }
 
 INDEXES = (
@@ -292,6 +296,7 @@ class Projection:
         self._heads: Optional[dict] = None
         self._keys: Optional[dict] = None
         self._sources: Optional[dict] = None  # ("title" or "links", source ID) -> rows; ("chain", (source, attribution)) -> chain
+        self._counts: Optional[collections.Counter] = None  # site_counts changes not yet written (inside ``cached()``)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -334,11 +339,13 @@ class Projection:
             self.conn.execute("DROP TRIGGER claims_ai")
         self._heads, self._keys, self._sources = {}, {}, {}
         self._rows, self._claims_next_rowid = _HeldRows(self._db, index_claims=had_trigger), None
+        self._counts = collections.Counter()
         try:
             yield
             self.flush()
+            _write_site_counts(self._db, self._counts)
         finally:
-            self._heads = self._keys = self._sources = None
+            self._heads = self._keys = self._sources = self._counts = None
             self._rows, self._claims_next_rowid = _RowsNow(self._db), None
             # A rolled-back transaction already brought the trigger back.
             if had_trigger and not self._has_claims_trigger():
@@ -362,9 +369,12 @@ class Projection:
         return [name for name in TABLES if name not in present] if "record_heads" in present else []
 
     def create_tables_named(self, names) -> None:
-        """Create these browsing tables (empty), e.g. the ``missing_tables()``."""
+        """Create these browsing tables, e.g. the ``missing_tables()``: empty, but for
+        ``site_counts``, which is counted from the tables it summarizes."""
         for name in names:
             self.conn.execute(TABLES[name][0])
+        if "site_counts" in names:
+            self.conn.execute(SITE_COUNTS_FROM_TABLES)
 
     def drop_tables(self) -> None:
         for name in ("claims_fts",) + tuple(TABLES):
@@ -472,6 +482,8 @@ class Projection:
             self._heads[record.id] = Head(*head)
         self._rows.add("INSERT INTO record_versions VALUES (?, ?, ?, ?)", (entry.hash_hex, record.id, record.version, entry.index))
         _APPLY[record.kind](self, entry, record, previous)
+        if previous is None:
+            _count_new_record(self, record)
 
     def _apply_key(self, entry, record: KeyRecord, previous):
         name, _, key_id_plus = record.vkey.partition("+")
@@ -761,3 +773,46 @@ class Projection:
 
 # What ``Projection.apply`` does for each kind of record, after the head and version rows.
 _APPLY = {kind: getattr(Projection, f"_apply_{kind}") for kind in KIND_CLASSES}
+
+
+# --- Site counts (issue 17) ------------------------------------------------------------------------
+# What the home page and the claims table show as totals, kept here so that no
+# page counts a million rows (docs/site.md "A large ledger"). ``site_counts``
+# holds, as (name, value, count):
+#   ("records", KIND): records of that kind (one per record ID, as record_heads);
+#   ("claims_month", "YYYY-MM"): claims first recorded in that month (claims.first_created).
+# A record only ever adds to them (a retracted claim stays a claim; its first
+# version's date never changes), so they are counted once, for a record's
+# first version. Like every browsing table, verify recomputes and compares it.
+
+SITE_COUNT_UPSERT = ("INSERT INTO site_counts (name, value, count) VALUES (?, ?, ?)"
+                     " ON CONFLICT (name, value) DO UPDATE SET count = count + excluded.count")
+
+# The same counts from the tables, for a file written before site_counts existed.
+SITE_COUNTS_FROM_TABLES = """INSERT INTO site_counts (name, value, count)
+    SELECT 'records', kind, count(*) FROM record_heads GROUP BY kind
+    UNION ALL SELECT 'claims_month', substr(first_created, 1, 7), count(*) FROM claims GROUP BY 2
+    ORDER BY 1, 2"""
+
+
+def _site_count_keys(record: Record) -> list[tuple[str, str]]:
+    """The site_counts rows a record's first version adds one to."""
+    keys = [("records", record.kind)]
+    if record.kind == "claim":
+        keys.append(("claims_month", record.created[:7]))
+    return keys
+
+
+def _write_site_counts(conn: sqlite3.Connection, counts: collections.Counter) -> None:
+    # In key order, so the same entries always write the same file.
+    conn.executemany(SITE_COUNT_UPSERT, [(name, value, n) for (name, value), n in sorted(counts.items())])
+
+
+def _count_new_record(self: Projection, record: Record) -> None:
+    """Count a record's first version: held until the end of ``cached()``, else written now."""
+    keys = _site_count_keys(record)
+    if self._counts is not None:
+        self._counts.update(keys)
+    else:
+        _write_site_counts(self.conn, collections.Counter(keys))
+
