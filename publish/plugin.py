@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import datasette
 from datasette import hookimpl
+from datasette.version import __version__ as _DATASETTE_VERSION
 from datasette.database import QueryInterrupted
 from datasette.facets import Facet
 from datasette.plugins import pm
@@ -905,6 +906,90 @@ def _without_repeated_facets(datasette, scope):
     return {**scope, "query_string": urlencode(kept).encode("ascii")}
 
 
+# --- HTTP caching of an immutable ledger (issue 17; docs/site.md "Caching") --------------------
+# A served file is immutable, so a response is a function of the file, the site's
+# code and the URL: its ETag is derived from the log's root at its size (which
+# a new publish changes), the code and settings that render it, and the URL.
+# RFC 9110 section 8.8.3 (ETag), 13.1.2 (If-None-Match: weak comparison) and
+# 15.4.5 (304 Not Modified); RFC 9111 section 5.2.2 (Cache-Control).
+PAGE_CACHE = "public, max-age=60"  # pages and JSON: short, then revalidated with the ETag
+_cache_bases: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def cache_control_for(path: str) -> str:
+    """The Cache-Control of a 200 for ``path`` (and of its 304s) on an immutable ledger."""
+    if path.startswith("/-/tlog/tile/"):
+        return tiles.CACHE_SHORT if ".p/" in path else tiles.CACHE_IMMUTABLE  # a partial tile grows
+    if path.startswith("/-/snapshots/"):
+        return tiles.CACHE_IMMUTABLE  # named by the SHA-256 of its bytes
+    if path.startswith(("/-/checkpoint", "/-/tlog/checkpoint")):
+        return tiles.CACHE_SHORT  # the latest one changes with the next publish
+    return PAGE_CACHE
+
+
+def _site_code_digest(datasette) -> bytes:
+    # What renders a page besides the file: this plugin, Datasette, the metadata and settings, the templates.
+    digest = sha256(Path(__file__).read_bytes())
+    digest.update(_DATASETTE_VERSION.encode())
+    digest.update(json.dumps([datasette.metadata(), datasette.settings_dict()], sort_keys=True, default=str).encode())
+    template_dir = getattr(datasette, "template_dir", None)
+    for template in sorted(Path(template_dir).rglob("*")) if template_dir else ():
+        if template.is_file():
+            digest.update(template.name.encode() + sha256(template.read_bytes()).digest())
+    return digest.digest()
+
+
+async def _cache_base(datasette) -> Optional[bytes]:
+    """What every ETag of this site is derived from; None when the ledger is not served immutable."""
+    if datasette not in _cache_bases:
+        try:
+            site = await ledger_site(datasette)
+        except NotFoundError:
+            return None
+        if site.db.is_mutable:
+            _cache_bases[datasette] = None
+        else:
+            ledger = site.ledger
+            root = ledger.root().hex() if ledger.size else ""
+            _cache_bases[datasette] = sha256(f"{ledger.origin}\n{ledger.size}\n{root}\n".encode() + _site_code_digest(datasette)).digest()
+    return _cache_bases[datasette]
+
+
+def _personal(headers: dict) -> bool:
+    # A request with credentials gets Datasette's "private, no-store" answer: no ETag, no 304.
+    return b"cookie" in headers or b"authorization" in headers
+
+
+def etag_for(base: bytes, scope) -> bytes:
+    """The (weak: JSON carries query timings) ETag of the response to this request's URL."""
+    url = scope["path"].encode("utf-8", "surrogateescape") + b"?" + (scope.get("query_string") or b"")
+    return b'W/"' + sha256(base + url).hexdigest()[:40].encode() + b'"'
+
+
+def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
+    """RFC 9110 13.1.2: "*" or any listed tag equal to ours after dropping "W/" (weak comparison)."""
+    tags = [t.strip() for t in if_none_match.split(b",")]
+    bare = etag.removeprefix(b"W/")
+    return b"*" in tags or any(t.removeprefix(b"W/") == bare for t in tags)
+
+
+async def _request_etag(datasette, scope, headers: dict) -> Optional[bytes]:
+    if scope["method"] not in ("GET", "HEAD") or _personal(headers):
+        return None
+    base = await _cache_base(datasette)
+    return None if base is None else etag_for(base, scope)
+
+
+def _with_cache_headers(headers: list, etag: bytes, path: str) -> list:
+    """A 200's headers with its ETag and Cache-Control, unless Datasette made it private (a cookie was set)."""
+    named = {k.lower(): v for k, v in headers}
+    if b"set-cookie" in named or b"private" in named.get(b"cache-control", b"") or b"no-store" in named.get(b"cache-control", b""):
+        return headers
+    # One rule for a 200 and its 304s (a route's own header, such as the tiles', says the same).
+    headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+    return headers + [(b"cache-control", cache_control_for(path).encode()), (b"etag", etag)]
+
+
 @hookimpl
 def asgi_wrapper(datasette):
     def wrap(app):
@@ -919,9 +1004,16 @@ def asgi_wrapper(datasette):
             if scope["method"] == "OPTIONS":
                 return await _send_simple(send, 204, extra + ((b"allow", b"GET, HEAD, OPTIONS"),))
 
+            request_headers = dict(scope.get("headers") or [])
+            etag = await _request_etag(datasette, scope, request_headers)
+            if etag and etag_matches(request_headers.get(b"if-none-match", b""), etag):
+                return await _send_simple(send, 304, extra + ((b"etag", etag), (b"cache-control", cache_control_for(scope["path"]).encode())))
+
             async def send_with_headers(event):
                 if event["type"] == "http.response.start":
                     headers = list(event.get("headers") or [])
+                    if etag and event["status"] == 200:
+                        headers = _with_cache_headers(headers, etag, scope["path"])
                     present = {k.lower() for k, _ in headers}
                     content_type = dict((k.lower(), v) for k, v in headers).get(b"content-type", b"")
                     add = extra + (HTML_HEADERS if content_type.startswith(b"text/html") else ())

@@ -1,0 +1,134 @@
+"""HTTP caching of an immutable ledger (issue 17): ETags from the log's root and the URL,
+304 for If-None-Match, Cache-Control by kind, and Datasette's private answer to a cookie kept.
+
+Every test drives the real app through ``make_datasette(...).client``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+
+import pytest
+
+from ledger.api import Ledger
+from ledger.demo import ANA, DEMO_ORIGIN, _signer, build_demo
+from ledger.records import Claim
+from ledger.site import make_datasette
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+SHORT = "public, max-age=10"
+PAGE = "public, max-age=60"
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("caching")
+    build_demo(tmp / "demo.db", tmp / "keys").close()
+    return tmp / "demo.db"
+
+
+@pytest.fixture
+def ds(demo_db):
+    return make_datasette(demo_db)
+
+
+def snapshot_sha256(demo_db) -> str:
+    conn = sqlite3.connect(demo_db)
+    try:
+        return conn.execute("SELECT snapshot_sha256 FROM sources WHERE snapshot_sha256 IS NOT NULL LIMIT 1").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def routes(demo_db) -> dict:
+    """A route of each kind and the Cache-Control it must get (tiles: see _tile_path)."""
+    return {
+        "/": PAGE,
+        "/claim/ro-imports-q4-2023-70pct": PAGE,
+        "/demo/claims": PAGE,
+        "/demo/claims.json?_facet=language": PAGE,
+        "/-/ledger.json": PAGE,
+        "/-/checkpoint": SHORT,
+        "/-/tlog/checkpoint": SHORT,
+        f"/-/snapshots/{snapshot_sha256(demo_db)}": IMMUTABLE,
+    }
+
+
+async def _tile_path(ds) -> str:
+    size = int((await ds.client.get("/-/tlog/checkpoint")).text.splitlines()[1])
+    return f"/-/tlog/tile/0/000.p/{size % 256}" if size < 256 else "/-/tlog/tile/0/000"
+
+
+@pytest.mark.asyncio
+async def test_every_kind_of_response_has_an_etag_and_its_cache_control(ds, demo_db):
+    expected = routes(demo_db)
+    tile = await _tile_path(ds)
+    expected[tile] = SHORT if ".p/" in tile else IMMUTABLE
+    tags = set()
+    for path, cache_control in expected.items():
+        response = await ds.client.get(path)
+        assert response.status_code == 200, path
+        assert re.fullmatch(r'W/"[0-9a-f]{40}"', response.headers["etag"]), path
+        assert response.headers["cache-control"] == cache_control, path
+        tags.add(response.headers["etag"])
+    assert len(tags) == len(expected)  # the route is part of the tag
+
+
+@pytest.mark.asyncio
+async def test_if_none_match_answers_304_with_the_same_headers(ds):
+    for path in ("/", "/claim/ro-imports-q4-2023-70pct", "/demo/claims?_facet=language", "/-/checkpoint"):
+        first = await ds.client.get(path)
+        again = await ds.client.get(path, headers={"if-none-match": first.headers["etag"]})
+        assert again.status_code == 304, path
+        assert again.content == b""
+        assert again.headers["etag"] == first.headers["etag"]
+        assert again.headers["cache-control"] == first.headers["cache-control"]
+        assert again.headers["x-content-type-options"] == "nosniff"
+        # A list of tags, a strong form of ours, and "*" match too (RFC 9110 13.1.2: weak comparison).
+        strong = first.headers["etag"].removeprefix("W/")
+        for header in (f'"other", {first.headers["etag"]}', strong, "*"):
+            assert (await ds.client.get(path, headers={"if-none-match": header})).status_code == 304, header
+        stale = await ds.client.get(path, headers={"if-none-match": 'W/"0000"'})
+        assert stale.status_code == 200 and stale.headers["etag"] == first.headers["etag"]
+
+
+@pytest.mark.asyncio
+async def test_the_same_url_gets_the_same_tag_and_other_urls_other_tags(ds, demo_db):
+    again = make_datasette(demo_db)  # another replica of the same file
+    first = (await ds.client.get("/demo/claims?_sort=id")).headers["etag"]
+    assert (await again.client.get("/demo/claims?_sort=id")).headers["etag"] == first
+    assert (await ds.client.get("/demo/claims?_sort=version")).headers["etag"] != first
+
+
+@pytest.mark.asyncio
+async def test_a_new_entry_changes_every_tag(demo_db, tmp_path):
+    path = tmp_path / "grown.db"
+    shutil.copyfile(demo_db, path)
+    before = (await make_datasette(path).client.get("/")).headers["etag"]
+    with Ledger.open(path) as ledger:
+        source = ledger.heads("source")[0].id
+        ledger.append([Claim(id="claim:new", created="2031-02-03T00:00:00Z", source=source, language="en", text="New")],
+                      _signer(ANA[0]), _signer(DEMO_ORIGIN))
+    grown = make_datasette(path)
+    response = await grown.client.get("/", headers={"if-none-match": before})
+    assert response.status_code == 200 and response.headers["etag"] != before
+
+
+@pytest.mark.asyncio
+async def test_a_cookie_keeps_datasettes_private_answer(ds):
+    tag = (await ds.client.get("/demo/claims")).headers["etag"]
+    for headers in ({"cookie": "ds_actor=x"}, {"authorization": "Bearer x"}):
+        response = await ds.client.get("/demo/claims", headers={**headers, "if-none-match": tag})
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "private, no-store"
+        assert "etag" not in response.headers
+
+
+@pytest.mark.asyncio
+async def test_errors_get_no_etag(ds):
+    for path in ("/claim/no-such-claim", "/-/snapshots/" + "0" * 64, "/demo/no_such_table"):
+        response = await ds.client.get(path)
+        assert response.status_code == 404, path
+        assert "etag" not in response.headers
