@@ -150,7 +150,7 @@ def bounds(r: dict) -> str:
         "Work every entry needs, measured in this run (CPU time per entry, the least of three runs: the same "
         "work takes up to twice as long from one run to the next on this virtual machine):",
         f"- **{floor:.0f} µs**: writing the rows of one claim entry (entries, tree hashes, record_heads, record_versions, "
-        "claims with its full-text row, claim_versions, claim_chain) with `executemany` in one transaction, and "
+        "claims, claim_terms with its full-text row, claim_versions, claim_chain) with `executemany` in one transaction, and "
         "nothing else (`benchmarks/floor.py`; an append writes them many rows per statement, a little cheaper). One SQLite connection writes them: this part runs on one "
         f"core. Without the full-text row, as verify's replay writes them: **{replay:.0f} µs**.",
         f"- **{check:.0f} µs**: checking an unsigned record against its schema and building it (`Record.from_dict`).",
