@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 from ledger.folding import index_terms
-from ledger.projection import FTS_INSERT_TRIGGER
 
 
 def ledger_schema(path: Path, full_text: bool = True) -> list[str]:
@@ -59,8 +58,9 @@ def sqlite_floor(path: Path, n: int, full_text: bool = True) -> float:
     conn = sqlite3.connect(str(path), isolation_level=None)
     for ddl in schema:
         conn.execute(ddl)
-    if full_text:
-        conn.execute(f"DROP TRIGGER {FTS_INSERT_TRIGGER}")
+    if full_text:  # the insert trigger of the index's content table, as Projection.cached() drops it
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%AFTER INSERT%'").fetchall():
+            conn.execute(f"DROP TRIGGER {name}")
     tables = {name: len(conn.execute(f"PRAGMA table_info({name})").fetchall()) for name in
               ("entries", "tree_hashes", "record_heads", "claims", "claim_terms", "claim_versions", "claim_chain")}
     other = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'record_versions'")]

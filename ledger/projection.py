@@ -711,17 +711,22 @@ class Projection:
             "SELECT rating, label, id FROM reviews WHERE claim_id = ? AND status != 'retracted' ORDER BY entry_idx DESC LIMIT 1",
             (claim_id,),
         ).fetchone() or (None, None, None)
-        before = self.conn.execute(
-            "SELECT rowid, language, translation_language, verdict, source_id, tags FROM claims WHERE id = ?", (claim_id,)).fetchone()
+        self._refacet(claim_id, verdict=row[0])
         self.conn.execute(
             "UPDATE claims SET verdict = ?, verdict_label = ?, review_id = ? WHERE id = ?"
             " AND (verdict IS NOT ? OR verdict_label IS NOT ? OR review_id IS NOT ?)",
             (*row, claim_id, *row),
         )
-        if before is not None and before[3] != row[0]:
-            # The verdict is a facet: the claim's index row and the counts follow it.
-            columns = dict(zip(("language", "translation_language", "verdict", "source_id", "tags"), before[1:]))
-            old, new = _claim_facets(columns), _claim_facets({**columns, "verdict": row[0]})
+
+    def _refacet(self, claim_id: str, **changes) -> None:
+        """Before the claims row of ``claim_id`` gets ``changes`` (verdict, status): its claim_terms
+        row's facets (the trigger re-indexes it) and the facet counts follow."""
+        before = self.conn.execute(f"SELECT rowid, {', '.join(FACET_COLUMNS)} FROM claims WHERE id = ?", (claim_id,)).fetchone()
+        if before is None:
+            return
+        columns = dict(zip(FACET_COLUMNS, before[1:]))
+        old, new = _claim_facets(columns), _claim_facets({**columns, **changes})
+        if old != new:
             self.conn.execute("UPDATE claim_terms SET facets = ? WHERE claim_rowid = ?", (facet_tokens(new), before[0]))
             deltas = collections.Counter(new)
             deltas.subtract(old)
@@ -740,6 +745,8 @@ class Projection:
         if self._heads is not None:
             self._heads.pop(target.id, None)
         table = {"claim": "claims", "source": "sources", "review": "reviews"}.get(target.kind)
+        if target.kind == "claim":
+            self._refacet(target.id, status=status)
         if table:
             self.conn.execute(f"UPDATE {table} SET status = ? WHERE id = ?", (status, target.id))
         if target.kind == "claim":
@@ -771,10 +778,14 @@ class Projection:
         self._set_status(target, "retracted", record.reason)
 
 
+# The claims columns the facets come from.
+FACET_COLUMNS = ("language", "translation_language", "verdict", "source_id", "tags", "status")
+
+
 def _claim_facets(row: dict) -> tuple[tuple[str, str], ...]:
     """The (facet, value) pairs of a claims row (given by column name)."""
     return claim_facets(row["language"], row["translation_language"], row["verdict"], row["source_id"],
-                        json.loads(row["tags"]) if row["tags"] else ())
+                        json.loads(row["tags"]) if row["tags"] else (), row["status"])
 
 
 def _terms_row(rowid: int, row: dict, facets) -> dict:

@@ -41,9 +41,9 @@ def counted(conn) -> dict:
 def recounted(conn) -> dict:
     """search_facets as it should be: every claims row's facets, counted here."""
     counts = collections.Counter()
-    for language, translation_language, verdict, source_id, tags in conn.execute(
-            "SELECT language, translation_language, verdict, source_id, tags FROM claims"):
-        counts.update(search.claim_facets(language, translation_language, verdict, source_id, json.loads(tags or "[]")))
+    for language, translation_language, verdict, source_id, tags, status in conn.execute(
+            "SELECT language, translation_language, verdict, source_id, tags, status FROM claims"):
+        counts.update(search.claim_facets(language, translation_language, verdict, source_id, json.loads(tags or "[]"), status))
     return dict(counts)
 
 
@@ -58,7 +58,7 @@ def test_the_index_holds_claim_words_not_the_source_title(demo_template):
         assert {"claim:ro-sales-machine-tools-microelectronics", "claim:ro-microelectronics-90pct"} <= set(found), query
     terms = dict(conn.execute("SELECT claim_id, facets FROM claim_terms"))
     assert terms["claim:ro-microelectronics-90pct"].split() == [
-        "language:ro", "source:source%3aarticle-ro-ap-2024-04-12", "tag:microelectronics", "tag:weapons",
+        "language:ro", "source:source%3aarticle-ro-ap-2024-04-12", "status:active", "tag:microelectronics", "tag:weapons",
         "translation_language:en", "verdict:unproven"]
     assert counted(conn) == recounted(conn)
     conn.close()
