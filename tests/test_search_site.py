@@ -74,8 +74,10 @@ async def test_plain_alef_query_finds_hamza_tashkeel_and_prefixed_forms_and_mark
     assert marked["claim:ar-team-support-video"] == ["لإسرائيل"]
     assert marked["claim:ar-evacuation-map"] == ["الإسرائيلي"]
     assert marked["claim:ar-tatweel-headline"] == ["إســرائيل"]
-    # The translation's English word is marked too: the query word is stemmed in every published language of its script only.
+    # An Arabic word is stemmed in the published languages written in its script only: the
+    # English translation's "Israel" is not marked.
     assert data["stemmed_in"] == ["ar", "en"]
+    assert all(hit["marks"]["translation"] == [] for hit in data["results"])
 
 
 async def test_gaza_with_and_without_shadda_find_each_other(arabic):
