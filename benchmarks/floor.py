@@ -78,7 +78,7 @@ def sqlite_floor(path: Path, n: int, full_text: bool = True) -> float:
         rows["claims"].append((cid, 1, text, "en", None, None, "source:bench", "Benchmark source", "Bench") + (None,) * 17
                               + ("active", None, "ana@bench+01234567", "2024-05-01T10:00:00Z", "2024-05-01T10:00:00Z", i, h))
         rows["claim_versions"].append((i, cid, 1, h, None, text, None, None, None, "[]", None, None, "ana@bench+01234567", "2024-05-01T10:00:00Z"))
-        rows["claim_terms"].append((i + 1, cid, facets, terms, None, None))
+        rows["claim_terms"].append((i + 1, facets, terms, None, None))
         rows["claim_chain"].append((cid, 0, "source:bench", None))
         for name in other:
             rows[name].append((h, cid, 1, i))

@@ -83,7 +83,7 @@ def _site_rows(r: dict) -> list[tuple]:
         target, met = None, None
         if s["page"] == "claim page":
             target, met = "p50 ≤ 30 ms", s["p50"] <= 30
-        elif s["page"].endswith("search"):
+        elif s["page"].startswith("search"):
             target, met = "p95 ≤ 150 ms", s["p95"] <= 150
         if big < 1_000_000 and target:
             target, met = target + " (at 1M)", None

@@ -106,8 +106,8 @@ TABLES = {
     # The search index's content (docs/site.md, "Search"): for each claims row (by its
     # rowid), its facet tokens and the folded terms of its text, translation and quote.
     "claim_terms": ("""CREATE TABLE claim_terms (
-        claim_rowid INTEGER PRIMARY KEY, claim_id TEXT NOT NULL, facets TEXT NOT NULL,
-        text TEXT NOT NULL, translation TEXT, quote TEXT)""", "claim_rowid"),
+        claim_rowid INTEGER PRIMARY KEY, facets TEXT NOT NULL, text TEXT NOT NULL, translation TEXT, quote TEXT)""",
+                    "claim_rowid"),
     # How many claims each facet value has (the search page's counts over every claim).
     "search_facets": ("""CREATE TABLE search_facets (
         facet TEXT NOT NULL, value TEXT NOT NULL, claims INTEGER NOT NULL,
@@ -132,10 +132,11 @@ INDEXES = (
 # Full-text search over claim_terms (external content, rowid = the claims row's rowid, so
 # Datasette's table search of claims can use it). The terms are folded already
 # (ledger/folding.py) and the facet tokens escaped (ledger/search.py): the ascii tokenizer
-# splits at spaces and keeps every other character of them as it is.
+# splits at spaces and keeps every other character of them as it is. detail=column: no
+# search needs a word's position (no phrases), and positions cost a third of the index.
 FTS = """CREATE VIRTUAL TABLE claims_fts USING fts5(
     facets, text, translation, quote, content='claim_terms', content_rowid='claim_rowid',
-    tokenize="ascii tokenchars ':%._-'")"""
+    tokenize="ascii tokenchars ':%._-'", detail=column)"""
 FTS_TRIGGERS = (
     """CREATE TRIGGER claim_terms_ai AFTER INSERT ON claim_terms BEGIN
         INSERT INTO claims_fts(rowid, facets, text, translation, quote)
@@ -791,7 +792,7 @@ def _claim_facets(row: dict) -> tuple[tuple[str, str], ...]:
 def _terms_row(rowid: int, row: dict, facets) -> dict:
     """The claim_terms row of a claims row: its facet tokens and the folded terms of its words."""
     translation, quote = row["translation"], row["quote"]
-    return {"claim_rowid": rowid, "claim_id": row["id"], "facets": facet_tokens(facets),
+    return {"claim_rowid": rowid, "facets": facet_tokens(facets),
             "text": index_terms(row["text"], row["language"]),
             "translation": None if translation is None else index_terms(translation, row["translation_language"]),
             "quote": None if quote is None else index_terms(quote, row["language"])}

@@ -56,7 +56,7 @@ def test_the_index_holds_claim_words_not_the_source_title(demo_template):
     for query in ("microelectronica", "microelectronice", "microelectronicii"):
         found = index_ids(conn, fts_match(query, published))
         assert {"claim:ro-sales-machine-tools-microelectronics", "claim:ro-microelectronics-90pct"} <= set(found), query
-    terms = dict(conn.execute("SELECT claim_id, facets FROM claim_terms"))
+    terms = dict(conn.execute("SELECT c.id, t.facets FROM claim_terms t JOIN claims c ON c.rowid = t.claim_rowid"))
     assert terms["claim:ro-microelectronics-90pct"].split() == [
         "language:ro", "source:source%3aarticle-ro-ap-2024-04-12", "status:active", "tag:microelectronics", "tag:weapons",
         "translation_language:en", "verdict:unproven"]
@@ -86,8 +86,8 @@ def test_reviews_revisions_and_retractions_keep_the_index_and_counts_in_step(tmp
     def check():
         assert counted(conn) == recounted(conn)
         # One claim_terms row for each claims row, under its rowid.
-        assert conn.execute("SELECT rowid, id FROM claims ORDER BY rowid").fetchall() == conn.execute(
-            "SELECT claim_rowid, claim_id FROM claim_terms ORDER BY claim_rowid").fetchall()
+        assert conn.execute("SELECT rowid FROM claims ORDER BY rowid").fetchall() == conn.execute(
+            "SELECT claim_rowid FROM claim_terms ORDER BY claim_rowid").fetchall()
         conn.execute("INSERT INTO claims_fts(claims_fts, rank) VALUES ('integrity-check', 1)")
 
     check()
@@ -119,7 +119,8 @@ def test_verify_reports_forged_search_terms_and_counts(demo_template, tmp_path):
     conn = sqlite3.connect(path, isolation_level=None)
     # Through the triggers, so the full-text index agrees with the forged row: only the
     # comparison with the terms the claims' words give can tell.
-    conn.execute("UPDATE claim_terms SET text = text || ' fabricated' WHERE claim_id = 'claim:ro-nitrocellulose'")
+    conn.execute("UPDATE claim_terms SET text = text || ' fabricated'"
+                 " WHERE claim_rowid = (SELECT rowid FROM claims WHERE id = 'claim:ro-nitrocellulose')")
     conn.execute("UPDATE search_facets SET claims = claims + 1 WHERE facet = 'language'")
     conn.close()
     report = verify_ledger(open_source(str(path)))
