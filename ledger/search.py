@@ -80,7 +80,7 @@ COUNT_CAP = 10_000
 # Facet counts of a search are those of its newest FACET_WINDOW matches when it has more.
 FACET_WINDOW = 2_000
 # "Best match first" ranks (BM25) the newest BEST_WINDOW matches.
-BEST_WINDOW = 5_000
+BEST_WINDOW = 2_000
 FACET_VALUES_SHOWN = 12
 MAX_QUERY_CHARS = 500
 MAX_QUERY_WORDS = 32
@@ -386,13 +386,15 @@ def _collection_facets(conn, filters) -> tuple[Facet, ...]:
 
 def _match_facets(conn, match: str, total: int, more: bool, filters) -> tuple[Facet, ...]:
     """Facets over the matches, or over the newest FACET_WINDOW of them when there are more."""
-    window = _newest(conn, match, FACET_WINDOW)
+    tokens = collections.Counter()
+    for (facets,) in conn.execute("SELECT t.facets FROM claims_fts f JOIN claim_terms t ON t.claim_rowid = f.rowid"
+                                  " WHERE claims_fts MATCH ? ORDER BY f.rowid DESC LIMIT ?", (match, FACET_WINDOW)):
+        tokens.update(facets.split())
     counts = {name: collections.Counter() for name in FACETS}
-    for (tokens,) in conn.execute("SELECT facets FROM claim_terms WHERE claim_rowid IN (SELECT value FROM json_each(?))",
-                                  (json.dumps(window),)):
-        for facet, value in facet_pairs(tokens):
-            if facet in counts:
-                counts[facet][value] += 1
+    for token, n in tokens.items():
+        facet, value = facet_pair(token)
+        if facet in counts:
+            counts[facet][value] += n
     counted_over = None if not more and total <= FACET_WINDOW else FACET_WINDOW
     return tuple(_facet(name, counts[name], filters, counted_over,
                         _source_titles(conn, counts[name]) if name == "source" else {}) for name in FACETS)

@@ -2,8 +2,10 @@
 
 import collections
 import json
+import re
 import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +13,7 @@ from ledger import search
 from ledger.api import Ledger
 from ledger.demo import build_demo
 from ledger.errors import FormatError
-from ledger.folding import fts_match
+from ledger.folding import fts_match, word_terms
 from ledger.note import Signer
 from ledger.verify import open_source, verify_ledger
 
@@ -147,3 +149,13 @@ def test_a_file_from_before_the_folded_index_asks_for_a_rebuild(tmp_path):
     ledger.append([claim], ANA, LOG)
     assert index_ids(ledger._store.conn, '"claim"') == ["claim:c"]
     ledger.close()
+
+
+def test_the_test_vectors_in_docs_are_the_codes():
+    site_md = (Path(__file__).parent.parent / "docs" / "site.md").read_text("utf-8")
+    table = site_md[site_md.index("Test vectors"):].split("\n\n")[1]
+    rows = re.findall(r"^\| (\S+) \| ([a-z]{2}) \| ([^|]+) \| ([^|]+) \|$", table, re.M)
+    assert len(rows) >= 12
+    for word, language, index, query in rows:
+        assert " ".join(sorted(word_terms(word, (language,)))) == index.strip(), word
+        assert " ".join(sorted(word_terms(word, (language,), clitics=False))) == query.strip(), word
