@@ -217,7 +217,7 @@ def _row_insert(table: str, verb: str = "INSERT", rowid: bool = False) -> tuple[
     return f"{verb} INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", operator.itemgetter(*names)
 
 
-def _write_facet_counts(conn: sqlite3.Connection, deltas: collections.Counter) -> None:
+def _write_facet_counts(conn: sqlite3.Connection, deltas: dict) -> None:
     changed = [(facet, value, n) for (facet, value), n in sorted(deltas.items()) if n]
     if changed:
         conn.executemany(_FACET_COUNT, changed)
@@ -242,7 +242,7 @@ class _RowsNow:
     def claim_written(self, rowid: int) -> None:
         pass  # the claim_terms_ai trigger has indexed it
 
-    def count_facets(self, deltas: collections.Counter) -> None:
+    def count_facets(self, deltas) -> None:
         _write_facet_counts(self._conn, deltas)
 
     def write(self) -> None:
@@ -274,8 +274,10 @@ class _HeldRows:
         if self._index_claims:
             self._fts_rowids.append(rowid)
 
-    def count_facets(self, deltas: collections.Counter) -> None:
-        self._facet_deltas.update(deltas)
+    def count_facets(self, deltas) -> None:
+        counts = self._facet_deltas
+        for pair, n in deltas.items():
+            counts[pair] += n
 
     def write(self) -> None:
         rows, self._rows = self._rows, collections.defaultdict(list)
@@ -668,7 +670,7 @@ class Projection:
             self._claims_next_rowid = None  # a DELETE may have lowered max(rowid)
             rowid = self._write_row("claims", row)
             self._write_row("claim_terms", _terms_row(rowid, row, facets))
-            self._rows.count_facets(collections.Counter(facets))
+            self._rows.count_facets(dict.fromkeys(facets, 1))
             return rowid
         # A first version waits with the other new rows; it gets the rowid
         # SQLite would give it, max(rowid) + 1 (sqlite.org/autoinc.html), so
@@ -680,7 +682,7 @@ class Projection:
         row["rowid"] = rowid
         self._add_row("claims", row, rowid=True)
         self._add_row("claim_terms", _terms_row(rowid, row, facets))
-        self._rows.count_facets(collections.Counter(facets))
+        self._rows.count_facets(dict.fromkeys(facets, 1))
         return rowid
 
     def _delete_claim(self, claim_id: str) -> None:
@@ -690,7 +692,7 @@ class Projection:
         self.conn.execute("DELETE FROM claims WHERE id = ?", (claim_id,))
         if old is not None:
             self.conn.execute("DELETE FROM claim_terms WHERE claim_rowid = ?", (old[0],))
-            self._rows.count_facets(collections.Counter({pair: -1 for pair in facet_pairs(old[1])}))
+            self._rows.count_facets(dict.fromkeys(facet_pairs(old[1]), -1))
 
     def _changes(self, record: Claim, previous: Head) -> str:
         # What changed since the version this one replaces, as the history shows it.

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import json
 import re
 import sqlite3
@@ -39,6 +40,7 @@ _TOKEN_SAFE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
 _ESCAPE = re.compile("%([0-9a-f]{2})")
 
 
+@functools.lru_cache(maxsize=4096)
 def facet_token(facet: str, value: str) -> str:
     """The index token of one facet value (see the module docstring)."""
     return facet + ":" + "".join(c if c in _TOKEN_SAFE or c > "\x7f" else f"%{ord(c):02x}" for c in value)

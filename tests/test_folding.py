@@ -6,7 +6,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ledger.folding import fold_label, fts_match, index_terms, matching_spans, query_terms, word_spans, word_terms, words
+import unicodedata
+
+from ledger.folding import (MARKS_UNICODE_VERSION, fold_label, fts_match, index_terms, mark_ranges, matching_spans, query_terms,
+                            word_spans, word_terms, words)
 
 PUBLISHED = ("ro", "en", "ar", "pt", "fr", "es")
 ARABIC = json.loads((Path(__file__).parent / "fixtures" / "search" / "arabic_claims.json").read_text("utf-8"))
@@ -123,3 +126,10 @@ def test_every_word_finds_itself(word, language):
     terms = word_terms(word, (language,))
     for group in query_terms(word, PUBLISHED):
         assert group & set(index_terms(word, language).split()), (word, terms)
+
+
+def test_the_table_of_marks_is_unicodes():
+    if unicodedata.unidata_version != MARKS_UNICODE_VERSION:
+        pytest.skip(f"this Python knows Unicode {unicodedata.unidata_version}; the table is of {MARKS_UNICODE_VERSION}")
+    marks = {cp for first, last in mark_ranges() for cp in range(first, last + 1)}
+    assert marks == {cp for cp in range(0x30000) if unicodedata.category(chr(cp)).startswith("M")}
