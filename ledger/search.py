@@ -269,12 +269,12 @@ def _match_expression(groups, filters) -> Optional[str]:
 @contextlib.contextmanager
 def _time_limit(conn: sqlite3.Connection) -> Iterator[None]:
     deadline = time.monotonic() + TIME_LIMIT_SECONDS
-    conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+    conn.set_progress_handler(lambda: time.monotonic() > deadline, 1_000)
     try:
         yield
     except sqlite3.OperationalError as e:
         if time.monotonic() > deadline:
-            raise SearchTimeout(f"the search took longer than {TIME_LIMIT_SECONDS:.0f} s; try fewer or rarer words") from e
+            raise SearchTimeout(f"the search took longer than {TIME_LIMIT_SECONDS:g} s; try fewer or rarer words") from e
         raise
     finally:
         conn.set_progress_handler(None, 0)

@@ -207,3 +207,12 @@ async def test_claims_table_search_folds_like_the_search_page(demo, query, wante
 async def test_claims_table_search_in_arabic(arabic):
     response = await arabic.client.get("/ar/claims.json", params={"_search": "اسرائيل", "_shape": "objects", "_size": "100"})
     assert sorted(row["id"] for row in response.json()["rows"]) == sorted(expected("اسرائيل"))
+
+
+async def test_a_search_over_its_time_limit_is_503_and_says_so(demo, monkeypatch):
+    monkeypatch.setattr(search, "TIME_LIMIT_SECONDS", -1.0)
+    response = await demo.client.get("/search.json", params={"q": "China"})
+    assert response.status_code == 503
+    assert response.json()["error"] == "the search took longer than -1 s; try fewer or rarer words"
+    page = await demo.client.get("/search", params={"q": "China"})
+    assert page.status_code == 503 and "try fewer or rarer words" in page.text
