@@ -476,15 +476,20 @@ def search_json_body(results: SearchResults) -> dict:
     }
 
 
-async def _run_search(datasette, request):
+async def _run_search(datasette, request) -> SearchResults:
     site = await ledger_site(datasette)
     query = SearchQuery.from_untrusted(parse_qsl(request.query_string, keep_blank_values=True))
-    return site, await site.db.execute_fn(lambda conn: search(conn, query))
+    # On Datasette's thread pool, with its read-only connection to the immutable file.
+    return await site.db.execute_fn(lambda conn: search(conn, query))
+
+
+def _publisher(datasette) -> str:
+    return _config(datasette).get("publisher") or datasette.metadata("title") or "Fact ledger"
 
 
 async def search_json(datasette, request):
     try:
-        _, results = await _run_search(datasette, request)
+        results = await _run_search(datasette, request)
     except NotFoundError as e:
         return _error(404, str(e))
     except SearchTimeout as e:
@@ -513,14 +518,13 @@ def _search_context(datasette, results: SearchResults) -> dict:
                                                              for v in f.values if v.selected), value),
                  "url": _search_url("/search", query, **{facet: None})} for facet, value in query.filters]
     return {"results": results, "query": query, "hits": hits, "facets": facets, "links": links, "filters": removals,
-            "hidden_filters": query.filters, "publisher": _config(datasette).get("publisher") or datasette.metadata("title")}
+            "hidden_filters": query.filters, "publisher": _publisher(datasette)}
 
 
 async def search_page(datasette, request):
     status, error, context = 200, None, {}
     try:
-        _, results = await _run_search(datasette, request)
-        context = _search_context(datasette, results)
+        context = _search_context(datasette, await _run_search(datasette, request))
     except NotFoundError as e:
         return await _not_found(datasette, request, str(e))
     except SearchTimeout as e:
@@ -530,7 +534,7 @@ async def search_page(datasette, request):
     if error:
         q = parse_qsl(request.query_string, keep_blank_values=True)
         context = {"error": error, "query": SearchQuery(text=next((v for k, v in q if k == "q"), "")[:MAX_QUERY_CHARS]),
-                   "publisher": _config(datasette).get("publisher") or datasette.metadata("title"), "hidden_filters": ()}
+                   "publisher": _publisher(datasette), "hidden_filters": ()}
     return Response.html(await datasette.render_template("search.html", context, request=request), status=status)
 
 
