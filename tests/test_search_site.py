@@ -94,7 +94,7 @@ async def test_search_page_shows_marked_text_verdict_source_and_no_sql(demo):
     html = response.text
     assert "<title>Search: microelectronica – " in html
     assert '<mark>microelectronica</mark>' in html and '<mark>microelectronics</mark>' in html
-    assert '<span class="verdict verdict-unproven"><bdi>Atribuit, neverificat independent</bdi> (unproven)</span>' in html
+    assert '<span class="verdict-badge verdict-unproven">Unproven</span> <bdi class="desk-label" dir="auto">Atribuit, neverificat independent</bdi>' in html
     assert '<span class="status status-retracted">Retracted</span>' in html
     assert 'href="/claim/ro-microelectronics-90pct"' in html and 'href="/source/article-ro-ap-2024-04-12"' in html
     assert "recorded <time" in html
