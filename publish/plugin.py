@@ -710,8 +710,13 @@ async def _run_search(datasette, request) -> SearchResults:
     return await site.db.execute_fn(lambda conn: search(conn, query))
 
 
-def _publisher(datasette) -> str:
-    return _config(datasette).get("publisher") or datasette.metadata("title") or "Fact ledger"
+async def _publisher(datasette) -> str:
+    """Who publishes the ledger, as the home page names them (the log key's display name, entry 0)."""
+    try:
+        name = await (await ledger_site(datasette)).publisher()
+    except NotFoundError:
+        name = None
+    return name or _config(datasette).get("publisher") or datasette.metadata("title") or "Fact ledger"
 
 
 async def search_json(datasette, request):
@@ -726,7 +731,7 @@ async def search_json(datasette, request):
     return Response.json(search_json_body(results))
 
 
-def _search_context(datasette, results: SearchResults) -> dict:
+def _search_context(results: SearchResults) -> dict:
     query = results.query
     links = {"sort": {sort: _search_url("/search", query, sort=sort) for sort in SORTS},
              "previous": _search_url("/search", query, page=query.page - 1) if query.page > 1 else None,
@@ -745,13 +750,13 @@ def _search_context(datasette, results: SearchResults) -> dict:
                                                              for v in f.values if v.selected), value),
                  "url": _search_url("/search", query, **{facet: None})} for facet, value in query.filters]
     return {"results": results, "query": query, "hits": hits, "facets": facets, "links": links, "filters": removals,
-            "hidden_filters": query.filters, "publisher": _publisher(datasette)}
+            "hidden_filters": query.filters}
 
 
 async def search_page(datasette, request):
     status, error, context = 200, None, {}
     try:
-        context = _search_context(datasette, await _run_search(datasette, request))
+        context = _search_context(await _run_search(datasette, request))
     except NotFoundError as e:
         return await _not_found(datasette, request, str(e))
     except SearchTimeout as e:
@@ -761,7 +766,8 @@ async def search_page(datasette, request):
     if error:
         q = parse_qsl(request.query_string, keep_blank_values=True)
         context = {"error": error, "query": SearchQuery(text=next((v for k, v in q if k == "q"), "")[:MAX_QUERY_CHARS]),
-                   "publisher": _publisher(datasette), "hidden_filters": ()}
+                   "hidden_filters": ()}
+    context["publisher"] = await _publisher(datasette)
     return Response.html(await datasette.render_template("search.html", context, request=request), status=status)
 
 

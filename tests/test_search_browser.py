@@ -66,7 +66,7 @@ def test_each_inflection_finds_both_microelectronics_claims(servers, browser, wo
     assert set(MICRO) <= set(found) and found[-1] == "claim:ro-microelectronics-90pct-duplicate"
     assert page.locator(".search-hit:last-child .status-retracted").text_content() == "Retracted"
     assert page.locator(".search-hit mark").count() >= 4  # each claim's text and translation
-    assert page.title() == f"Search: {words} – The fact-checking desk that holds the log key"
+    assert page.title() == f"Search: {words} – Demo Fact-Check Desk"
     assert page.csp_errors == []
     page.close()
 
@@ -79,7 +79,7 @@ def test_machine_tools_finds_one_claim_and_its_facets_filter(servers, browser):
     page.goto(servers["demo"] + "/search?q=China")
     page.click(".search-facets a:has-text('not yet rated')")
     page.wait_for_url("**/search?q=China&verdict=none")
-    assert page.locator(".search-hit .verdict").all_inner_texts() == ["not yet rated"] * page.locator(".search-hit").count()
+    assert page.locator(".search-hit .verdict-badge").all_inner_texts() == ["Not yet rated"] * page.locator(".search-hit").count()
     page.click(".active-filters a")
     page.wait_for_url("**/search?q=China")
     page.click("text=best match first")

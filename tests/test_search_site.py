@@ -92,7 +92,7 @@ async def test_search_page_shows_marked_text_verdict_source_and_no_sql(demo):
     response = await demo.client.get("/search", params={"q": "microelectronica"})
     assert response.status_code == 200
     html = response.text
-    assert "<title>Search: microelectronica – " in html
+    assert "<title>Search: microelectronica – Demo Fact-Check Desk</title>" in html
     assert '<mark>microelectronica</mark>' in html and '<mark>microelectronics</mark>' in html
     assert '<span class="verdict-badge verdict-unproven">Unproven</span> <bdi class="desk-label" dir="auto">Atribuit, neverificat independent</bdi>' in html
     assert '<span class="status status-retracted">Retracted</span>' in html
