@@ -14,7 +14,9 @@ inside functions, so the editing commands stay fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shlex
 import shutil
 import sqlite3
@@ -43,6 +45,7 @@ SETTINGS = {
 # LARGE_TABLE_MAX_FACETS that an index counts (see _fit_facets).
 LARGE_TABLE_ROWS = 50_000
 LARGE_TABLE_MAX_FACETS = 2
+COUNTED_FACET = "counted"  # publish/plugin.py's FacetFromCounts.type
 
 
 def publish_dir() -> Path:
@@ -95,9 +98,17 @@ def _fit_facets(tables: dict, db_path) -> None:
                 " WHERE il.partial = 0 AND ii.seqno = 0", (name,))}
             wanted = table.get("plugins", {}).get("fact-ledger", {}).get("large_table_facets", [])
             configured = {facet_column(facet): facet for facet in table["facets"]}
-            table["facets"] = [configured.get(column, column) for column in wanted if column in indexed][:LARGE_TABLE_MAX_FACETS]
+            table["facets"] = _affordable_facets(wanted, configured, indexed)
     finally:
         conn.close()
+
+
+def _affordable_facets(wanted, configured: dict, indexed: set) -> list:
+    # A "counted" facet (the plugin's FacetFromCounts) reads a count table, not the
+    # rows, so it is always kept; of the others, those an index leads, at most LARGE_TABLE_MAX_FACETS.
+    counted = {column for column, facet in configured.items() if isinstance(facet, dict) and COUNTED_FACET in facet}
+    by_index = [column for column in wanted if column in indexed and column not in counted][:LARGE_TABLE_MAX_FACETS]
+    return [configured.get(column, column) for column in wanted if column in counted or column in by_index]
 
 
 def facet_column(facet) -> str:
@@ -157,11 +168,15 @@ def make_datasette(db_path):
     )
 
 
-def serve(db_path, host: str = "127.0.0.1", port: int = 8001) -> None:
-    """Run ``datasette serve`` on the ledger in this process until Ctrl-C."""
+def serve(db_path, host: str = "127.0.0.1", port: int = 8001, workers: int = 1) -> None:
+    """Run ``datasette serve`` on the ledger in this process until Ctrl-C; with ``workers`` > 1,
+    that many server processes on one listening socket (``serve_workers``)."""
     from datasette.cli import cli
 
     path = _check_ledger(db_path)
+    if workers > 1:
+        serve_workers(path, host, port, workers)
+        return
     with tempfile.TemporaryDirectory(prefix="fact-ledger-site-") as tmp:
         metadata_file = Path(tmp) / "metadata.json"
         metadata_file.write_text(json.dumps(site_metadata(path), ensure_ascii=False, indent=2), "utf-8")
@@ -170,6 +185,68 @@ def serve(db_path, host: str = "127.0.0.1", port: int = 8001) -> None:
             cli.main(args, prog_name="datasette", standalone_mode=False)
         except KeyboardInterrupt:
             pass
+
+
+def serve_workers(path: Path, host: str, port: int, workers: int) -> None:
+    """``workers`` processes, each the app ``make_datasette`` configures (the file immutable, the same
+    settings as ``serve``) under uvicorn, accepting connections from one socket bound here.
+
+    The file is immutable, so the processes share nothing but the socket and the
+    operating system's page cache of the file. Ctrl-C or SIGTERM stops them all;
+    if one stops, the others are stopped and the exit is an error.
+    """
+    import signal
+    import socket
+
+    listener = socket.create_server((host, port), reuse_port=False, backlog=2048)
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # a worker: nothing of the parent's but the socket
+            code = 1
+            try:
+                _run_worker(path, listener)
+                code = 0
+            finally:
+                os._exit(code)  # never back into the parent's code
+        children.append(pid)
+    listener.close()
+
+    stopping = []  # set once this process asked the workers to stop (they then end by SIGTERM)
+
+    def stop(*_):
+        stopping.append(True)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        ended, status = os.wait()
+        children.remove(ended)
+    except KeyboardInterrupt:  # the workers got the same Ctrl-C
+        stopping.append(True)
+    failed = not stopping
+    stop()
+    for child in children:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(child, 0)
+    if failed:
+        raise LedgerError(f"a server process stopped (wait status {status}); the others were stopped too")
+
+
+def _run_worker(path: Path, listener) -> None:
+    import signal
+
+    import uvicorn
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # uvicorn installs its own handlers
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    server = uvicorn.Server(uvicorn.Config(make_datasette(path).app(), lifespan="on"))
+    try:
+        server.run(sockets=[listener])
+    except KeyboardInterrupt:
+        pass
 
 
 BUNDLE_README = """# {title}: a published fact ledger

@@ -30,6 +30,7 @@ from datasette import hookimpl
 from datasette.version import __version__ as _DATASETTE_VERSION
 from datasette.database import QueryInterrupted
 from datasette.facets import Facet
+from datasette.filters import FilterArguments
 from datasette.plugins import pm
 from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args, tilde_decode, tilde_encode
 from datasette.utils.asgi import Response
@@ -42,8 +43,8 @@ from ledger.diff import word_diff
 from ledger.errors import LedgerError, NotFoundError, ProofError
 from ledger.readable import (grouped_fingerprint, key_fingerprint, rating_gloss, readable_date, readable_time,
                              readable_url, text_direction)
-from ledger.site import facet_column
-from ledger.search import (MAX_QUERY_CHARS, SORTS, Hit, SearchQuery, SearchResults, SearchTimeout, published_languages, search,
+from ledger.site import COUNTED_FACET, facet_column
+from ledger.search import (COUNT_CAP, MAX_QUERY_CHARS, NOT_RATED, SORTS, Hit, SearchQuery, SearchResults, SearchTimeout, published_languages, search,
                            table_search_expression)
 
 PLUGIN = "fact-ledger"
@@ -810,8 +811,7 @@ async def _home(site) -> dict:
     for c in newest:
         c["path"] = claim_path(c["id"])
         c["gloss"] = rating_gloss(c["verdict"])
-    counts = {t: (await site.db.execute(f"select count(*) from {t}")).first()[0]
-              for t in ("claims", "sources", "reviews", "notices", "editors")}
+    counts = await home_counts(site.db)
     latest = ledger.latest_checkpoint()
     return {
         "db": site.db.name,
@@ -825,6 +825,14 @@ async def _home(site) -> dict:
         "counts": counts,
         "publisher": await site.publisher(),
     }
+
+
+async def home_counts(db) -> dict:
+    """The home page's totals, from site_counts (records of each kind; the projection keeps it,
+    verify checks it): counting a million claims took most of the page's time."""
+    records = {r["value"]: r["count"] for r in await _rows(db, "select value, count from site_counts where name = 'records'")}
+    return {"claims": records.get("claim", 0), "sources": records.get("source", 0), "reviews": records.get("review", 0),
+            "notices": records.get("correction", 0) + records.get("retraction", 0), "editors": records.get("key", 0)}
 
 
 async def _site_nav(datasette, site) -> dict:
@@ -930,6 +938,127 @@ class FacetWithNull(Facet):
                 "toggle_url": self.ds.absolute_url(self.request, self.ds.urls.path(toggle)), "selected": selected}
 
 
+# --- the claims table at scale: facets from the count tables, a capped search (issue 17) -----------
+# Datasette 0.65 counts a facet over every row a page covers and a ?_search=
+# over every match: at a million claims that is seconds, or an HTTP 400 at
+# the SQL time limit. The claims table's facets are "counted" facets: an
+# unfiltered page reads search_facets (kept by the projection, checked by
+# verify), a filtered page counts its rows when at most FILTERED_FACET_ROWS
+# match; and ?_search= lists the newest COUNT_CAP matches (docs/site.md,
+# "A large ledger").
+FILTERED_FACET_ROWS = COUNT_CAP + 1
+# The claims column -> the search_facets facet that counts its values.
+COUNTED_COLUMNS = {"verdict": "verdict", "status": "status", "language": "language",
+                   "translation_language": "translation_language", "source_id": "source", "tags": "tag"}
+# Request arguments that narrow a table page (Datasette: a filter is a key not
+# starting with "_", or one with "__"; these are its other narrowing arguments).
+NARROWING_ARGS = ("_search", "_where", "_through")
+
+
+def _narrowed(request) -> bool:
+    return any(not key.startswith("_") or "__" in key or key.startswith(NARROWING_ARGS) for key in request.args)
+
+
+class FacetFromCounts(FacetWithNull):
+    """A claims facet read from search_facets on an unfiltered page, counted over the rows of a
+    filtered one that matches at most FILTERED_FACET_ROWS claims (else reported as timed out).
+
+    Configured in metadata.json as ``{"counted": "status"}`` or ``{"counted": {"column":
+    "verdict", "null_label": "not yet rated"}}`` (NULL, and the verdict facet's "none",
+    toggle ``?verdict__isnull=1``); ``tags`` counts each tag of the JSON array once per
+    claim (``?tags__arraycontains=``). ``?_facet=COLUMN`` of a counted column is one too.
+    """
+
+    type = COUNTED_FACET
+
+    async def facet_results(self):
+        results, timed_out = [], []
+        pairs = self.get_querystring_pairs()
+        narrowed = _narrowed(self.request)
+        for source_and_config in self.get_configs():
+            config = source_and_config["config"]
+            column = facet_column({self.type: config})
+            if column not in COUNTED_COLUMNS:
+                continue
+            if narrowed and (self.row_count is None or self.row_count > FILTERED_FACET_ROWS):
+                timed_out.append(column)
+                continue
+            try:
+                rows = await (self._rows_counted(column) if narrowed else self._from_counts(column))
+            except QueryInterrupted:
+                timed_out.append(column)
+                continue
+            size = self.get_facet_size()
+            results.append({
+                "name": column, "type": "array" if column == "tags" else "column",
+                "hideable": source_and_config["source"] != "metadata",
+                "toggle_url": self.ds.urls.path(path_with_removed_args(self.request, {f"_facet_{self.type}": column})),
+                "results": [self._value(column, row, config.get("null_label", "none"), pairs) for row in rows[:size]],
+                "truncated": len(rows) > size,
+            })
+        return results, timed_out
+
+    async def _from_counts(self, column) -> list[dict]:
+        # search_facets_top serves this: one facet's values, most claims first.
+        rows = await self.ds.execute(self.database, "select value, claims as count from search_facets where facet = ?"
+                                     " order by claims desc, value limit ?", [COUNTED_COLUMNS[column], self.get_facet_size() + 1])
+        return [{"value": None if column == "verdict" and r["value"] == NOT_RATED else r["value"], "count": r["count"]} for r in rows]
+
+    async def _rows_counted(self, column) -> list[dict]:
+        if column == "tags":
+            sql = (f"select t.value as value, count(distinct m.id) as count from ({self.sql}) m, json_each(m.tags) t"
+                   f" where json_valid(m.tags) group by t.value order by count desc, value limit {self.get_facet_size() + 1}")
+        else:
+            sql = (f"select {escape_sqlite(column)} as value, count(*) as count from ({self.sql}) "
+                   f"group by value order by count desc, value limit {self.get_facet_size() + 1}")
+        rows = await self.ds.execute(self.database, sql, self.params, truncate=False,
+                                     custom_time_limit=self.ds.setting("facet_time_limit_ms"))
+        return [dict(r) for r in rows.rows]
+
+    def _value(self, column, row, null_label, pairs) -> dict:
+        if column != "tags" or row["value"] is None:
+            return super()._value(column, row, null_label, pairs)
+        key, value = "tags__arraycontains", str(row["value"])
+        selected = (key, value) in pairs
+        toggle = path_with_removed_args(self.request, {key: value}) if selected else path_with_added_args(self.request, {key: value})
+        return {"value": value, "label": value, "count": row["count"],
+                "toggle_url": self.ds.absolute_url(self.request, self.ds.urls.path(toggle)), "selected": selected}
+
+
+def capped_search_clause(search_mode_raw: bool) -> str:
+    """The claims table's ``?_search=``: the newest COUNT_CAP matches, read from the search index
+    newest first (its rowid is the claims row's, in the order the claims were recorded)."""
+    match = ":search" if search_mode_raw else "escape_fts(:search)"
+    return (f"rowid in (select rowid from claims_fts where claims_fts match {match}"
+            f" order by rowid desc limit {COUNT_CAP})")
+
+
+@hookimpl(trylast=True)  # after Datasette's own search filter, whose "supports_search" (no fts_table) this sets
+def filters_from_request(request, database, table, datasette):
+    if table != "claims":
+        return None
+
+    async def inner():
+        try:
+            site = await ledger_site(datasette)
+        except NotFoundError:
+            return None
+        if site.db.name != database:
+            return None
+        search = request.args.get("_search")
+        if not search:
+            return FilterArguments([], {}, [], {"supports_search": True})
+        raw = request.args.get("_searchmode", datasette.table_metadata(database, table).get("searchmode")) == "raw"
+        clause = capped_search_clause(raw)
+        more = (await site.db.execute(f"select count(*) from (select rowid from claims_fts where claims_fts match "
+                                      f"{':search' if raw else 'escape_fts(:search)'} limit {COUNT_CAP + 1})",
+                                      {"search": search})).first()[0] > COUNT_CAP
+        description = f'search matches "{search}"' + (f" (more than {COUNT_CAP:,} claims do: the newest {COUNT_CAP:,})" if more else "")
+        return FilterArguments([clause], {"search": search}, [description], {"supports_search": True, "search": search})
+
+    return inner
+
+
 @hookimpl
 def register_facet_classes():
     # Datasette's plugin manager is one per process. When two copies of this file
@@ -937,7 +1066,7 @@ def register_facet_classes():
     # tests do), only the first copy's facet counts: else every table would show
     # its verdict facet twice.
     first = next((plugin for _, plugin in pm.list_name_plugin() if hasattr(plugin, "FacetWithNull")), None)
-    return [FacetWithNull] if first is None or first.FacetWithNull is FacetWithNull else []
+    return [FacetWithNull, FacetFromCounts] if first is None or first.FacetWithNull is FacetWithNull else []
 
 
 @hookimpl
@@ -1031,7 +1160,8 @@ def _without_repeated_facets(datasette, scope):
         return scope
     configured = datasette.metadata("facets", database=database, table=tilde_decode(match[2]), fallback=False) or []
     # A column facet, or one counting NULL too (FacetWithNull), counts the same column as "?_facet=".
-    defaults = {facet_column(facet) for facet in configured if isinstance(facet, str) or FacetWithNull.type in facet}
+    defaults = {facet_column(facet) for facet in configured
+                if isinstance(facet, str) or FacetWithNull.type in facet or FacetFromCounts.type in facet}
     pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
     kept = [(key, value) for key, value in pairs if not (key == "_facet" and value in defaults)]
     if len(kept) == len(pairs):
@@ -1116,7 +1246,8 @@ async def _request_etag(datasette, scope, headers: dict) -> Optional[bytes]:
 def _with_cache_headers(headers: list, etag: bytes, path: str) -> list:
     """A 200's headers with its ETag and Cache-Control, unless Datasette made it private (a cookie was set)."""
     named = {k.lower(): v for k, v in headers}
-    if b"set-cookie" in named or b"private" in named.get(b"cache-control", b"") or b"no-store" in named.get(b"cache-control", b""):
+    # b"etag" present: a second copy of this plugin in the process (a bundle's) has tagged it already.
+    if b"etag" in named or b"set-cookie" in named or b"private" in named.get(b"cache-control", b"") or b"no-store" in named.get(b"cache-control", b""):
         return headers
     # One rule for a 200 and its 304s (a route's own header, such as the tiles', says the same).
     headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]

@@ -3,6 +3,7 @@ checked by verify, and written the same by a rebuild."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 
@@ -86,3 +87,80 @@ def test_rebuild_writes_identical_files(demo_db, tmp_path):
             ledger.rebuild()
     assert demo_db.read_bytes() == copy.read_bytes()
     assert rows(demo_db) == before
+
+
+# --- the site reads them: the claims table's facets, its capped search, the home page's totals --------
+
+def plugin_module():
+    """The plugin module Datasette loaded (the first copy, whose facet classes count)."""
+    from datasette.plugins import pm
+
+    return next(plugin for _, plugin in pm.list_name_plugin() if hasattr(plugin, "FacetFromCounts"))
+
+
+def facet_counts(data, name):
+    return [(v["label"], v["count"]) for v in data["facet_results"][name]["results"]]
+
+
+async def test_unfiltered_facets_are_read_from_the_count_table(demo_db):
+    from ledger.site import make_datasette
+
+    # A count only the count table holds shows that the page read it instead of counting rows.
+    run_sql(demo_db, "UPDATE search_facets SET claims = 999 WHERE facet = 'language' AND value = 'ro'")
+    data = (await make_datasette(demo_db).client.get("/demo/claims.json")).json()
+    assert facet_counts(data, "language") == [("ro", 999)]
+    verdicts = dict(facet_counts(data, "verdict"))
+    assert verdicts["not yet rated"] == rows(demo_db, "SELECT count(*) FROM claims WHERE verdict IS NULL")[0][0]
+    unrated = next(v for v in data["facet_results"]["verdict"]["results"] if v["label"] == "not yet rated")
+    assert unrated["toggle_url"].endswith("verdict__isnull=1")
+    tags = data["facet_results"]["tags"]["results"]
+    assert tags and all("tags__arraycontains=" in v["toggle_url"] for v in tags)
+
+
+async def test_a_filtered_page_counts_its_rows(demo_db):
+    from ledger.site import make_datasette
+
+    run_sql(demo_db, "UPDATE search_facets SET claims = 999 WHERE facet = 'language' AND value = 'ro'")
+    ds = make_datasette(demo_db)
+    data = (await ds.client.get("/demo/claims.json", params={"verdict": "unproven"})).json()
+    assert facet_counts(data, "language") == [("ro", 4)] and facet_counts(data, "verdict") == [("unproven", 4)]
+    tagged = (await ds.client.get("/demo/claims.json", params={"tags__arraycontains": "drones"})).json()
+    assert dict(facet_counts(tagged, "tags"))["drones"] == tagged["filtered_table_rows_count"] == 2
+
+
+async def test_a_filtered_page_with_too_many_rows_reports_its_facets_as_timed_out(demo_db, monkeypatch):
+    from ledger.site import make_datasette
+
+    monkeypatch.setattr(plugin_module(), "FILTERED_FACET_ROWS", 10)
+    ds = make_datasette(demo_db)
+    many = (await ds.client.get("/demo/claims.json", params={"language": "ro"})).json()  # 16 claims
+    counted = {"verdict", "status", "language", "source_id", "tags"}
+    assert many["filtered_table_rows_count"] == 16 and not counted & set(many["facet_results"])
+    html = (await ds.client.get("/demo/claims", params={"language": "ro"})).text
+    timed_out = re.search(r"These facets timed out: ([^<]*)<", html)
+    assert timed_out and counted <= set(timed_out[1].replace(" ", "").split(",")), html[:300]
+    few = (await ds.client.get("/demo/claims.json", params={"verdict": "unproven"})).json()  # 4 claims
+    assert facet_counts(few, "language") == [("ro", 4)]
+
+
+async def test_table_search_lists_the_newest_matches_up_to_the_cap(demo_db, monkeypatch):
+    from ledger.site import make_datasette
+
+    ds = make_datasette(demo_db)
+    every = (await ds.client.get("/demo/claims.json", params={"_search": "Rusia", "_shape": "objects", "_size": 100})).json()
+    assert every["filtered_table_rows_count"] == 8 and "more than" not in every["human_description_en"]
+    monkeypatch.setattr(plugin_module(), "COUNT_CAP", 3)
+    capped = (await ds.client.get("/demo/claims.json", params={"_search": "Rusia", "_shape": "objects", "_size": 100})).json()
+    assert capped["filtered_table_rows_count"] == 3
+    assert [r["id"] for r in capped["rows"]] == [r["id"] for r in every["rows"]][:3]  # the newest three
+    assert 'search matches "Rusia" (more than 3 claims do: the newest 3)' in capped["human_description_en"]
+    html = (await ds.client.get("/demo/claims", params={"_search": "Rusia"})).text
+    assert 'value="Rusia"' in html  # the search box keeps the words
+
+
+async def test_the_home_page_reads_its_totals_from_the_count_table(demo_db):
+    from ledger.site import make_datasette
+
+    run_sql(demo_db, "UPDATE site_counts SET count = 12345 WHERE name = 'records' AND value = 'claim'")
+    html = (await make_datasette(demo_db).client.get("/")).text
+    assert "All 12,345 claims" in html
