@@ -11,6 +11,7 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -41,23 +42,34 @@ def _get(url: str, errors: list | None = None) -> float:
 
 
 @contextlib.contextmanager
-def served(ledger_path: Path) -> Iterator[str]:
+def served(ledger_path: Path, workers: int = 1) -> Iterator[str]:
     """``ledger serve`` on a free port, once it answers; yields its base URL."""
+    with served_process(ledger_path, workers) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def served_process(ledger_path: Path, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``ledger serve [--workers N]`` on a free port, once it answers; yields its base URL and process."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "ledger", "serve", str(ledger_path), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = [sys.executable, "-m", "ledger", "serve", str(ledger_path), "--port", str(port)]
+    # Its log (one line a request) goes to a file: a pipe nobody reads would fill and stop the server.
+    log = tempfile.TemporaryFile()
+    server = subprocess.Popen(command + (["--workers", str(workers)] if workers != 1 else []),
+                              stdout=subprocess.DEVNULL, stderr=log)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300
         while True:
             try:
                 _get(base + "/-/ledger.json")
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"ledger serve did not start: {server.stderr.read().decode()[-2000:]}")
+                    log.seek(0)
+                    raise RuntimeError(f"ledger serve did not start: {log.read().decode()[-2000:]}")
                 time.sleep(0.2)
-        yield base
+        yield base, server
     finally:
         server.terminate()
         try:
@@ -65,6 +77,7 @@ def served(ledger_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        log.close()
 
 
 def pages(db: str, size: int) -> dict:

@@ -179,16 +179,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def ledger_server(db_path):
-    """Run `python -m ledger serve DB` on a free port; yields its base URL (with a trailing '/')."""
+def ledger_server(db_path, *options):
+    """Run `python -m ledger serve DB [OPTIONS]` on a free port; yields its base URL (with a trailing '/')."""
     port = free_port()
     # The log goes to a file: a pipe nobody reads would stall the server once full.
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-m", "ledger", "serve", str(db_path), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "ledger", "serve", str(db_path), "--port", str(port), *map(str, options)],
                             stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
                 log.seek(0)
@@ -198,7 +198,7 @@ def ledger_server(db_path):
                     break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise AssertionError("ledger serve did not answer within 30 s")
+                    raise AssertionError("ledger serve did not answer within 60 s")
                 time.sleep(0.1)
         yield base
     finally:

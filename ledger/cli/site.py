@@ -11,19 +11,23 @@ from ledger.cli.group import cli, db_argument
 @db_argument
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("-p", "--port", default=8001, show_default=True, type=click.IntRange(0, 65535))
-def serve(db, host, port):
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes sharing the port (docs/scaling.md: more than one pays only with cores to spare).")
+def serve(db, host, port, workers):
     """Serve the ledger read-only with Datasette (opened immutable, nothing can write).
 
     \b
     Example:
       ledger serve desk.db --port 8001
+      ledger serve desk.db --port 8001 --workers 2
     """
     from ledger import site
     from ledger.api import Ledger
 
     Ledger.open(db, immutable=True).close()  # a bad file is one 'Error:' line, before the banner
-    click.echo(f"Serving {db} read-only at http://{host}:{port}/ (Ctrl-C to stop)", err=True)
-    site.serve(db, host=host, port=port)
+    processes = f" by {workers} processes" if workers > 1 else ""
+    click.echo(f"Serving {db} read-only at http://{host}:{port}/{processes} (Ctrl-C to stop)", err=True)
+    site.serve(db, host=host, port=port, workers=workers)
 
 
 @cli.command()

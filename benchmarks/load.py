@@ -1,0 +1,137 @@
+"""10. The site under load: CLIENTS concurrent clients for SECONDS against one ``ledger serve`` on 127.0.0.1.
+
+The issue's mix: 60% claim pages (random claims), 15% ``/search`` (a common,
+a rare and an Arabic word), 10% the home page, 10% proofs and tiles, 5%
+Datasette table pages (the claims table, its facets and its ``?_search=``).
+Each client sends its next request as soon as the last one is answered, on
+its own keep-alive connection. Reported: requests, errors (anything but a
+200, or no answer), p50/p95/p99 of the response times overall and per kind,
+the server's CPU seconds (all its processes) and its resident memory after
+the run.
+
+Clients and server share this machine's cores, as in the issue's figures;
+the clients are one asyncio process (httpx), which costs CPU the server
+cannot use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from pathlib import Path
+
+from benchmarks.site import _percentile, served_process
+from benchmarks.workload import ARABIC_TERM, COMMON_TERM, RARE_TERM
+
+CLIENTS = 50
+SECONDS = 30.0
+# (kind, share of requests)
+MIX = (("claim page", 60), ("search", 15), ("home", 10), ("proof or tile", 10), ("table page", 5))
+
+
+def _tile_paths(size: int) -> list[str]:
+    """C2SP tlog-tiles paths (docs/log.md) of full tiles at levels 0 and 1 and of full entry bundles, spread over the log."""
+    from ledger.tiles import ENTRIES, Tile
+
+    paths = []
+    for level, count in ((0, size // 256), (1, size // 65536), (ENTRIES, size // 256)):
+        paths += [f"/-/tlog/{Tile(level, n).path}" for n in range(0, count, max(1, count // 50))]
+    return paths
+
+
+def request_paths(db: str, size: int, seed: int) -> dict:
+    """Each kind of request: a function giving the next path of that kind."""
+    rnd = random.Random(seed)
+    claims = size - 3  # the log key, the editor's key and the source come first
+    tiles = _tile_paths(size) or ["/-/tlog/checkpoint"]
+    searches = [f"/search?q={COMMON_TERM}", f"/search?q={RARE_TERM}", f"/search?q={ARABIC_TERM}"]
+    tables = [f"/{db}/claims", f"/{db}/claims?_facet=language&_facet=verdict", f"/{db}/claims?_search={COMMON_TERM}", f"/{db}/sources"]
+    return {
+        "claim page": lambda: f"/claim/bench-{rnd.randrange(claims)}",
+        "search": lambda: rnd.choice(searches),
+        "home": lambda: "/",
+        "proof or tile": lambda: (f"/-/proof/inclusion/{rnd.randrange(size)}.json" if rnd.random() < 0.5 else rnd.choice(tiles)),
+        "table page": lambda: rnd.choice(tables),
+    }
+
+
+def _cpu_seconds(pids) -> float:
+    """User + system CPU seconds of these processes (from /proc; 0 for one that is gone)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _rss_mb(pids) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+    return total / 1024
+
+
+def _server_pids(pid: int) -> list[int]:
+    """The server's process and its children (the workers of ``--workers``)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [pid] + ([int(p) for p in children.read_text().split()] if children.exists() else [])
+
+
+async def _client(base, kinds, weights, paths, deadline, results, seed):
+    import httpx
+
+    rnd = random.Random(seed)
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        while time.monotonic() < deadline:
+            kind = rnd.choices(kinds, weights)[0]
+            started = time.perf_counter()
+            try:
+                response = await client.get(paths[kind]())
+                ok = response.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            results.append((kind, (time.perf_counter() - started) * 1000, ok))
+
+
+async def _run(base, paths, clients, seconds):
+    kinds, weights = [k for k, _ in MIX], [w for _, w in MIX]
+    results: list = []
+    deadline = time.monotonic() + seconds
+    await asyncio.gather(*(_client(base, kinds, weights, paths, deadline, results, seed) for seed in range(clients)))
+    return results
+
+
+def _summary(results, seconds) -> dict:
+    times = sorted(ms for _, ms, _ in results)
+    out = {"requests": len(results), "errors": sum(1 for *_, ok in results if not ok), "per_second": len(results) / seconds,
+           "p50": _percentile(times, 50), "p95": _percentile(times, 95), "p99": _percentile(times, 99), "kinds": {}}
+    for kind, _ in MIX:
+        mine = sorted(ms for k, ms, _ in results if k == kind)
+        if mine:
+            out["kinds"][kind] = {"requests": len(mine), "p50": _percentile(mine, 50), "p99": _percentile(mine, 99),
+                                  "errors": sum(1 for k, _, ok in results if k == kind and not ok)}
+    return out
+
+
+def bench_load(ledger_path: Path, size: int, clients: int = CLIENTS, seconds: float = SECONDS, workers: int = 1) -> dict:
+    """The load test against ``ledger serve --workers WORKERS``; the figures as a dict."""
+    with served_process(ledger_path, workers) as (base, server):
+        paths = request_paths(ledger_path.stem, size, seed=17)
+        asyncio.run(_run(base, paths, 5, 3))  # warm: templates, statement caches, the page cache of the file
+        pids = _server_pids(server.pid)
+        cpu_before, started = _cpu_seconds(pids), time.perf_counter()
+        results = asyncio.run(_run(base, paths, clients, seconds))
+        wall = time.perf_counter() - started
+        out = _summary(results, wall)
+        out.update(server_cpu_seconds=_cpu_seconds(pids) - cpu_before, rss_mb=_rss_mb(_server_pids(server.pid)),
+                   clients=clients, seconds=seconds, workers=workers, wall=wall)
+    return out

@@ -1,0 +1,72 @@
+"""Past one machine (docs/scaling.md): one published bundle served by two `ledger serve` replicas
+(one of them with --workers 2) and its tiles by a plain static file server; `ledger verify` and
+`ledger monitor` agree on all three. Real processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import free_port, ledger_server
+from ledger.demo import DEMO_ORIGIN, _signer, build_demo
+from ledger.site import publish_bundle
+
+
+@contextlib.contextmanager
+def static_server(directory):
+    """`python -m http.server` on a free port, serving ``directory``; yields its base URL."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(base + "tlog/checkpoint", timeout=1):
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "http.server did not start"
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def ledger_json(*args):
+    done = subprocess.run([sys.executable, "-m", "ledger", *map(str, args), "--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("scaling")
+    build_demo(tmp / "demo.db", tmp / "keys").close()
+    return publish_bundle(tmp / "demo.db", tmp / "bundle")
+
+
+def test_two_replicas_and_static_tiles_verify_and_monitor_alike(bundle, tmp_path):
+    vkey = _signer(DEMO_ORIGIN).vkey
+    with ledger_server(bundle / "ledger.db") as one, ledger_server(bundle / "ledger.db", "--workers", 2) as two, \
+            static_server(bundle) as static:
+        sources = {"replica 1": one, "replica 2 (2 workers)": two, "static tiles": static + "tlog/"}
+        verified = {name: ledger_json("verify", url, "--vkey", vkey) for name, url in sources.items()}
+        monitored = {name: ledger_json("monitor", url, "--vkey", vkey, "--state", tmp_path / f"{n}.state")
+                     for n, (name, url) in enumerate(sources.items())}
+    for name in sources:
+        assert verified[name]["ok"], (name, verified[name])
+        assert monitored[name]["ok"], (name, monitored[name])
+    # The same log everywhere: verify's tree (size and root) and entries, and what the monitor saw
+    # (its size, the kinds of the entries, the cosigners), the same for the three sources.
+    assert len({(v["tree_size"], v["root"], v["entries"]) for v in verified.values()}) == 1, verified
+    seen = {(m["size"], json.dumps(m["counts"], sort_keys=True), json.dumps(m["cosigned"], sort_keys=True)) for m in monitored.values()}
+    assert len(seen) == 1, monitored
+    assert {v["tree_size"] for v in verified.values()} == {m["size"] for m in monitored.values()}
