@@ -6,8 +6,8 @@
 
 Speed is only ever measured here, never asserted by the tests. One module a
 measurement (``append``, ``verify``, ``proofs``, ``site``, ``cli``, issue
-16's ``cosign_round``, ``tile_fetches``, ``monitor``, and issue 15's
-``import_feed``), what they work on in ``workload``, the table and RESULTS.md
+16's ``cosign_round``, ``tile_fetches``, ``monitor``, issue 15's
+``import_feed``, and issue 17's ``load``), what they work on in ``workload``, the table and RESULTS.md
 in ``report``.
 """
 
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import append, cli, cosign_round, import_feed, monitor, proofs, report, site, tile_fetches, verify, workload
+from benchmarks import append, cli, cosign_round, import_feed, load, monitor, proofs, report, site, tile_fetches, verify, workload
 
 
 def parse_args(argv) -> argparse.Namespace:
@@ -33,6 +33,9 @@ def parse_args(argv) -> argparse.Namespace:
     parser.add_argument("--feed", type=int, default=100_000, help="ClaimReviews in the feed the import reads (default 100,000)")
     parser.add_argument("--out", type=Path, default=report.RESULTS, help="where to write the report (default benchmarks/RESULTS.md)")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep the files")
+    parser.add_argument("--clients", type=int, default=load.CLIENTS, help="load test: concurrent clients (default 50)")
+    parser.add_argument("--seconds", type=float, default=load.SECONDS, help="load test: seconds (default 30)")
+    parser.add_argument("--load-workers", type=int, default=2, help="load test: also with this many server processes (default 2)")
     args = parser.parse_args(argv)
     args.size = args.size or (1_000_000 if args.large else 20_000)
     args.big = args.big or (1_000_000 if args.large else 100_000)
@@ -60,6 +63,15 @@ def measure(args, directory: Path, r: dict, step) -> None:
     measure_witnessing(args, directory, r, step)
     step(f"9. import of a {args.feed:,}-ClaimReview feed, and append of the same records")
     r["import"] = import_feed.bench_import(args.feed, directory)
+    measure_load(args, big_path, r, step)
+
+
+def measure_load(args, big_path: Path, r: dict, step) -> None:
+    """Issue 17: the load test on the large ledger, with one server process and with --load-workers."""
+    r["load"] = []
+    for workers in sorted({1, args.load_workers}):
+        step(f"10. load test: {args.clients} clients x {args.seconds:.0f} s, ledger serve --workers {workers}")
+        r["load"].append(load.bench_load(big_path, args.big, args.clients, args.seconds, workers))
 
 
 def measure_witnessing(args, directory: Path, r: dict, step) -> None:

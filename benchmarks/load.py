@@ -7,7 +7,10 @@ Each client sends its next request as soon as the last one is answered, on
 its own keep-alive connection. Reported: requests, errors (anything but a
 200, or no answer), p50/p95/p99 of the response times overall and per kind,
 the server's CPU seconds (all its processes) and its resident memory after
-the run.
+the run; per kind, the bytes a response carries and the share of requests a
+shared cache (a CDN) would have answered from the run's own Cache-Control
+headers (``cdn_hits``: each 200 kept for its max-age, the same requests
+replayed in order).
 
 Clients and server share this machine's cores, as in the issue's figures;
 the clients are one asyncio process (httpx), which costs CPU the server
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import time
 from pathlib import Path
 
@@ -93,13 +97,15 @@ async def _client(base, kinds, weights, paths, deadline, results, seed):
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         while time.monotonic() < deadline:
             kind = rnd.choices(kinds, weights)[0]
-            started = time.perf_counter()
+            path, started = paths[kind](), time.perf_counter()
+            size, max_age = 0, 0
             try:
-                response = await client.get(paths[kind]())
+                response = await client.get(path)
                 ok = response.status_code == 200
+                size, max_age = len(response.content), _max_age(response.headers.get("cache-control", ""))
             except httpx.HTTPError:
                 ok = False
-            results.append((kind, (time.perf_counter() - started) * 1000, ok))
+            results.append((kind, (time.perf_counter() - started) * 1000, ok, path, started, size, max_age))
 
 
 async def _run(base, paths, clients, seconds):
@@ -110,15 +116,37 @@ async def _run(base, paths, clients, seconds):
     return results
 
 
+def _max_age(cache_control: str) -> int:
+    found = re.search(r"(?:^|[ ,])max-age=(\d+)", cache_control)
+    return 0 if found is None or "private" in cache_control or "no-store" in cache_control else int(found[1])
+
+
+def cdn_hits(results) -> tuple[int, int]:
+    """(hits, requests) of a shared cache that kept each 200 for its max-age, replaying this run's requests in order."""
+    fresh_until: dict = {}
+    hits = 0
+    for _, _, ok, path, started, _, max_age in sorted(results, key=lambda r: r[4]):
+        if fresh_until.get(path, -1.0) >= started:
+            hits += 1
+        elif ok and max_age:
+            fresh_until[path] = started + max_age
+    return hits, len(results)
+
+
 def _summary(results, seconds) -> dict:
-    times = sorted(ms for _, ms, _ in results)
-    out = {"requests": len(results), "errors": sum(1 for *_, ok in results if not ok), "per_second": len(results) / seconds,
+    times = sorted(r[1] for r in results)
+    out = {"requests": len(results), "errors": sum(1 for r in results if not r[2]), "per_second": len(results) / seconds,
            "p50": _percentile(times, 50), "p95": _percentile(times, 95), "p99": _percentile(times, 99), "kinds": {}}
     for kind, _ in MIX:
-        mine = sorted(ms for k, ms, _ in results if k == kind)
+        mine = [r for r in results if r[0] == kind]
         if mine:
-            out["kinds"][kind] = {"requests": len(mine), "p50": _percentile(mine, 50), "p99": _percentile(mine, 99),
-                                  "errors": sum(1 for k, _, ok in results if k == kind and not ok)}
+            ms = sorted(r[1] for r in mine)
+            hits, _ = cdn_hits(mine)
+            out["kinds"][kind] = {"requests": len(mine), "p50": _percentile(ms, 50), "p99": _percentile(ms, 99),
+                                  "errors": sum(1 for r in mine if not r[2]), "bytes": sum(r[5] for r in mine) / len(mine),
+                                  "cdn_hit_ratio": hits / len(mine)}
+    hits, total = cdn_hits(results)
+    out["cdn_hit_ratio"] = hits / total if total else 0.0
     return out
 
 

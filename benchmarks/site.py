@@ -7,6 +7,7 @@ Each page is requested once to warm it (templates, statement cache), then
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
 import socket
 import subprocess
@@ -84,20 +85,24 @@ def pages(db: str, size: int) -> dict:
     """Each measured page: its name and a function giving the path to request next."""
     rnd = random.Random(4)
     claim_count = size - 3
+    # Each request of these pages is a new URL (an argument Datasette ignores), so
+    # each is rendered: the plugin's response cache would answer a repeated URL
+    # from memory (docs/site.md "Caching"); the load test measures that.
+    fresh = (f"_u={n}" for n in itertools.count())
     return {
-        "home": lambda: "/",
+        "home": lambda: f"/?{next(fresh)}",
         "claim page": lambda: f"/claim/bench-{rnd.randrange(claim_count)}",
-        "table page": lambda: f"/{db}/claims",
-        "facet": lambda: f"/{db}/claims?_facet=language&_facet=verdict",
+        "table page": lambda: f"/{db}/claims?{next(fresh)}",
+        "facet": lambda: f"/{db}/claims?_facet=language&_facet=verdict&{next(fresh)}",
         # The search page (newest first, then best match first, and a facet value), with its facets...
-        "search, rare word": lambda: f"/search?q={RARE_TERM}",
-        "search, word in every claim": lambda: f"/search?q={COMMON_TERM}",
-        "search, word in every claim, best match first": lambda: f"/search?q={COMMON_TERM}&sort=best",
-        "search, Arabic word with folding": lambda: f"/search?q={quote(ARABIC_TERM)}",
-        "search, word in every claim, in Arabic claims": lambda: f"/search?q={COMMON_TERM}&language=ar",
+        "search, rare word": lambda: f"/search?q={RARE_TERM}&{next(fresh)}",
+        "search, word in every claim": lambda: f"/search?q={COMMON_TERM}&{next(fresh)}",
+        "search, word in every claim, best match first": lambda: f"/search?q={COMMON_TERM}&sort=best&{next(fresh)}",
+        "search, Arabic word with folding": lambda: f"/search?q={quote(ARABIC_TERM)}&{next(fresh)}",
+        "search, word in every claim, in Arabic claims": lambda: f"/search?q={COMMON_TERM}&language=ar&{next(fresh)}",
         # ...and the claims table's own search with its facets, which counts,
         # facets and sorts every match (slow on a word in every claim).
-        "table search, common term": lambda: f"/{db}/claims?_search={COMMON_TERM}",
+        "table search, common term": lambda: f"/{db}/claims?_search={COMMON_TERM}&{next(fresh)}",
     }
 
 

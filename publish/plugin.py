@@ -13,6 +13,7 @@ Datasette sees the request.
 from __future__ import annotations
 
 import base64
+import collections
 import io
 import json
 import re
@@ -1254,6 +1255,72 @@ def _with_cache_headers(headers: list, etag: bytes, path: str) -> list:
     return headers + [(b"cache-control", cache_control_for(path).encode()), (b"etag", etag)]
 
 
+class ResponseCache:
+    """The latest 200 responses of an immutable ledger by ETag, up to MAX_BYTES, each at most MAX_ENTRY bytes.
+
+    The ETag names the bytes (the file, the code and the URL), so a tagged
+    response can be sent again as it is: pages every reader asks for (the home
+    page, a table page, a common search) are rendered once per process instead
+    of once per request. Only anonymous GETs are tagged (``_request_etag``).
+    """
+
+    MAX_BYTES = 32 * 2**20
+    MAX_ENTRY = 512 * 2**10
+
+    def __init__(self):
+        self._entries: "collections.OrderedDict[bytes, tuple]" = collections.OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+
+    async def send_cached(self, etag: bytes, send) -> bool:
+        """Send the response stored for ``etag``; False when there is none."""
+        entry = self._entries.get(etag)
+        if entry is None:
+            return False
+        self._entries.move_to_end(etag)
+        self.hits += 1
+        status, headers, body = entry
+        await _send_simple(send, status, headers, body)
+        return True
+
+    def recorder(self, etag: bytes):
+        """A function to call with each event sent for ``etag``'s response; it stores a tagged 200 once complete."""
+        parts: list = []
+        kept: list = []  # [status, headers] while the response may still be stored
+
+        def see(event):
+            if event["type"] == "http.response.start":
+                headers = list(event.get("headers") or [])
+                if event["status"] == 200 and (b"etag", etag) in headers:
+                    kept.extend((event["status"], headers))
+            elif kept and event["type"] == "http.response.body":
+                parts.append(event.get("body", b""))
+                if sum(map(len, parts)) > self.MAX_ENTRY:
+                    kept.clear()
+                elif not event.get("more_body"):
+                    self._store(etag, (kept[0], kept[1], b"".join(parts)))
+
+        return see
+
+    def _store(self, etag: bytes, entry: tuple) -> None:
+        if etag in self._entries:
+            return
+        self._entries[etag] = entry
+        self._bytes += len(entry[2])
+        while self._bytes > self.MAX_BYTES:
+            _, (_, _, body) = self._entries.popitem(last=False)
+            self._bytes -= len(body)
+
+
+_response_caches: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def response_cache(datasette) -> ResponseCache:
+    if datasette not in _response_caches:
+        _response_caches[datasette] = ResponseCache()
+    return _response_caches[datasette]
+
+
 @hookimpl
 def asgi_wrapper(datasette):
     def wrap(app):
@@ -1272,6 +1339,10 @@ def asgi_wrapper(datasette):
             etag = await _request_etag(datasette, scope, request_headers)
             if etag and etag_matches(request_headers.get(b"if-none-match", b""), etag):
                 return await _send_simple(send, 304, extra + ((b"etag", etag), (b"cache-control", cache_control_for(scope["path"]).encode())))
+            cache = response_cache(datasette) if etag and scope["method"] == "GET" else None
+            if cache and await cache.send_cached(etag, send):
+                return
+            record = cache.recorder(etag) if cache else None
 
             async def send_with_headers(event):
                 if event["type"] == "http.response.start":
@@ -1283,6 +1354,8 @@ def asgi_wrapper(datasette):
                     add = extra + (HTML_HEADERS if content_type.startswith(b"text/html") else ())
                     headers += [(k, v) for k, v in add if k not in present]
                     event = {**event, "headers": headers}
+                if record:
+                    record(event)
                 await send(event)
 
             await app(_without_repeated_facets(datasette, scope), receive, send_with_headers)

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -58,6 +59,12 @@ def test_two_replicas_and_static_tiles_verify_and_monitor_alike(bundle, tmp_path
     with ledger_server(bundle / "ledger.db") as one, ledger_server(bundle / "ledger.db", "--workers", 2) as two, \
             static_server(bundle) as static:
         sources = {"replica 1": one, "replica 2 (2 workers)": two, "static tiles": static + "tlog/"}
+        # Workers serve the same read-only app: writes are refused by each of them.
+        for _ in range(4):
+            request = urllib.request.Request(two + "demo/claims", data=b"x=1", method="POST")
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=30)
+            assert refused.value.code == 405
         verified = {name: ledger_json("verify", url, "--vkey", vkey) for name, url in sources.items()}
         monitored = {name: ledger_json("monitor", url, "--vkey", vkey, "--state", tmp_path / f"{n}.state")
                      for n, (name, url) in enumerate(sources.items())}
@@ -70,3 +77,13 @@ def test_two_replicas_and_static_tiles_verify_and_monitor_alike(bundle, tmp_path
     seen = {(m["size"], json.dumps(m["counts"], sort_keys=True), json.dumps(m["cosigned"], sort_keys=True)) for m in monitored.values()}
     assert len(seen) == 1, monitored
     assert {v["tree_size"] for v in verified.values()} == {m["size"] for m in monitored.values()}
+
+
+def test_serve_with_workers_refuses_a_file_that_is_not_a_ledger(tmp_path):
+    bad = tmp_path / "notes.db"
+    bad.write_bytes(b"not a database")
+    before = bad.read_bytes()
+    done = subprocess.run([sys.executable, "-m", "ledger", "serve", str(bad), "--workers", "2", "--port", str(free_port())],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stderr.startswith("Error: ") and len(done.stderr.splitlines()) == 1, done.stderr
+    assert bad.read_bytes() == before

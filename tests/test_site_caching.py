@@ -132,3 +132,36 @@ async def test_errors_get_no_etag(ds):
         response = await ds.client.get(path)
         assert response.status_code == 404, path
         assert "etag" not in response.headers
+
+
+def plugin_module():
+    from datasette.plugins import pm
+
+    return next(plugin for _, plugin in pm.list_name_plugin() if hasattr(plugin, "response_cache"))
+
+
+@pytest.mark.asyncio
+async def test_a_tagged_page_is_rendered_once_then_sent_from_the_response_cache(ds):
+    cache = plugin_module().response_cache(ds)
+    first = await ds.client.get("/demo/claims?_sort=id")
+    hits = cache.hits
+    again = await ds.client.get("/demo/claims?_sort=id")
+    assert cache.hits == hits + 1
+    assert again.content == first.content and again.headers.items() == first.headers.items()
+    # A request with a cookie is never answered from it.
+    private = await ds.client.get("/demo/claims?_sort=id", headers={"cookie": "a=b"})
+    assert cache.hits == hits + 1 and private.headers["cache-control"] == "private, no-store"
+    # Errors are not kept.
+    for _ in range(2):
+        assert (await ds.client.get("/claim/no-such-claim")).status_code == 404
+    assert cache.hits == hits + 1
+
+
+@pytest.mark.asyncio
+async def test_the_response_cache_keeps_to_its_size(ds, monkeypatch):
+    cache_class = plugin_module().ResponseCache
+    monkeypatch.setattr(cache_class, "MAX_BYTES", 40_000)
+    cache = plugin_module().response_cache(ds)
+    for n in range(10):
+        await ds.client.get(f"/claim/ro-imports-q4-2023-70pct?n={n}")
+    assert 0 < cache._bytes <= 40_000 and len(cache._entries) < 10
