@@ -1225,8 +1225,15 @@ def _personal(headers: dict) -> bool:
 
 
 def etag_for(base: bytes, scope) -> bytes:
-    """The (weak: JSON carries query timings) ETag of the response to this request's URL."""
-    url = scope["path"].encode("utf-8", "surrogateescape") + b"?" + (scope.get("query_string") or b"")
+    """The (weak: JSON carries query timings) ETag of the response to this request's URL.
+
+    The URL includes its scheme and Host: Datasette writes some links absolute
+    (facet values, the JSON's next page), so a request with another Host header
+    gets other bytes, and must not share their tag or their place in the response cache.
+    """
+    host = dict(scope.get("headers") or []).get(b"host", b"")
+    url = (scope.get("scheme", "http").encode() + b"://" + host + b"\n" + scope["path"].encode("utf-8", "surrogateescape")
+           + b"?" + (scope.get("query_string") or b""))
     return b'W/"' + sha256(base + url).hexdigest()[:40].encode() + b'"'
 
 

@@ -165,3 +165,15 @@ async def test_the_response_cache_keeps_to_its_size(ds, monkeypatch):
     for n in range(10):
         await ds.client.get(f"/claim/ro-imports-q4-2023-70pct?n={n}")
     assert 0 < cache._bytes <= 40_000 and len(cache._entries) < 10
+
+
+@pytest.mark.asyncio
+async def test_another_host_gets_its_own_tag_and_never_anothers_cached_page(ds):
+    # Datasette writes facet links absolute: a page asked for with a forged Host names that host.
+    path = "/demo/claims.json?_facet=language"
+    forged = await ds.client.get(path, headers={"host": "evil.example"})
+    assert "evil.example" in forged.text
+    honest = await ds.client.get(path)
+    assert "evil.example" not in honest.text
+    assert honest.headers["etag"] != forged.headers["etag"]
+    assert (await ds.client.get(path, headers={"if-none-match": forged.headers["etag"]})).status_code == 200
