@@ -20,6 +20,7 @@ time is reported beside the server's.
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import random
 import re
@@ -49,12 +50,12 @@ def _tile_paths(size: int) -> list[str]:
 def request_paths(db: str, size: int, seed: int) -> dict:
     """Each kind of request: a function giving the next path of that kind."""
     rnd = random.Random(seed)
-    claims = size - 3  # the log key, the editor's key and the source come first
+    first = 3  # entries 0-2 are the log key, the editor's key and the source; claim i is "bench-i" (workload.build_big)
     tiles = _tile_paths(size) or ["/-/tlog/checkpoint"]
     searches = [f"/search?q={COMMON_TERM}", f"/search?q={RARE_TERM}", f"/search?q={quote(ARABIC_TERM)}"]
     tables = [f"/{db}/claims", f"/{db}/claims?_facet=language&_facet=verdict", f"/{db}/claims?_search={COMMON_TERM}", f"/{db}/sources"]
     return {
-        "claim page": lambda: f"/claim/bench-{rnd.randrange(claims)}",
+        "claim page": lambda: f"/claim/bench-{rnd.randrange(first, size)}",
         "search": lambda: rnd.choice(searches),
         "home": lambda: "/",
         "proof or tile": lambda: (f"/-/proof/inclusion/{rnd.randrange(size)}.json" if rnd.random() < 0.5 else rnd.choice(tiles)),
@@ -109,11 +110,19 @@ async def _read_response(reader) -> tuple[int, dict, bytes]:
     return status, headers, await reader.read()
 
 
+async def _exchange(connection, host, port, path):
+    reader, writer = connection
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode("ascii"))
+    return await asyncio.wait_for(_read_response(reader), 60)
+
+
 async def _client(base, kinds, weights, paths, deadline, results, seed):
     """One client: a keep-alive connection (a new one after an error), one request at a time.
 
     A plain HTTP/1.1 client on asyncio streams: httpx cost the clients as much
     CPU per request as the server spent answering it, on the same two cores.
+    As any HTTP client does, a request on a kept-alive connection that the
+    server closed meanwhile is sent again once on a new connection.
     """
     host, port = base.removeprefix("http://").split(":")
     rnd = random.Random(seed)
@@ -121,20 +130,23 @@ async def _client(base, kinds, weights, paths, deadline, results, seed):
     while time.monotonic() < deadline:
         kind = rnd.choices(kinds, weights)[0]
         path, started = paths[kind](), time.perf_counter()
-        size, max_age, ok = 0, 0, False
-        try:
-            if connection is None:
-                connection = await asyncio.open_connection(host, int(port))
-            reader, writer = connection
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode("ascii"))
-            status, headers, body = await asyncio.wait_for(_read_response(reader), 60)
-            ok, size, max_age = status == 200, len(body), _max_age(headers.get("cache-control", ""))
-            if headers.get("connection", "").lower() == "close":
-                writer.close()
-                connection = None
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError):
-            connection = None
-        results.append((kind, (time.perf_counter() - started) * 1000, ok, path, started, size, max_age))
+        size, max_age, failure = 0, 0, None
+        for attempt in (1, 2):
+            reused = connection is not None
+            try:
+                connection = connection or await asyncio.open_connection(host, int(port))
+                status, headers, body = await _exchange(connection, host, port, path)
+                size, max_age = len(body), _max_age(headers.get("cache-control", ""))
+                failure = None if status == 200 else f"HTTP {status}"
+                if headers.get("connection", "").lower() == "close":
+                    connection[1].close()
+                    connection = None
+                break
+            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError) as e:
+                failure, connection = type(e).__name__, None
+                if not reused:
+                    break
+        results.append((kind, (time.perf_counter() - started) * 1000, failure is None, path, started, size, max_age, failure))
     if connection:
         connection[1].close()
 
@@ -156,7 +168,7 @@ def cdn_hits(results) -> tuple[int, int]:
     """(hits, requests) of a shared cache that kept each 200 for its max-age, replaying this run's requests in order."""
     fresh_until: dict = {}
     hits = 0
-    for _, _, ok, path, started, _, max_age in sorted(results, key=lambda r: r[4]):
+    for _, _, ok, path, started, _, max_age, _ in sorted(results, key=lambda r: r[4]):
         if fresh_until.get(path, -1.0) >= started:
             hits += 1
         elif ok and max_age:
@@ -178,6 +190,7 @@ def _summary(results, seconds) -> dict:
                                   "cdn_hit_ratio": hits / len(mine)}
     hits, total = cdn_hits(results)
     out["cdn_hit_ratio"] = hits / total if total else 0.0
+    out["error_reasons"] = dict(collections.Counter(r[7] for r in results if not r[2]))
     return out
 
 

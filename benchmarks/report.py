@@ -97,7 +97,8 @@ def _load_rows(r: dict) -> list[tuple]:
                           for kind, k in run["kinds"].items())
         rows.append(("10. load", f"{run['clients']} clients × {run['seconds']:.0f} s, the issue's mix, at {big:,} entries, "
                      f"`ledger serve --workers {run['workers']}`",
-                     f"{run['requests']:,} requests ({run['per_second']:,.0f}/s), {run['errors']} errors, p50 {run['p50']:.0f} ms, "
+                     f"{run['requests']:,} requests ({run['per_second']:,.0f}/s), {run['errors']} errors"
+                     f"{' ' + str(run['error_reasons']) if run['errors'] else ''}, p50 {run['p50']:.0f} ms, "
                      f"p95 {run['p95']:.0f} ms, p99 {run['p99']:.0f} ms; server CPU {run['server_cpu_seconds']:.1f} s, "
                      f"clients' CPU {run['client_cpu_seconds']:.1f} s, load average {run['load_average'][0]:.1f}",
                      kinds, f"{run['requests'] / LOAD_BEFORE:.1f}× the 2,287 before",
