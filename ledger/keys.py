@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.errors import KeyFileError
 from ledger.note import Signer
+from ledger.schema import DISPLAY_UNSAFE
 
 HEADER = "fact-ledger-key-name: "
 _NAME = re.compile(r"^[^\x00-\x20+\x7f]{1,200}$")
@@ -29,9 +30,14 @@ _PEM = re.compile(r"-----BEGIN (ENCRYPTED )?PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-
 
 
 def check_key_name(name: str) -> str:
-    """Key names follow C2SP signed-note: non-empty, no spaces and no '+'."""
+    """Key names follow C2SP signed-note (non-empty, no spaces and no '+') and, as every text of a
+    record, hold no character refused for display (``ledger.schema.DISPLAY_UNSAFE``)."""
     if not _NAME.fullmatch(name or ""):
         raise KeyFileError(f"key name {name!r} is not valid: use 1-200 characters without spaces or '+', e.g. ana@desk.example")
+    unsafe = DISPLAY_UNSAFE.search(name)
+    if unsafe:
+        raise KeyFileError(f"key name {name!r} is not valid: it holds U+{ord(unsafe[0]):04X}; a name may not hold control, "
+                           "bidirectional-control or private-use characters")
     return name
 
 

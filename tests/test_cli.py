@@ -481,7 +481,9 @@ BAD = [
     appending("oversized-text", _rec(**{**CLAIM, "text": "x" * 20001}),
               "Error: record 1: $.text: 20001 characters, more than the limit of 20000", process=True),
     appending("control-character", _rec(**{**CLAIM, "text": "bell\u0007here"}),
-              'Error: record 1: $.text: "bell\\u0007here" is not valid here (Free text: newlines and tabs allowed, no other control characters.)'),
+              'Error: record 1: $.text: "bell\\u0007here" is not valid here (Free text: newlines and tabs allowed; no other control '
+              'characters (C0, DEL, C1), no bidirectional embedding, override or isolate controls (U+202A-U+202E, U+2066-U+2069), '
+              'no private-use characters.); it holds U+0007 (a control character) at code point 4'),
     appending("unknown-kind", _rec(kind="tweet", id="tweet:x"),
               "Error: record 1: $.kind: expected one of source, claim, review, correction, retraction, key", exact=False),
     appending("integer-out-of-range", _rec(**SRC, version=2**60),
