@@ -166,12 +166,54 @@ async def snapshot(site, request):
     if found is None:
         raise NotFoundError(f"no snapshot named {name!r}; names are 64 lowercase hex digits (SHA-256)")
     media_type, content = found
-    return Response(content, content_type=media_type, headers={
+    content_type, headers = snapshot_headers(name, media_type)
+    return Response(content, content_type=content_type, headers=headers)
+
+
+# --- how a snapshot is served (docs/site.md, "Snapshots") ------------------------------------
+# The bytes are always exactly those stored, but a browser must never render
+# them as a page of this origin: an archived HTML page reading "RETRACTION: all
+# claims withdrawn" would look like the ledger's own, and its script would run
+# here. Only inert types keep their media type, inline; other text is shown as
+# plain text; PDF and everything else is a download.
+INLINE_SNAPSHOT_TYPES = ("text/plain", "image/png", "image/jpeg", "image/gif", "image/webp")
+DOWNLOAD_SNAPSHOT_TYPES = ("application/pdf",)  # keep their media type, as an attachment
+TEXT_SNAPSHOT_TYPE = re.compile(r"text/[a-z0-9.+-]+|application/(json|xml|[a-z0-9.+-]+\+(json|xml))")
+SNAPSHOT_MEDIA_TYPE = re.compile(r"([a-z0-9.+-]+/[a-z0-9.+-]+)(?:; ?charset=([A-Za-z0-9_-]+))?")  # source.schema.json
+SNAPSHOT_EXTENSIONS = {"text/plain": ".txt", "text/html": ".html", "text/markdown": ".md", "text/csv": ".csv",
+                       "application/json": ".json", "application/xml": ".xml", "text/xml": ".xml", "application/pdf": ".pdf",
+                       "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
+                       "image/svg+xml": ".svg", "application/xhtml+xml": ".xhtml"}
+# Nothing in a snapshot response may load, run or frame anything, whatever a browser makes of it.
+SNAPSHOT_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'; form-action 'none'; base-uri 'none'"
+
+
+def snapshot_headers(sha256: str, media_type: str) -> tuple[str, dict]:
+    """The Content-Type and other headers that serve a snapshot of ``media_type`` safely.
+
+    ``X-Ledger-Media-Type`` carries the stored media type (what the source
+    record names, and what verify compares), whatever Content-Type says.
+    """
+    match = SNAPSHOT_MEDIA_TYPE.fullmatch(media_type)
+    essence, charset = (match[1], match[2]) if match else ("application/octet-stream", None)
+    if essence in INLINE_SNAPSHOT_TYPES:
+        content_type, disposition = essence + (f"; charset={charset or 'utf-8'}" if essence == "text/plain" else ""), "inline"
+    elif TEXT_SNAPSHOT_TYPE.fullmatch(essence):
+        content_type, disposition = f"text/plain; charset={charset or 'utf-8'}", "inline"
+    elif essence in DOWNLOAD_SNAPSHOT_TYPES:
+        content_type, disposition = essence, "attachment"
+    else:
+        content_type, disposition = "application/octet-stream", "attachment"
+    headers = {
+        "Content-Disposition": f'{disposition}; filename="{sha256}{SNAPSHOT_EXTENSIONS.get(essence, ".bin")}"',
         "X-Content-Type-Options": "nosniff",
-        # An archived HTML page must never run script or reach this origin.
-        "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'none'; style-src 'unsafe-inline'",
+        "Content-Security-Policy": SNAPSHOT_CSP,
+        "Access-Control-Expose-Headers": "X-Ledger-Media-Type",
         "Cache-Control": "public, max-age=31536000, immutable",
-    })
+    }
+    if match:
+        headers["X-Ledger-Media-Type"] = media_type
+    return content_type, headers
 
 
 @_verifier
