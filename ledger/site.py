@@ -15,6 +15,7 @@ inside functions, so the editing commands stay fast.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import sqlite3
@@ -29,6 +30,7 @@ from ledger.errors import LedgerError
 
 DATASETTE_VERSION = "0.65.5"
 METADATA_DB_NAME = "ledger"  # the database name publish/metadata.json is written for
+PLUGIN_NAME = "fact-ledger"  # the plugin's settings in metadata.json: plugins.fact-ledger
 STATIC_MOUNT = "ledger-assets"  # URL prefix of publish/static (also a directory name in bundles)
 SETTINGS = {
     "suggest_facets": False,
@@ -54,16 +56,45 @@ def publish_dir() -> Path:
     raise LedgerError(f"the site files (publish/plugin.py) are missing from {package}; reinstall fact-ledger")
 
 
-def site_metadata(db_path) -> dict:
+def site_metadata(db_path, base_url: str | None = None) -> dict:
     """publish/metadata.json for this file: its database section keyed by the
     file's database name, with the default facets of large tables cut to what
-    the file's indexes count quickly (``_fit_facets``)."""
+    the file's indexes count quickly (``_fit_facets``), and ``base_url`` (see
+    ``check_base_url``) in the plugin's settings."""
     metadata = json.loads((publish_dir() / "metadata.json").read_text("utf-8"))
     databases = metadata.get("databases", {})
     if METADATA_DB_NAME in databases:
         section = databases[Path(db_path).stem] = databases.pop(METADATA_DB_NAME)
         _fit_facets(section.get("tables", {}), db_path)
+    if base_url is not None:
+        metadata.setdefault("plugins", {}).setdefault(PLUGIN_NAME, {})["base_url"] = check_base_url(base_url)
     return metadata
+
+
+# --- the site's own address ---------------------------------------------------------------
+# Links in the feed, Datasette's own absolute links (next_url...) and the
+# commands printed on the pages name the site by its configured base URL,
+# never by the request's Host header, which any client sets (a cache in front
+# of the site would keep a page naming an attacker's host and show it to
+# everyone). docs/site.md, "The site's address".
+PLACEHOLDER_SITE = "https://THIS-SITE"  # what the pages call the site when no base URL is configured
+_BASE_URL = re.compile(r"(https?)://([a-z0-9]([a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])(:[0-9]{1,5})?/?")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def check_base_url(url: str) -> str:
+    """``url`` as the site's base URL, ``scheme://host[:port]`` without a trailing '/'; a LedgerError says what is wrong."""
+    if not isinstance(url, str) or not _BASE_URL.fullmatch(url.lower()):
+        raise LedgerError(f"--base-url {url!r} is not a site address: expected http(s)://HOST[:PORT] with no path, "
+                          "e.g. https://ledger.example.org (serve the site at the root of its host)")
+    return url.lower().rstrip("/")
+
+
+def default_base_url(host: str, port: int) -> str | None:
+    """The address ``ledger serve --host HOST --port PORT`` is read at, or None for a wildcard host (every address)."""
+    if host in WILDCARD_HOSTS:
+        return None
+    return check_base_url(f"http://{'[' + host + ']' if ':' in host else host}:{port}")
 
 
 def _fit_facets(tables: dict, db_path) -> None:
@@ -132,7 +163,7 @@ def datasette_args(db_path, *, host: str = "127.0.0.1", port: int = 8001, metada
     ]
 
 
-def make_datasette(db_path):
+def make_datasette(db_path, base_url: str | None = None):
     """The configured ``datasette.app.Datasette`` for ``db_path`` (immutable), e.g. for tests."""
     from datasette.app import Datasette
 
@@ -140,7 +171,7 @@ def make_datasette(db_path):
     pub = publish_dir()
     return Datasette(
         immutables=[str(path)],
-        metadata=site_metadata(path),
+        metadata=site_metadata(path, base_url),
         plugins_dir=str(pub),
         template_dir=str(pub / "templates"),
         static_mounts=[(STATIC_MOUNT, str(pub / "static"))],
@@ -148,19 +179,35 @@ def make_datasette(db_path):
     )
 
 
-def serve(db_path, host: str = "127.0.0.1", port: int = 8001) -> None:
-    """Run ``datasette serve`` on the ledger in this process until Ctrl-C."""
+def serve(db_path, host: str = "127.0.0.1", port: int = 8001, base_url: str | None = None) -> None:
+    """Run ``datasette serve`` on the ledger in this process until Ctrl-C.
+
+    ``base_url`` is the address readers use (see ``check_base_url``); by
+    default the address served, which a wildcard host does not give.
+    """
     from datasette.cli import cli
 
     path = _check_ledger(db_path)
+    base_url = served_base_url(host, port, base_url)
     with tempfile.TemporaryDirectory(prefix="fact-ledger-site-") as tmp:
         metadata_file = Path(tmp) / "metadata.json"
-        metadata_file.write_text(json.dumps(site_metadata(path), ensure_ascii=False, indent=2), "utf-8")
+        metadata_file.write_text(json.dumps(site_metadata(path, base_url), ensure_ascii=False, indent=2), "utf-8")
         args = ["serve", *datasette_args(path, host=host, port=port, metadata_file=metadata_file)]
         try:
             cli.main(args, prog_name="datasette", standalone_mode=False)
         except KeyboardInterrupt:
             pass
+
+
+def served_base_url(host: str, port: int, base_url: str | None) -> str:
+    """The base URL ``ledger serve`` gives the site: ``base_url``, or the address it listens on."""
+    if base_url is not None:
+        return check_base_url(base_url)
+    default = default_base_url(host, port)
+    if default is None:
+        raise LedgerError(f"--host {host or repr(host)} serves every address of this machine; give --base-url, the address "
+                          "readers use (e.g. https://ledger.example.org), so that links and verify commands name it")
+    return default
 
 
 BUNDLE_README = """# {title}: a published fact ledger
@@ -210,16 +257,22 @@ Check that the site serves this checkpoint:
 """
 
 
-def publish_bundle(db_path, outdir) -> Path:
-    """Write a directory that deploys the ledger with ``datasette publish`` or ``datasette package``."""
+def publish_bundle(db_path, outdir, base_url: str | None = None) -> Path:
+    """Write a directory that deploys the ledger with ``datasette publish`` or ``datasette package``.
+
+    ``base_url`` is the address the site will have (``check_base_url``);
+    without it the pages name the site ``PLACEHOLDER_SITE`` until
+    ``plugins.fact-ledger.base_url`` is set in the bundle's metadata.json.
+    """
     path = _check_ledger(db_path)
+    base_url = None if base_url is None else check_base_url(base_url)
     out = Path(outdir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise LedgerError(f"{out} is not an empty directory; choose a new output directory")
     out.mkdir(parents=True, exist_ok=True)
     pub = publish_dir()
     shutil.copyfile(path, out / "ledger.db")
-    metadata = site_metadata(out / "ledger.db")
+    metadata = site_metadata(out / "ledger.db", base_url)
     (out / "metadata.json").write_text(json.dumps(metadata, ensure_ascii=False, indent=2) + "\n", "utf-8")
     (out / "plugins").mkdir()
     shutil.copyfile(pub / "plugin.py", out / "plugins" / "fact_ledger.py")

@@ -16,6 +16,7 @@ import io
 import json
 import re
 import shlex
+import sqlite3
 import weakref
 import xml.etree.ElementTree as ET
 from hashlib import sha256
@@ -30,6 +31,7 @@ from markupsafe import Markup, escape
 
 from ledger.api import Ledger
 from ledger.errors import LedgerError, NotFoundError, ProofError
+from ledger.site import PLACEHOLDER_SITE
 
 PLUGIN = "fact-ledger"
 ENTRIES_PAGE_CAP = 10_000
@@ -291,8 +293,8 @@ async def feed(datasette, request):
     add(root, "id", f"urn:fact-ledger:log:{quote(origin, safe='')}")
     add(root, "title", f"{title}: new claims, revisions, corrections and retractions")
     add(root, "updated", rows[0]["created"] if rows else "1970-01-01T00:00:00Z")
-    add(root, "link", rel="self", href=datasette.absolute_url(request, "/-/feed.atom"))
-    add(root, "link", rel="alternate", href=datasette.absolute_url(request, "/"))
+    add(root, "link", rel="self", href=_site_url(datasette, "/-/feed.atom"))
+    add(root, "link", rel="alternate", href=_site_url(datasette, "/"))
     add(add(root, "author"), "name", _config(datasette).get("publisher") or origin)
     for row in rows:
         entry = add(root, "entry")
@@ -300,7 +302,7 @@ async def feed(datasette, request):
         add(entry, "title", _feed_title(row))
         add(entry, "updated", row["created"])
         path = claim_path(row["claim_id"]) if row["claim_id"] else source_path(row["target_id"])
-        add(entry, "link", rel="alternate", href=datasette.absolute_url(request, path))
+        add(entry, "link", rel="alternate", href=_site_url(datasette, path))
         add(add(entry, "author"), "name", names.get(row["signer"], row["signer"]))
         add(entry, "summary", f"Log entry {row['entry_idx']}, signed by {row['signer']}.")
     body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
@@ -352,6 +354,28 @@ def verify_command(base_url: str, claim_id: str, index: int, vkey: str) -> str:
             f"ledger verify {shlex.quote(claim_id)} --proof claim.tlog-proof --vkey {shlex.quote(vkey)}")
 
 
+# --- the site's own address (docs/site.md, "The site's address") ------------------------------
+def _base_url(datasette):
+    """The configured base URL (``plugins.fact-ledger.base_url``: ``ledger serve|publish --base-url``), or None."""
+    return _config(datasette).get("base_url")
+
+
+def _site_base(datasette, request) -> str:
+    """The site's own URL (with a trailing '/'), as the commands printed on its pages name it.
+
+    The configured base URL, never the request's Host header: any client sets
+    that, and a cache in front of the site would keep a page naming the
+    client's host and show it to every reader.
+    """
+    return (_base_url(datasette) or PLACEHOLDER_SITE) + "/"
+
+
+def _site_url(datasette, path: str) -> str:
+    """``path`` as an absolute URL under the configured base URL, or as it is (root-relative) without one."""
+    base = _base_url(datasette)
+    return base + path if base else path
+
+
 async def _rows(db, sql, params=None):
     return [dict(r) for r in await db.execute(sql, params or {})]
 
@@ -398,7 +422,7 @@ async def claim_page(datasette, request):
         r["editor"] = editors.get(r["signer"])
         r["url_link"] = http_url(r["url"])
         r["evidence_list"] = [{"id": e, "path": source_path(e)} for e in _json_list(r["evidence"]) if isinstance(e, str) and ":" in e]
-    base = datasette.absolute_url(request, "/")
+    base = _site_base(datasette, request)
     context = {
         "claim": claim,
         "tags": [str(t) for t in _json_list(claim["tags"])],
@@ -455,6 +479,19 @@ async def source_page(datasette, request):
     return Response.html(await datasette.render_template("ledger_source.html", context, request=request))
 
 
+# --- Datasette's introspection, without the server's paths --------------------------------------
+async def databases(datasette):
+    """``/-/databases.json`` as Datasette gives it, without each file's absolute path on the server."""
+    return Response.json([{"name": db.name, "route": db.route, "size": db.size, "is_mutable": db.is_mutable,
+                           "is_memory": db.is_memory, "hash": db.hash}
+                          for name, db in datasette.databases.items() if name != "_internal"])
+
+
+async def threads_hidden(datasette):
+    # Datasette's /-/threads.json lists the server's asyncio tasks with the paths of their source files.
+    return _error(404, "not published: Datasette's thread list names files on the server")
+
+
 async def _not_found(datasette, request, message):
     html = await datasette.render_template("error.html", {"ok": False, "error": message, "status": 404, "title": "Not found"}, request=request)
     return Response.html(html, status=404)
@@ -476,6 +513,8 @@ def register_routes():
         (r"^/robots\.txt$", robots),
         (rf"^/claim/(?P<slug>{SLUG})$", claim_page),
         (rf"^/source/(?P<slug>{SLUG})$", source_page),
+        (r"^/-/databases(\.json)?$", databases),
+        (r"^/-/threads(\.json)?$", threads_hidden),
     ]
 
 
@@ -553,6 +592,18 @@ def fts_query(text):
 @hookimpl
 def prepare_connection(conn):
     conn.create_function("ledger_fts_query", 1, fts_query, deterministic=True)
+    conn.set_authorizer(_authorize)
+
+
+def _authorize(action, arg1, arg2, database, trigger):
+    """SQLite's authorizer on the site's connections (https://sqlite.org/c3ref/set_authorizer.html).
+
+    ``pragma_database_list`` (which Datasette allows in a reader's SQL) shows
+    the database file's absolute path: its ``file`` column reads as NULL.
+    """
+    if action == sqlite3.SQLITE_READ and arg1 == "pragma_database_list" and arg2 == "file":
+        return sqlite3.SQLITE_IGNORE
+    return sqlite3.SQLITE_OK
 
 
 @hookimpl
@@ -633,12 +684,28 @@ def _without_repeated_facets(datasette, scope):
     return {**scope, "query_string": urlencode(kept).encode("ascii")}
 
 
+def _at_base_url(datasette, scope):
+    """The request as if addressed to the configured base URL.
+
+    Datasette builds its own absolute links (a JSON page's ``next_url``, the
+    alternate links in a page's head) from the request's scheme and Host
+    header, which any client sets; with a base URL configured they name it.
+    """
+    base = _base_url(datasette)
+    if not base:
+        return scope
+    scheme, _, host = base.partition("://")
+    headers = [(key, value) for key, value in scope.get("headers") or () if key != b"host"]
+    return {**scope, "scheme": scheme, "headers": headers + [(b"host", host.encode("ascii"))]}
+
+
 @hookimpl
 def asgi_wrapper(datasette):
     def wrap(app):
         async def read_only(scope, receive, send):
             if scope["type"] != "http":
                 return await app(scope, receive, send)
+            scope = _at_base_url(datasette, scope)
             cors = scope["path"].startswith(VERIFIER_PREFIXES)
             extra = ALL_HEADERS + (CORS_HEADERS if cors else ())
             if scope["method"] not in SAFE_METHODS:

@@ -179,12 +179,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def ledger_server(db_path):
-    """Run `python -m ledger serve DB` on a free port; yields its base URL (with a trailing '/')."""
+def ledger_server(db_path, *serve_args):
+    """Run `python -m ledger serve DB [SERVE_ARGS]` on a free port; yields its base URL (with a trailing '/')."""
     port = free_port()
     # The log goes to a file: a pipe nobody reads would stall the server once full.
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-m", "ledger", "serve", str(db_path), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "ledger", "serve", str(db_path), "--port", str(port), *serve_args],
                             stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/"
     try:

@@ -76,7 +76,7 @@ def xss_db(tmp_path_factory):
 
 @pytest.fixture
 def ds(demo_db):
-    return make_datasette(demo_db)
+    return make_datasette(demo_db, base_url="http://localhost")  # the ASGI client's own address
 
 
 @pytest.fixture
