@@ -11,6 +11,7 @@ Datasette sees the request.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -592,7 +593,79 @@ def fts_query(text):
 @hookimpl
 def prepare_connection(conn):
     conn.create_function("ledger_fts_query", 1, fts_query, deterministic=True)
+    limit_connection(conn)
+
+
+# --- what a reader's SQL may use (docs/site.md, "Limits") ---------------------------------------
+# Datasette stops a query at sql_time_limit_ms with a progress handler, which
+# SQLite calls between virtual machine instructions: one instruction making a
+# 900 MB string (hex(zeroblob(450000000))) ran for seconds past the limit and
+# three at once took the server to 6.3 GB. These limits bound what one value,
+# one statement and one result can hold (https://sqlite.org/limits.html).
+SQLITE_LIMITS = {
+    # Bytes in one string or blob, so no single instruction runs long or
+    # allocates much. Every value the site's pages read is smaller (a claim's
+    # whole leaf, four 20,000-character texts, is under 350 kB); snapshots are
+    # served by /-/snapshots/, which does not use these connections.
+    sqlite3.SQLITE_LIMIT_LENGTH: 1_000_000,
+    sqlite3.SQLITE_LIMIT_SQL_LENGTH: 100_000,  # a URL cannot carry more
+    # Columns of a result (and of a table, index or GROUP BY): one row holds at
+    # most COLUMN x LENGTH bytes. The widest table, claims, has 33.
+    sqlite3.SQLITE_LIMIT_COLUMN: 64,
+    sqlite3.SQLITE_LIMIT_EXPR_DEPTH: 100,
+    sqlite3.SQLITE_LIMIT_COMPOUND_SELECT: 50,
+    sqlite3.SQLITE_LIMIT_FUNCTION_ARG: 32,
+    sqlite3.SQLITE_LIMIT_ATTACHED: 0,
+    sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH: 1_000,
+    sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER: 2_000,
+    sqlite3.SQLITE_LIMIT_TRIGGER_DEPTH: 1,
+    sqlite3.SQLITE_LIMIT_WORKER_THREADS: 0,  # a sort uses one core
+}
+# Characters (of text) and bytes (of blobs) in all the rows one query returns:
+# within the time limit, copying one 1 MB value out over and over (a cross
+# join) would otherwise fill memory at memory speed.
+RESULT_SIZE_LIMIT = 32_000_000
+
+
+def limit_connection(conn) -> None:
+    """Apply the site's limits to one of Datasette's connections (``prepare_connection``)."""
+    for limit, value in SQLITE_LIMITS.items():
+        conn.setlimit(limit, value)
     conn.set_authorizer(_authorize)
+    conn.row_factory = _SizedRows(conn.row_factory, RESULT_SIZE_LIMIT)
+
+
+class _SizedRows:
+    """A row factory that ends a query once its rows hold more than ``limit`` characters and bytes.
+
+    SQLite calls it for each row it returns, inside Datasette's time limit;
+    one connection runs one query at a time, so a new cursor is a new query.
+    The error is an ``OperationalError``, which Datasette shows as a failed
+    query (HTTP 400), as it does the time limit's.
+    """
+
+    def __init__(self, make_row, limit: int):
+        self.make_row = make_row
+        self.limit = limit
+        self.cursor = None
+        self.size = 0
+
+    def __call__(self, cursor, row):
+        if cursor is not self.cursor:
+            self.cursor, self.size = cursor, 0
+        for value in row:
+            if type(value) is str or type(value) is bytes:
+                self.size += len(value)
+        if self.size > self.limit:
+            # The exception's traceback keeps this frame and Datasette's (with
+            # the cursor) until the garbage collector finds the cycle: free the
+            # row's values and the statement's (closing resets it) now.
+            del row, value
+            self.cursor = None
+            cursor.close()
+            raise sqlite3.OperationalError(
+                f"the result is larger than this site allows ({self.limit:,} characters and bytes); select fewer or shorter values")
+        return self.make_row(cursor, row) if self.make_row else row
 
 
 def _authorize(action, arg1, arg2, database, trigger):
@@ -699,8 +772,37 @@ def _at_base_url(datasette, scope):
     return {**scope, "scheme": scheme, "headers": headers + [(b"host", host.encode("ascii"))]}
 
 
+class _ReaderSqlGate:
+    """At most ``limit`` requests carrying a reader's own SQL (``?sql=``) run at once; the others wait here.
+
+    Datasette runs three queries at once (``num_sql_threads``), first come
+    first served: ten runaway queries kept the home page waiting 3.8 s for a
+    thread. Holding readers' SQL to two leaves one thread for the pages.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._semaphore = None  # made on first use, inside the server's event loop
+
+    @staticmethod
+    def applies(scope) -> bool:
+        query = scope.get("query_string") or b""
+        return b"sql=" in query and any(key == "sql" for key, _ in parse_qsl(query.decode("latin-1")))
+
+    async def run(self, app, scope, receive, send):
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.limit)
+        async with self._semaphore:
+            await app(scope, receive, send)
+
+
+READER_SQL_AT_ONCE = 2
+
+
 @hookimpl
 def asgi_wrapper(datasette):
+    gate = _ReaderSqlGate(READER_SQL_AT_ONCE)
+
     def wrap(app):
         async def read_only(scope, receive, send):
             if scope["type"] != "http":
@@ -724,7 +826,10 @@ def asgi_wrapper(datasette):
                     event = {**event, "headers": headers}
                 await send(event)
 
-            await app(_without_repeated_facets(datasette, scope), receive, send_with_headers)
+            scope = _without_repeated_facets(datasette, scope)
+            if gate.applies(scope):
+                return await gate.run(app, scope, receive, send_with_headers)
+            await app(scope, receive, send_with_headers)
 
         return read_only
 
