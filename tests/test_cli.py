@@ -75,7 +75,7 @@ def test_key_new_is_encrypted_mode_0600(run, tmp_path):
     assert re.fullmatch(r"ion@desk\.example\+[0-9a-f]{8}\+A[A-Za-z0-9+/]{43}", vkey), vkey
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
-    assert text.startswith("fact-ledger-key-name: ion@desk.example\n-----BEGIN ENCRYPTED PRIVATE KEY-----\n")
+    assert text.startswith(f"fact-ledger-key-name: ion@desk.example\nfact-ledger-key-vkey: {vkey}\nfact-ledger-key-kdf: argon2id ")
     assert ok(run("key", "vkey", path)).stdout.strip() == vkey
 
 

@@ -34,12 +34,54 @@ def ask_passphrase(env_names, prompt, *, confirm=False):
 
 
 def load_key(path, env_names=("LEDGER_PASSPHRASE",)):
+    return start_loading_key(path, env_names)()
+
+
+def start_loading_key(path, env_names=("LEDGER_PASSPHRASE",)):
+    """``load_key`` begun: the passphrase is asked now and the key derived in a thread; call the result for the Signer.
+
+    Argon2id takes tens of milliseconds and releases the GIL, so an editor's
+    key is derived while the ledger's modules are imported, and the log key
+    beside it (``append_signed``).
+    """
+    import threading
+
     from ledger.keys import key_file_is_encrypted, read_key_file
 
     if path is None:
         raise click.ClickException("no key given: pass --key FILE or set LEDGER_KEY")
-    passphrase = ask_passphrase(env_names, f"Passphrase for {path}") if key_file_is_encrypted(path) else None
-    return read_key_file(path, passphrase)
+    encrypted = key_file_is_encrypted(path)  # first: a file that is not a key file is one error line, no warning
+    warn_about_key_file(path)
+    passphrase = ask_passphrase(env_names, f"Passphrase for {path}") if encrypted else None
+    outcome = {}
+
+    def derive():
+        try:
+            outcome["signer"] = read_key_file(path, passphrase)
+        except Exception as e:  # handed to the thread that waits, and raised there
+            outcome["error"] = e
+
+    thread = threading.Thread(target=derive, daemon=True)
+    thread.start()
+
+    def signer():
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["signer"]
+    return signer
+
+
+def warn_about_key_file(path) -> None:
+    """One line on stderr for a key file others may read, and one for a file encrypted the old, fast-to-guess way."""
+    from ledger.keys import key_file_exposure, key_file_uses_old_encryption
+
+    exposure = key_file_exposure(path)
+    if exposure:
+        click.echo(f"Warning: {exposure}", err=True)
+    if key_file_uses_old_encryption(path):
+        click.echo(f"Warning: {path} is encrypted the old way (PBKDF2, 2,048 iterations: fast to guess); "
+                   f"re-encrypt it with 'ledger key passwd {path}'", err=True)
 
 
 def load_log_key(path):
@@ -81,14 +123,30 @@ def append_signed(db, key, log_key, as_json, verb, *, log_key_signs=False, repor
     (--log-key, or the file named at init); ``Ledger.log_signer_for`` picks
     who signs the checkpoint.
     """
+    editor = None if log_key_signs else start_loading_key(key)
     with open_ledger(db) as ledger:
         if log_key_signs:
-            signer, log_key = load_log_key(ledger.log_key_file(log_key)), None
+            signer = load_log_key(ledger.log_key_file(log_key))
+            log_signer = ledger.log_signer_for(signer, load_log_key, None)
         else:
-            signer = load_key(key)
-        entries = verb(ledger, signer, ledger.log_signer_for(signer, load_log_key, log_key))
+            signer, log_signer = _editor_and_log_signers(ledger, key, editor, log_key)
+        entries = verb(ledger, signer, log_signer)
         if report:
             _report(entries, ledger, as_json)
+
+
+def _editor_and_log_signers(ledger, key, editor, log_key):
+    """The editor's signer (being derived by ``editor``) and the checkpoint's (``Ledger.log_signer_for``).
+
+    When the editor's key file says, without its passphrase, that it is not
+    the log key, the log key is derived beside it rather than after it.
+    """
+    from ledger.keys import key_file_vkey
+
+    vkey = key_file_vkey(key)
+    log = start_loading_key(ledger.log_key_file(log_key), LOG_PASSPHRASES) if vkey and vkey != ledger.log_vkey else None
+    signer = editor()
+    return signer, ledger.log_signer_for(signer, (lambda path: log()) if log else load_log_key, log_key)
 
 
 def records_appender(records, snapshots=(), *, progress=True):
