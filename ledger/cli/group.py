@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -235,6 +236,11 @@ def main():
         sys.exit(1)
     except LedgerError as e:
         click.echo(f"Error: {_one_line(str(e))}", err=True)
+        sys.exit(1)
+    except sqlite3.Error as e:
+        # The library turns the SQLite failures it expects into LedgerErrors;
+        # any other is still one line, never a traceback.
+        click.echo(f"Error: SQLite: {_one_line(str(e))} ({getattr(e, 'sqlite_errorname', type(e).__name__)})", err=True)
         sys.exit(1)
     except OSError as e:
         if isinstance(e, BrokenPipeError):

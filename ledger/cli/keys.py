@@ -148,6 +148,8 @@ def init(db, log_key, origin, display_name, unencrypted, as_json):
     """
     from ledger.api import Ledger
 
+    if Path(db).is_symlink():  # dangling or not: SQLite would create the ledger where it points
+        raise click.ClickException(f"{db} is a symbolic link; choose a new file name (a ledger is never created through a link)")
     if Path(db).exists():
         raise click.ClickException(f"{db} already exists; choose a new file name")
     if Path(log_key).exists():
