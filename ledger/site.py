@@ -56,11 +56,12 @@ def publish_dir() -> Path:
     raise LedgerError(f"the site files (publish/plugin.py) are missing from {package}; reinstall fact-ledger")
 
 
-def site_metadata(db_path, base_url: str | None = None) -> dict:
+def site_metadata(db_path, base_url: str | None = None, verifier: dict | None = None) -> dict:
     """publish/metadata.json for this file: its database section keyed by the
     file's database name, with the default facets of large tables cut to what
-    the file's indexes count quickly (``_fit_facets``), and ``base_url`` (see
-    ``check_base_url``) in the plugin's settings."""
+    the file's indexes count quickly (``_fit_facets``), and in the plugin's
+    settings ``base_url`` (see ``check_base_url``) and ``verifier`` (the
+    wheel, its SHA-256 and the source commit, shown in ``/-/ledger.json``)."""
     metadata = json.loads((publish_dir() / "metadata.json").read_text("utf-8"))
     databases = metadata.get("databases", {})
     if METADATA_DB_NAME in databases:
@@ -68,6 +69,8 @@ def site_metadata(db_path, base_url: str | None = None) -> dict:
         _fit_facets(section.get("tables", {}), db_path)
     if base_url is not None:
         metadata.setdefault("plugins", {}).setdefault(PLUGIN_NAME, {})["base_url"] = check_base_url(base_url)
+    if verifier is not None:
+        metadata.setdefault("plugins", {}).setdefault(PLUGIN_NAME, {})["verifier"] = verifier
     return metadata
 
 
@@ -187,11 +190,15 @@ def serve(db_path, host: str = "127.0.0.1", port: int = 8001, base_url: str | No
     """
     from datasette.cli import cli
 
+    from ledger import distribution
+
     path = _check_ledger(db_path)
     base_url = served_base_url(host, port, base_url)
+    root = distribution.source_checkout()
+    verifier = {"commit": distribution.source_commit(root)} if root else None  # no wheel: the source commit it runs
     with tempfile.TemporaryDirectory(prefix="fact-ledger-site-") as tmp:
         metadata_file = Path(tmp) / "metadata.json"
-        metadata_file.write_text(json.dumps(site_metadata(path, base_url), ensure_ascii=False, indent=2), "utf-8")
+        metadata_file.write_text(json.dumps(site_metadata(path, base_url, verifier), ensure_ascii=False, indent=2), "utf-8")
         args = ["serve", *datasette_args(path, host=host, port=port, metadata_file=metadata_file)]
         try:
             cli.main(args, prog_name="datasette", standalone_mode=False)
@@ -215,12 +222,29 @@ BUNDLE_README = """# {title}: a published fact ledger
 This directory is self-contained: the ledger database (`ledger.db`, served
 read-only), the site configuration (`metadata.json`, `plugins/`,
 `templates/`, `{static}/`), the latest signed checkpoint (`checkpoint.txt`,
-tree size {size}) and `inspect-data.json` (table counts for Datasette).
+tree size {size}), `inspect-data.json` (table counts for Datasette) and the
+verifier (`{verifier_dir}/`: this version of fact-ledger as a wheel, which the
+site also serves, and its SHA-256 in `{verifier_dir}/SHA256SUMS`).
 
 Verifier key of the log (check it against what the publisher announced
 elsewhere before trusting anything here):
 
     {vkey}
+
+## The verifier
+
+Never `pip install fact-ledger`: that name is not published on any package
+index by fact-ledger's authors, and whoever registers it could ship a
+verifier that always says OK. Install this wheel, after checking it:
+
+    cd {verifier_dir} && sha256sum -c SHA256SUMS && cd ..
+    pip install ./{verifier_dir}/{wheel}
+
+Its SHA-256 is
+
+    {wheel_sha256}
+
+{provenance}
 
 ## Run it locally
 
@@ -230,8 +254,9 @@ elsewhere before trusting anything here):
 ## Deploy
 
 Run these from this directory. `requirements.txt` pins `datasette=={datasette}`
-and `fact-ledger=={version}`; if fact-ledger is not on your package index,
-replace `--install fact-ledger=={version}` with the URL of its wheel.
+and installs fact-ledger from `{verifier_dir}/{wheel}`; so do the
+commands below (`--install`), and the site serves the wheel at
+`/{verifier_dir}/{wheel}` with its SHA-256 in `/-/ledger.json` ("verifier").
 
 Google Cloud Run:
 
@@ -251,28 +276,55 @@ immutable (`-i`), with `--inspect-file inspect-data.json`.
 
 ## After deploying
 
-Check that the site serves this checkpoint:
+Check that the site serves this checkpoint and this verifier:
 
-    curl -s https://YOUR-HOST/-/checkpoint | diff - checkpoint.txt
+    curl -s {site}/-/checkpoint | diff - checkpoint.txt
+    curl -s {site}/{verifier_dir}/{wheel} | sha256sum
 """
 
+VERIFIER_MOUNT = "ledger-verifier"  # the bundle's directory holding the verifier's wheel, and its URL prefix on the site
 
-def publish_bundle(db_path, outdir, base_url: str | None = None) -> Path:
+
+def publish_bundle(db_path, outdir, base_url: str | None = None, wheel=None) -> Path:
     """Write a directory that deploys the ledger with ``datasette publish`` or ``datasette package``.
 
     ``base_url`` is the address the site will have (``check_base_url``);
     without it the pages name the site ``PLACEHOLDER_SITE`` until
     ``plugins.fact-ledger.base_url`` is set in the bundle's metadata.json.
+    ``wheel`` is fact-ledger's wheel to ship as the verifier; by default it is
+    built from the source checkout (``ledger.distribution``). Nothing is left
+    behind if writing the bundle fails.
     """
     path = _check_ledger(db_path)
     base_url = None if base_url is None else check_base_url(base_url)
     out = Path(outdir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise LedgerError(f"{out} is not an empty directory; choose a new output directory")
-    out.mkdir(parents=True, exist_ok=True)
+    existed = out.exists()
+    try:
+        _write_bundle(path, out, base_url, wheel)
+    except BaseException:
+        if existed:
+            for child in out.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        else:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_bundle(path: Path, out: Path, base_url, wheel) -> None:
+    from ledger import distribution
+
+    (out / VERIFIER_MOUNT).mkdir(parents=True)
+    verifier = distribution.wheel_of(wheel) if wheel else distribution.build_wheel(out / VERIFIER_MOUNT)
+    if wheel:
+        shutil.copyfile(verifier.path, out / VERIFIER_MOUNT / verifier.name)
+    (out / VERIFIER_MOUNT / "SHA256SUMS").write_text(f"{verifier.sha256}  {verifier.name}\n", "utf-8")
     pub = publish_dir()
     shutil.copyfile(path, out / "ledger.db")
-    metadata = site_metadata(out / "ledger.db", base_url)
+    metadata = site_metadata(out / "ledger.db", base_url, verifier={"wheel": verifier.name, "sha256": verifier.sha256,
+                                                                    "commit": verifier.commit})
     (out / "metadata.json").write_text(json.dumps(metadata, ensure_ascii=False, indent=2) + "\n", "utf-8")
     (out / "plugins").mkdir()
     shutil.copyfile(pub / "plugin.py", out / "plugins" / "fact_ledger.py")
@@ -281,17 +333,28 @@ def publish_bundle(db_path, outdir, base_url: str | None = None) -> Path:
     with Ledger.open(out / "ledger.db", immutable=True) as copy:
         (out / "checkpoint.txt").write_text(copy.latest_checkpoint_note(), "utf-8")
         size, vkey = copy.size, copy.log_vkey
-    (out / "requirements.txt").write_text(f"datasette=={DATASETTE_VERSION}\nfact-ledger=={ledger.__version__}\n", "utf-8")
+    (out / "requirements.txt").write_text(f"datasette=={DATASETTE_VERSION}\n./{VERIFIER_MOUNT}/{verifier.name}\n", "utf-8")
     subprocess.run([sys.executable, "-m", "datasette", "inspect", "ledger.db", "--inspect-file", "inspect-data.json"],
                    cwd=out, check=True, capture_output=True)
+    (out / "README.md").write_text(_bundle_readme(metadata, size, vkey, verifier, base_url), "utf-8")
+
+
+def _bundle_readme(metadata: dict, size: int, vkey: str, verifier, base_url) -> str:
     common = ["ledger.db", "--metadata", "metadata.json", "--plugins-dir", "plugins", "--template-dir", "templates",
-              "--static", f"{STATIC_MOUNT}:{STATIC_MOUNT}"]
-    publish_args = common + ["--install", f"fact-ledger=={ledger.__version__}",
-                             "--extra-options", " ".join(_setting_args())]
+              "--static", f"{STATIC_MOUNT}:{STATIC_MOUNT}", "--static", f"{VERIFIER_MOUNT}:{VERIFIER_MOUNT}"]
+    publish_args = common + ["--install", f"{VERIFIER_MOUNT}/{verifier.name}", "--extra-options", " ".join(_setting_args())]
     serve_args = ["-i", "ledger.db", "--inspect-file", "inspect-data.json"] + common[1:] + _setting_args()
-    (out / "README.md").write_text(BUNDLE_README.format(
-        title=metadata.get("title", "Fact ledger"), static=STATIC_MOUNT, size=size, vkey=vkey,
-        datasette=DATASETTE_VERSION, version=ledger.__version__,
+    source = metadata.get("source_url") or "fact-ledger's source repository"
+    if verifier.commit:
+        provenance = (f"It was built from commit `{verifier.commit}` of {source}; building that commit again\n"
+                      "(`pip wheel --no-deps .`, hatchling makes the wheel reproducible) gives the same SHA-256, so you can\n"
+                      f"also install from the source itself: `pip install 'git+{source}@{verifier.commit}'`.")
+    else:
+        provenance = ("It was not built from a recorded commit (given with --wheel, or built from a source\n"
+                      "tree with uncommitted changes): ask the publisher which source it comes from.")
+    return BUNDLE_README.format(
+        title=metadata.get("title", "Fact ledger"), static=STATIC_MOUNT, size=size, vkey=vkey, datasette=DATASETTE_VERSION,
+        verifier_dir=VERIFIER_MOUNT, wheel=verifier.name, wheel_sha256=verifier.sha256, provenance=provenance,
+        site=base_url or "https://YOUR-HOST",
         serve_args=" ".join(shlex.quote(a) for a in serve_args), publish_args=" ".join(shlex.quote(a) for a in publish_args),
-    ), "utf-8")
-    return out
+    )

@@ -32,7 +32,7 @@ from markupsafe import Markup, escape
 
 from ledger.api import Ledger
 from ledger.errors import LedgerError, NotFoundError, ProofError
-from ledger.site import PLACEHOLDER_SITE
+from ledger.site import PLACEHOLDER_SITE, VERIFIER_MOUNT
 
 PLUGIN = "fact-ledger"
 ENTRIES_PAGE_CAP = 10_000
@@ -52,9 +52,10 @@ _sites: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 class Site:
     """The served ledger: its Datasette database and the Ledger opened on the same file."""
 
-    def __init__(self, db, ledger: Ledger):
+    def __init__(self, db, ledger: Ledger, datasette=None):
         self.db = db
         self.ledger = ledger
+        self.datasette = datasette
 
 
 async def ledger_site(ds) -> Site:
@@ -67,7 +68,7 @@ async def ledger_site(ds) -> Site:
             except LedgerError:
                 ledger = None  # another database served alongside the ledger
             if ledger is not None:
-                site = _sites[ds] = Site(db, ledger)
+                site = _sites[ds] = Site(db, ledger, ds)
                 break
         else:
             raise NotFoundError("no ledger database is being served")
@@ -232,6 +233,7 @@ async def ledger_json(site, request):
         "latest_checkpoint_size": checkpoints[-1][0] if checkpoints else None,
         "entries_page_cap": ENTRIES_PAGE_CAP,
         "database": site.db.name,
+        "verifier": verifier_source(site.datasette),
         "routes": {
             "checkpoint": "/-/checkpoint",
             "checkpoint_at": "/-/checkpoint/{size}",
@@ -244,6 +246,24 @@ async def ledger_json(site, request):
             "feed": "/-/feed.atom",
         },
     })
+
+
+def verifier_source(datasette) -> dict:
+    """Where a reader gets the verifier (docs/security.md, "Installing the verifier"): ``/-/ledger.json``'s "verifier".
+
+    The wheel ``ledger publish`` put in the bundle (served under
+    /ledger-verifier/) with its SHA-256, the source repository and the commit
+    the wheel was built from; the fields that are not known are null.
+    """
+    config = _config(datasette).get("verifier") or {}
+    wheel = config.get("wheel")
+    return {
+        "wheel": wheel,
+        "sha256": config.get("sha256"),
+        "url": _site_url(datasette, f"/{VERIFIER_MOUNT}/{wheel}") if wheel else None,
+        "source_url": datasette.metadata("source_url"),
+        "commit": config.get("commit"),
+    }
 
 
 # --- the feed ------------------------------------------------------------------------

@@ -41,8 +41,14 @@ def serve(db, host, port, base_url):
 @db_argument
 @click.argument("outdir", type=click.Path(file_okay=False))
 @base_url_option
-def publish(db, outdir, base_url):
+@click.option("--wheel", type=click.Path(dir_okay=False, exists=True),
+              help="fact-ledger's wheel to ship as the verifier (default: built, offline, from this source checkout).")
+def publish(db, outdir, base_url, wheel):
     """Write a self-contained bundle to deploy the site (datasette publish / package).
+
+    The bundle holds the verifier too: this package's wheel (served by the
+    site under /ledger-verifier/) and its SHA-256, with the source commit it
+    was built from; readers install that, never 'pip install fact-ledger'.
 
     \b
     Example:
@@ -50,7 +56,7 @@ def publish(db, outdir, base_url):
     """
     from ledger import site
 
-    out = site.publish_bundle(db, outdir, base_url=base_url)
+    out = site.publish_bundle(db, outdir, base_url=base_url, wheel=wheel)
     click.echo(f"Wrote the publishable bundle to {out}; see {out}/README.md to deploy it")
     if base_url is None:
         click.echo(f"Note: no --base-url, so the pages name the site {site.PLACEHOLDER_SITE} until you set "
