@@ -85,6 +85,17 @@ def ledger_db(tmp_path, log_key_file, editor_key_file) -> Path:
     return path
 
 
+@pytest.fixture
+def seed_source_db(ledger_db, editor_key_file, run):
+    """``ledger_db`` with one source, ``source:article``, holding the seed article as its snapshot."""
+    from ledger.demo import ARTICLE_PATH
+
+    result = run("source", "add", ledger_db, "--key", editor_key_file, "--id", "source:article", "--title", "Articol",
+                 "--language", "ro", "--snapshot", ARTICLE_PATH)
+    assert result.exit_code == 0, result.stderr
+    return ledger_db
+
+
 # --- the demo ledger --------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def _demo_build(tmp_path_factory):
@@ -161,6 +172,15 @@ def run_process(ledger_env):
 def sha256_of_file(path) -> str | None:
     path = Path(path)
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+def one_error_line(result: CliRun) -> str:
+    """The one line of a failed command: exit code 1, ``Error: ...``, no traceback."""
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.exit_code == 1, result.stderr
+    assert len(result.stderr_lines) == 1, result.stderr
+    assert result.stderr_lines[0].startswith("Error: ")
+    return result.stderr_lines[0]
 
 
 @pytest.fixture

@@ -18,29 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEST_PASSPHRASE, sha256_of_file
-from ledger.demo import ARTICLE_PATH
+from conftest import TEST_PASSPHRASE, one_error_line, sha256_of_file
 
 QUOTE = "în 2023 aproximativ 90% din microelectronica Rusiei a venit din China"
 
 
 def claim_add(db, key, claim_id="claim:new", **kw):
     return ["claim", "add", db, "--key", key, "--id", claim_id, "--source", "source:article", "--language", "ro", "--quote", QUOTE]
-
-
-@pytest.fixture
-def article_db(run, ledger_db, editor_key_file):
-    result = run("source", "add", ledger_db, "--key", editor_key_file, "--id", "source:article", "--title", "Articol",
-                 "--language", "ro", "--snapshot", ARTICLE_PATH)
-    assert result.exit_code == 0, result.stderr
-    return ledger_db
-
-
-def one_error(result) -> str:
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.exit_code == 1 and len(result.stderr_lines) == 1, result.stderr
-    assert result.stderr_lines[0].startswith("Error: ")
-    return result.stderr_lines[0]
 
 
 @contextlib.contextmanager
@@ -83,33 +67,33 @@ def fill(directory: Path, leave: int = 0) -> Path:
     return filler
 
 
-def test_appending_to_an_immutable_file(article_db, editor_key_file, run_process):
-    before = sha256_of_file(article_db)
-    with immutable(article_db):
-        line = one_error(run_process(*claim_add(article_db, editor_key_file)))
-    assert line == (f"Error: cannot append to {article_db}: the file cannot be opened for writing (Operation not permitted: "
-                    f"check 'lsattr {article_db}' for the immutable flag, the mount and the permissions); nothing was changed")
-    assert sha256_of_file(article_db) == before and not Path(f"{article_db}-journal").exists()
+def test_appending_to_an_immutable_file(seed_source_db, editor_key_file, run_process):
+    before = sha256_of_file(seed_source_db)
+    with immutable(seed_source_db):
+        line = one_error_line(run_process(*claim_add(seed_source_db, editor_key_file)))
+    assert line == (f"Error: cannot append to {seed_source_db}: the file cannot be opened for writing (Operation not permitted: "
+                    f"check 'lsattr {seed_source_db}' for the immutable flag, the mount and the permissions); nothing was changed")
+    assert sha256_of_file(seed_source_db) == before and not Path(f"{seed_source_db}-journal").exists()
 
 
-def test_appending_in_an_immutable_directory(article_db, editor_key_file, run_process):
-    before = sha256_of_file(article_db)
-    directory = article_db.parent
+def test_appending_in_an_immutable_directory(seed_source_db, editor_key_file, run_process):
+    before = sha256_of_file(seed_source_db)
+    directory = seed_source_db.parent
     with immutable(directory):
-        line = one_error(run_process(*claim_add(article_db, editor_key_file)))
-        assert line.startswith(f"Error: cannot append to {article_db}: its directory {directory.resolve()} does not let SQLite "
-                               f"create {article_db.name}-journal beside it")
+        line = one_error_line(run_process(*claim_add(seed_source_db, editor_key_file)))
+        assert line.startswith(f"Error: cannot append to {seed_source_db}: its directory {directory.resolve()} does not let SQLite "
+                               f"create {seed_source_db.name}-journal beside it")
         assert sorted(p.name for p in directory.iterdir()) == sorted(["desk.db", "ana.key", "log.key"])
-    assert sha256_of_file(article_db) == before
+    assert sha256_of_file(seed_source_db) == before
 
 
-def test_appending_on_a_full_disk(article_db, editor_key_file, log_key_file, run_process, tmp_path):
+def test_appending_on_a_full_disk(seed_source_db, editor_key_file, log_key_file, run_process, tmp_path):
     with small_filesystem(tmp_path / "small", 600) as small:
         db = small / "desk.db"
-        db.write_bytes(article_db.read_bytes())
+        db.write_bytes(seed_source_db.read_bytes())
         filler = fill(small)
         before = sha256_of_file(db)
-        line = one_error(run_process(*claim_add(db, editor_key_file), "--log-key", log_key_file))
+        line = one_error_line(run_process(*claim_add(db, editor_key_file), "--log-key", log_key_file))
         assert line == (f"Error: cannot append to {db}: the disk is full (database or disk is full): free some space and "
                         "try again; nothing was appended")
         assert sha256_of_file(db) == before
@@ -119,19 +103,19 @@ def test_appending_on_a_full_disk(article_db, editor_key_file, log_key_file, run
         assert result.exit_code == 0, result.stderr
 
 
-def test_appending_past_a_file_size_limit(article_db, editor_key_file):
+def test_appending_past_a_file_size_limit(seed_source_db, editor_key_file):
     """``ulimit -f 8``: no file may grow past 8 KiB, so the batch's journal cannot be written (EFBIG; Python ignores SIGXFSZ)."""
     size = 8192
-    before = sha256_of_file(article_db)
+    before = sha256_of_file(seed_source_db)
     env = {**os.environ, "LEDGER_PASSPHRASE": TEST_PASSPHRASE}
-    done = subprocess.run([sys.executable, "-m", "ledger", *map(str, claim_add(article_db, editor_key_file))], env=env,
+    done = subprocess.run([sys.executable, "-m", "ledger", *map(str, claim_add(seed_source_db, editor_key_file))], env=env,
                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (size, size)))
     assert "Traceback" not in done.stderr and done.returncode == 1, done.stderr
     lines = done.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: cannot append to {article_db}: the file system refused a write ("), lines
+    assert len(lines) == 1 and lines[0].startswith(f"Error: cannot append to {seed_source_db}: the file system refused a write ("), lines
     assert lines[0].endswith("check free space, quotas and file size limits; nothing was appended")
-    assert sha256_of_file(article_db) == before
+    assert sha256_of_file(seed_source_db) == before
 
 
 def test_init_does_not_follow_a_dangling_symlink(run_process, tmp_path, log_key_file):
@@ -139,7 +123,7 @@ def test_init_does_not_follow_a_dangling_symlink(run_process, tmp_path, log_key_
     elsewhere.mkdir()
     link = tmp_path / "desk.db"
     link.symlink_to(elsewhere / "victim.db")
-    line = one_error(run_process("init", link, "--log-key", log_key_file))
+    line = one_error_line(run_process("init", link, "--log-key", log_key_file))
     assert line == f"Error: {link} is a symbolic link; choose a new file name (a ledger is never created through a link)"
     assert list(elsewhere.iterdir()) == [] and link.is_symlink()
 
@@ -162,7 +146,7 @@ def test_init_in_an_immutable_directory_creates_nothing(run_process, tmp_path, l
     directory = tmp_path / "desk"
     directory.mkdir()
     with immutable(directory):
-        line = one_error(run_process("init", directory / "desk.db", "--log-key", log_key_file))
+        line = one_error_line(run_process("init", directory / "desk.db", "--log-key", log_key_file))
         assert line == f"Error: cannot create {directory / 'desk.db'}: Operation not permitted"
         assert list(directory.iterdir()) == []
 
@@ -170,7 +154,7 @@ def test_init_in_an_immutable_directory_creates_nothing(run_process, tmp_path, l
 def test_init_on_a_full_disk_leaves_nothing_behind(run_process, tmp_path, log_key_file):
     with small_filesystem(tmp_path / "small", 200) as small:
         fill(small, leave=8192)  # room for the empty file, not for the ledger
-        line = one_error(run_process("init", small / "desk.db", "--log-key", log_key_file))
+        line = one_error_line(run_process("init", small / "desk.db", "--log-key", log_key_file))
         assert line == (f"Error: cannot create {small / 'desk.db'}: the disk is full (database or disk is full): free some space "
                         "and try again; nothing was created")
         assert sorted(p.name for p in small.iterdir()) == ["filler"]

@@ -17,10 +17,9 @@ import sys
 
 import pytest
 
-from conftest import TEST_ORIGIN, test_signer
+from conftest import TEST_ORIGIN, one_error_line, test_signer
 from ledger.api import Ledger
 from ledger.checkpoint import Checkpoint, sign_checkpoint
-from ledger.demo import ARTICLE_PATH
 from ledger.envelope import Entry
 from ledger.errors import RecordError
 from ledger.records import Record
@@ -31,23 +30,6 @@ EDITOR = "ana@test.fact-ledger.example"
 RLO = "\u202e"
 # "Trojan source" text: shown as "... rose by 0.5% ..." but read by every program as the reverse.
 REORDERED = f"Exports rose by {RLO}%5.0{chr(0x202c)} in 2023"
-
-
-def one_error_line(result) -> str:
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.exit_code == 1, result.stderr
-    assert len(result.stderr_lines) == 1, result.stderr
-    assert result.stderr_lines[0].startswith("Error: ")
-    return result.stderr_lines[0]
-
-
-@pytest.fixture
-def source_db(run, ledger_db, editor_key_file):
-    """The fresh ledger with one source holding the seed article as its snapshot."""
-    result = run("source", "add", ledger_db, "--key", editor_key_file, "--id", "source:article", "--title", "Articol",
-                 "--language", "ro", "--snapshot", ARTICLE_PATH)
-    assert result.exit_code == 0, result.stderr
-    return ledger_db
 
 
 TEXT_ATTACKS = [
@@ -65,37 +47,37 @@ TEXT_ATTACKS = [
 
 
 @pytest.mark.parametrize("name,text,where", TEXT_ATTACKS, ids=[a[0] for a in TEXT_ATTACKS])
-def test_append_refuses_unsafe_text(name, text, where, run, source_db, editor_key_file, file_hash, tmp_path):
-    before = file_hash(source_db)
+def test_append_refuses_unsafe_text(name, text, where, run, seed_source_db, editor_key_file, file_hash, tmp_path):
+    before = file_hash(seed_source_db)
     records = tmp_path / "r.jsonl"
     records.write_text(json.dumps({"kind": "claim", "id": "claim:x", "text": text, "language": "en", "source": "source:article"},
                                   ensure_ascii=False) + "\n", "utf-8")
-    line = one_error_line(run("append", source_db, records, "--key", editor_key_file))
+    line = one_error_line(run("append", seed_source_db, records, "--key", editor_key_file))
     assert line.startswith("Error: record 1: $.text: ") and line.endswith(where), line
     # The offending character is shown escaped: printed raw, it would reorder the error line itself.
     assert not re.search("[\u0080-\u009f\u202a-\u202e\u2066-\u2069\ue000-\uf8ff\U000f0000-\U0010ffff]", line)
-    assert file_hash(source_db) == before
+    assert file_hash(seed_source_db) == before
 
 
 @pytest.mark.parametrize("option", ["--title", "--publisher", "--description"])
-def test_source_options_refuse_an_override(option, run, source_db, editor_key_file, file_hash):
-    before = file_hash(source_db)
+def test_source_options_refuse_an_override(option, run, seed_source_db, editor_key_file, file_hash):
+    before = file_hash(seed_source_db)
     args = ["--title", "Plain"] if option != "--title" else []
-    line = one_error_line(run("source", "add", source_db, "--key", editor_key_file, "--id", "source:x", *args,
+    line = one_error_line(run("source", "add", seed_source_db, "--key", editor_key_file, "--id", "source:x", *args,
                               option, f"Ministry {RLO}lanoitaN"))
     assert "U+202E (RIGHT-TO-LEFT OVERRIDE)" in line
-    assert file_hash(source_db) == before
+    assert file_hash(seed_source_db) == before
 
 
-def test_url_and_tag_and_key_name_refuse_an_override(run, source_db, editor_key_file, file_hash, tmp_path):
-    before = file_hash(source_db)
-    line = one_error_line(run("source", "add", source_db, "--key", editor_key_file, "--id", "source:x", "--title", "T",
+def test_url_and_tag_and_key_name_refuse_an_override(run, seed_source_db, editor_key_file, file_hash, tmp_path):
+    before = file_hash(seed_source_db)
+    line = one_error_line(run("source", "add", seed_source_db, "--key", editor_key_file, "--id", "source:x", "--title", "T",
                               "--url", f"https://example.org/{RLO}fdp.exe"))
     assert line.startswith("Error: record 1: $.url: ") and "U+202E" in line
-    line = one_error_line(run("claim", "add", source_db, "--key", editor_key_file, "--id", "claim:x", "--source", "source:article",
+    line = one_error_line(run("claim", "add", seed_source_db, "--key", editor_key_file, "--id", "claim:x", "--source", "source:article",
                               "--language", "ro", "--quote", "China", "--start", "0", "--tag", f"a{RLO}b"))
     assert "U+202E" in line, line
-    assert file_hash(source_db) == before
+    assert file_hash(seed_source_db) == before
     line = one_error_line(run("key", "new", tmp_path / "eve.key", "--name", f"eve{RLO}@example.org", "--unencrypted"))
     assert line == "Error: key name 'eve\\u202e@example.org' is not valid: it holds U+202E; a name may not hold control, " \
                    "bidirectional-control or private-use characters"
@@ -112,18 +94,18 @@ DATE_ATTACKS = [
 
 
 @pytest.mark.parametrize("kind,option,field", DATE_ATTACKS, ids=[f"{a[0]}{a[1][1]}" for a in DATE_ATTACKS])
-def test_append_refuses_impossible_dates(kind, option, field, run, source_db, editor_key_file, file_hash):
-    before = file_hash(source_db)
+def test_append_refuses_impossible_dates(kind, option, field, run, seed_source_db, editor_key_file, file_hash):
+    before = file_hash(seed_source_db)
     if kind == "source":
-        args = ("source", "add", source_db, "--key", editor_key_file, "--id", "source:x", "--title", "T", *option)
+        args = ("source", "add", seed_source_db, "--key", editor_key_file, "--id", "source:x", "--title", "T", *option)
     else:
-        args = ("claim", "add", source_db, "--key", editor_key_file, "--id", "claim:x", "--source", "source:article",
+        args = ("claim", "add", seed_source_db, "--key", editor_key_file, "--id", "claim:x", "--source", "source:article",
                 "--language", "ro", "--quote", "China", "--start", "0", *option)
     if kind == "claim" and not _has_option("claim", "--claim-date"):
         pytest.skip("ledger claim add has no --claim-date option")
     line = one_error_line(run(*args))
     assert line.startswith(f"Error: record 1: {field}: \"{option[1]}\" is not valid here"), line
-    assert file_hash(source_db) == before
+    assert file_hash(seed_source_db) == before
 
 
 def _has_option(command, option) -> bool:
@@ -133,18 +115,18 @@ def _has_option(command, option) -> bool:
 
 
 @pytest.mark.parametrize("created", ["2024-02-30T10:00:00Z", "2023-02-29T00:00:00Z", "2100-02-29T12:00:00Z", "2024-11-31T23:59:59Z"])
-def test_append_refuses_an_impossible_created_timestamp(created, run, source_db, editor_key_file, file_hash, tmp_path):
-    before = file_hash(source_db)
+def test_append_refuses_an_impossible_created_timestamp(created, run, seed_source_db, editor_key_file, file_hash, tmp_path):
+    before = file_hash(seed_source_db)
     records = tmp_path / "r.json"
     records.write_text(json.dumps({"kind": "source", "id": "source:x", "type": "article", "title": "T", "created": created}))
-    line = one_error_line(run("append", source_db, records, "--key", editor_key_file))
+    line = one_error_line(run("append", seed_source_db, records, "--key", editor_key_file))
     assert line.startswith(f'Error: record 1: $.created: "{created}" is not valid here (RFC 3339 UTC time'), line
-    assert file_hash(source_db) == before
+    assert file_hash(seed_source_db) == before
 
 
-def test_leap_days_that_exist_are_accepted(run, source_db, editor_key_file):
+def test_leap_days_that_exist_are_accepted(run, seed_source_db, editor_key_file):
     for i, day in enumerate(["2024-02-29", "2000-02-29", "1600-02-29"]):
-        result = run("source", "add", source_db, "--key", editor_key_file, "--id", f"source:leap{i}", "--title", "T", "--published", day)
+        result = run("source", "add", seed_source_db, "--key", editor_key_file, "--id", f"source:leap{i}", "--title", "T", "--published", day)
         assert result.exit_code == 0, result.stderr
 
 
