@@ -132,10 +132,14 @@ def test_key_vkey_needs_no_passphrase(run, tmp_path):
     assert (result.exit_code, result.stdout) == (0, test_signer(TEST_EDITOR).vkey + "\n")
 
 
-def test_the_log_key_and_the_editor_key_are_both_derived(run, ledger_db, editor_key_file, log_key_file):
-    """claim add derives the editor's key and the log key (in parallel): both wrong passphrases are caught."""
+def test_the_log_key_and_the_editor_key_are_both_derived(run, ledger_db, editor_key_file, log_key_file, file_hash):
+    """claim add derives the log key while it appends (the checkpoint is signed last): a wrong log passphrase
+    still stops the batch, and nothing is written."""
     assert run("source", "add", ledger_db, "--key", editor_key_file, "--id", "source:a", "--title", "A",
                "--snapshot", ARTICLE_PATH).exit_code == 0
-    result = run("source", "add", ledger_db, "--key", editor_key_file, "--id", "source:b", "--title", "B",
-                 env={"LEDGER_LOG_PASSPHRASE": "wrong"})
-    assert (result.exit_code, result.stderr_lines) == (1, [f"Error: wrong passphrase for {log_key_file}"])
+    before = file_hash(ledger_db)
+    for env in ({"LEDGER_LOG_PASSPHRASE": "wrong"}, {"LEDGER_PASSPHRASE": "wrong", "LEDGER_LOG_PASSPHRASE": TEST_PASSPHRASE}):
+        result = run("source", "add", ledger_db, "--key", editor_key_file, "--id", "source:b", "--title", "B", env=env)
+        wrong = log_key_file if "LEDGER_PASSPHRASE" not in env else editor_key_file
+        assert (result.exit_code, result.stderr_lines) == (1, [f"Error: wrong passphrase for {wrong}"])
+        assert file_hash(ledger_db) == before

@@ -140,14 +140,42 @@ def _editor_and_log_signers(ledger, key, editor, log_key):
     """The editor's signer (being derived by ``editor``) and the checkpoint's (``Ledger.log_signer_for``).
 
     When the editor's key file says, without its passphrase, that it is not
-    the log key, the log key is derived beside it rather than after it.
+    the log key, and the log key file says which key it holds, the log key is
+    derived beside the append: the checkpoint is the last thing a batch signs.
     """
     from ledger.keys import key_file_vkey
 
     vkey = key_file_vkey(key)
-    log = start_loading_key(ledger.log_key_file(log_key), LOG_PASSPHRASES) if vkey and vkey != ledger.log_vkey else None
+    log = None
+    if vkey and vkey != ledger.log_vkey:
+        log_path = ledger.log_key_file(log_key)
+        log_vkey = key_file_vkey(log_path)
+        log = start_loading_key(log_path, LOG_PASSPHRASES)
+        log = PendingSigner(log_vkey, log) if log_vkey else log()
     signer = editor()
-    return signer, ledger.log_signer_for(signer, (lambda path: log()) if log else load_log_key, log_key)
+    return signer, ledger.log_signer_for(signer, (lambda path: log) if log else load_log_key, log_key)
+
+
+class PendingSigner:
+    """A key still being derived (``start_loading_key``): its name, key ID and verifier key, read from its
+    key file's header, now; its signatures once derived, which raises the derivation's error if it failed.
+
+    What ``Ledger.append`` reads of the signer of a batch's checkpoint.
+    """
+
+    def __init__(self, vkey: str, signer):
+        from ledger.note import parse_verifier_key_untrusted
+
+        self.verifier = parse_verifier_key_untrusted(vkey)
+        self.name, self.key_id, self.vkey = self.verifier.name, self.verifier.key_id, vkey
+        self._signer = signer
+
+    @property
+    def public_key(self) -> bytes:
+        return self.verifier.public_key
+
+    def sign(self, message: bytes) -> bytes:
+        return self._signer().sign(message)
 
 
 def records_appender(records, snapshots=(), *, progress=True):
