@@ -643,8 +643,10 @@ SQLITE_LIMITS = {
 }
 # Characters (of text) and bytes (of blobs) in all the rows one query returns:
 # within the time limit, copying one 1 MB value out over and over (a cross
-# join) would otherwise fill memory at memory speed.
-RESULT_SIZE_LIMIT = 32_000_000
+# join) would otherwise fill memory at memory speed. Stored data stays under
+# it: a page of 1,000 claims or entries whose every text has the schemas'
+# maximum length (20,000 characters) holds under 90 million.
+RESULT_SIZE_LIMIT = 100_000_000
 
 
 def limit_connection(conn) -> None:
