@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ledger.errors import FormatError, RecordError
 
-RECORD_KINDS = ("source", "claim", "review", "correction", "retraction", "key", "ratingmap")
+RECORD_KINDS = ("source", "claim", "review", "correction", "retraction", "key", "ratingmap", "witness")
 
 # The characters no text of a record may hold besides C0 controls and DEL, as
 # the patterns of schema/common.schema.json ("line", "text", "tag", "url", key

@@ -126,9 +126,14 @@ def test_the_deployed_site_serves_the_wheel_and_states_its_sha256(bundle):
         wheel = next((out / "ledger-verifier").glob("fact_ledger-*.whl"))
         assert verifier["wheel"] == wheel.name and verifier["sha256"] == sha256(wheel)
         assert verifier["url"] == f"https://ledger.example.org/ledger-verifier/{wheel.name}"
-        assert verifier["source_url"] == "https://github.com/fact-ledger/fact-ledger"
+        assert verifier["source_url"] is None  # plugins.fact-ledger.source_url, set by whoever deploys
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/ledger-verifier/{wheel.name}", timeout=30) as response:
             assert hashlib.sha256(response.read()).hexdigest() == verifier["sha256"]
+        # The reader's page says how to install this wheel, checked, and never from a package index.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/how-to-verify", timeout=30) as response:
+            page = response.read().decode()
+        assert verifier["sha256"] in page and f"curl -sO {verifier['url']}" in page
+        assert f"python3 -m pip install ./{wheel.name}" in page and "pip install fact-ledger" not in page
     finally:
         proc.terminate()
         proc.wait(10)

@@ -8,8 +8,9 @@ ledger's core modules): no Datasette, sqlite-utils or jsonschema.
 
 Modules: ``sources`` (the ``Source`` protocol and ``open_source``) with one
 module per kind of source (``file_source``, ``export_source``,
-``site_source``); ``procedure`` (the steps in order); ``replay`` (steps 1–3);
-``workers`` (the process pool); ``checkpoints`` (steps 4 and 6);
+``site_source``, ``tile_source``); ``procedure`` (the steps in order);
+``replay`` (steps 1–3); ``workers`` (the process pool); ``checkpoints``
+(steps 4 and 6); ``witnesses`` (cosignatures and the reader's quorum);
 ``tables`` and ``sqlite_checks`` (step 5); ``report``; ``claim_proof``.
 """
 
@@ -21,8 +22,9 @@ from ledger.verify.procedure import verify_ledger
 from ledger.verify.report import Failure, Report
 from ledger.verify.site_source import SiteSource
 from ledger.verify.sources import Source, open_source
+from ledger.verify.tile_source import TileSource
 
 __all__ = [
-    "ClaimProofReport", "ExportSource", "Failure", "LedgerFileSource", "Report", "SiteSource", "Source",
+    "ClaimProofReport", "ExportSource", "Failure", "LedgerFileSource", "Report", "SiteSource", "Source", "TileSource",
     "open_source", "saved_checkpoint_from_untrusted", "verify_claim_proof", "verify_ledger",
 ]
