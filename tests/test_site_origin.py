@@ -67,14 +67,16 @@ def verify_command(page: str) -> str:
     return html.unescape(found[0])
 
 
-@pytest.mark.parametrize("path", [CLAIM, "/-/feed.atom", "/demo/claims.json?_size=2", "/demo/claims?_size=2", "/demo", "/"])
+@pytest.mark.parametrize("path", [CLAIM, "/how-to-verify", "/-/feed.atom", "/-/ledger.json", "/demo/claims.json?_size=2",
+                                  "/demo/claims?_size=2", "/demo", "/"])
 def test_a_forged_host_header_appears_nowhere(path, default):
     status, body = get(default, path, host=EVIL)
     assert status == 200, body
     assert EVIL not in body
 
 
-@pytest.mark.parametrize("path", [CLAIM, "/-/feed.atom", "/demo/claims.json?_size=2", "/demo/claims?_size=2"])
+@pytest.mark.parametrize("path", [CLAIM, "/how-to-verify", "/-/feed.atom", "/-/ledger.json", "/demo/claims.json?_size=2",
+                                  "/demo/claims?_size=2"])
 def test_a_forged_host_header_appears_nowhere_with_a_base_url(path, configured):
     status, body = get(configured, path, host=EVIL)
     assert status == 200, body
@@ -94,6 +96,9 @@ def test_the_configured_base_url_names_the_site(configured):
     assert links and all(link.startswith(BASE + "/") for link in links), links
     _, listing = get(configured, "/demo/claims.json?_size=2", host=EVIL)
     assert json.loads(listing)["next_url"].startswith(BASE + "/demo/claims.json?")
+    _, how_to = get(configured, "/how-to-verify", host=EVIL)
+    commands = [html.unescape(c) for c in re.findall(r'<pre class="command">(.*?)</pre>', how_to, re.S)]
+    assert len(commands) == 5 and all(f"{BASE}/" in c for c in commands), commands
 
 
 def test_the_servers_paths_are_not_shown(default, demo):

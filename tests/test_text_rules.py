@@ -131,9 +131,10 @@ def test_leap_days_that_exist_are_accepted(run, seed_source_db, editor_key_file)
 
 
 def test_the_date_patterns_are_the_gregorian_calendar():
-    """Every YYYY-MM-DD the schema's 'date' and 'timestamp' patterns accept is a real day, and every real day is accepted."""
+    """Every YYYY-MM-DD the schema's 'date', 'timestamp' and 'dateOrTime' patterns accept is a real day, and every real day is accepted."""
     defs = load_schemas()["common.schema.json"]["$defs"]
     date, timestamp = re.compile(defs["date"]["pattern"]), re.compile(defs["timestamp"]["pattern"])
+    date_or_time = re.compile(defs["dateOrTime"]["pattern"])
     years = list(range(1, 50)) + list(range(1580, 2420)) + [2800, 3000, 3200, 9996, 9999]
     for year in years:
         for month in range(1, 13):
@@ -146,7 +147,20 @@ def test_the_date_patterns_are_the_gregorian_calendar():
                     real = False
                 assert bool(date.search(text)) == real, text
                 assert bool(timestamp.search(text + "T00:00:00Z")) == real, text
+                assert bool(date_or_time.search(text)) == real, text
+                assert bool(date_or_time.search(text + "T23:59:59.5+05:30")) == real, text
     assert date.search("2024") and date.search("2024-02") and not date.search("2024-13")
+    assert date_or_time.search("2024-02") and not date_or_time.search("2024-02T10:00:00Z")
+
+
+@pytest.mark.parametrize("reviewed", ["2024-02-30T10:00:00Z", "2023-02-29", "2025-04-31T09:15:00+05:30"])
+def test_a_review_date_time_on_an_impossible_day_is_refused(reviewed):
+    review = {"kind": "review", "id": "review:r", "version": 1, "created": "2024-05-01T10:00:00Z", "claim": "claim:c",
+              "rating": {"label": "Fals", "label_language": "ro", "normalized": "false"}, "explanation": "E",
+              "evidence": [], "reviewed": "2024-04-14T10:00:00Z"}
+    validate_record(review)  # the same review on a real day is valid
+    with pytest.raises(RecordError, match=re.escape(f'$.reviewed: "{reviewed}" is not valid here')):
+        validate_record(dict(review, reviewed=reviewed))
 
 
 def test_display_unsafe_is_what_the_schemas_refuse():
