@@ -20,7 +20,6 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import ledger_server
-from ledger.demo import build_demo
 
 EVIL = "evil.example"
 CLAIM = "/claim/ro-microelectronics-90pct"
@@ -28,10 +27,9 @@ BASE = "https://ledger.example.org"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("origin")
-    build_demo(tmp / "demo.db", tmp / "keys").close()
-    return tmp / "demo.db"
+def demo(_demo_build):
+    """The session's demo ledger (conftest), read only: the servers and bundles here never write to it."""
+    return _demo_build / "demo.db"
 
 
 @pytest.fixture(scope="module")

@@ -26,17 +26,15 @@ import pytest
 
 from conftest import free_port
 from ledger import distribution
-from ledger.demo import build_demo
 from ledger.site import publish_bundle
 
 NEVER = re.compile(r"pip install (-U )?fact-ledger\b(?!\[)|fact-ledger==")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("supply")
-    build_demo(tmp / "demo.db", tmp / "keys").close()
-    return tmp / "demo.db"
+def demo(_demo_build):
+    """The session's demo ledger (conftest), read only: the servers and bundles here never write to it."""
+    return _demo_build / "demo.db"
 
 
 @pytest.fixture(scope="module")
