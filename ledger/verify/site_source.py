@@ -79,11 +79,16 @@ class SiteSource:
         return self._fetch(path)[1]
 
     def _fetch(self, path: str) -> tuple[Optional[str], bytes]:
-        """(Content-Type, body) of a GET; NotFoundError on 404, LedgerError on any other failure."""
+        """(media type, body) of a GET; NotFoundError on 404, LedgerError on any other failure.
+
+        The media type is ``X-Ledger-Media-Type`` when the site sends it: a
+        snapshot is served as plain text or a download unless its type is
+        inert (docs/site.md, "Snapshots"), and that header carries the stored type.
+        """
         url = urllib.parse.urljoin(self.base, path)
         try:
             with urllib.request.urlopen(url, timeout=self.timeout) as response:
-                return response.headers.get("Content-Type"), response.read()
+                return response.headers.get("X-Ledger-Media-Type") or response.headers.get("Content-Type"), response.read()
         except urllib.error.HTTPError as e:
             if e.code == 404:
                 raise NotFoundError(f"{url}: 404 Not Found") from e
