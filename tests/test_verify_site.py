@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from conftest import free_port, ledger_server
+from rewriting_proxy import RewritingProxy
 from ledger.demo import build_demo
 
 
@@ -82,3 +83,43 @@ def test_a_site_signed_by_another_log_key_fails_at_entry_0(demo, serve):
     result = verify(serve(db), "--vkey", impostor)
     assert result.returncode == 1
     assert f"entry 0: log key is {vkey}, expected the pinned {impostor}" in result.stdout
+
+
+# --- 1. --since: the site cannot answer the rewritten log first and the original second --------
+@pytest.fixture(scope="module")
+def rewrite(tmp_path_factory):
+    """The security ledger and a rewrite of it re-signed by the log key holder, a checkpoint saved from the original."""
+    from security_ledger import LOG, build_full_ledger
+    from test_rewrite import change_claim_5
+
+    tmp = tmp_path_factory.mktemp("site-rewrite")
+    build_full_ledger(tmp / "original.db").close()
+    build_full_ledger(tmp / "rewritten.db", with_change=change_claim_5).close()
+    from ledger.api import Ledger
+
+    with Ledger.open(tmp / "original.db", readonly=True) as ledger:
+        (tmp / "saved.checkpoint").write_text(ledger.latest_checkpoint_note())
+    return tmp, LOG.vkey
+
+
+def test_since_over_a_proxy_that_answers_the_rewrite_first_and_the_original_after(rewrite, serve):
+    tmp, vkey = rewrite
+    rewritten, original = serve(tmp / "rewritten.db"), serve(tmp / "original.db")
+
+    def choose(path, seen):
+        # What a hostile mirror does: the rewritten log the first time anything is asked,
+        # the original the second time (when an old verify fetched the entries again for --since).
+        return (rewritten if seen == 0 else original), None
+
+    with RewritingProxy(choose) as proxy:
+        result = verify(proxy.base, "--vkey", vkey, "--since", tmp / "saved.checkpoint")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "  - --since: history was rewritten: the saved checkpoint of size " in result.stdout
+    assert proxy.asked_twice() == []  # every root comes from the one set of bytes that was checked
+
+
+def test_since_over_the_honest_site_passes(rewrite, serve):
+    tmp, vkey = rewrite
+    result = verify(serve(tmp / "original.db"), "--vkey", vkey, "--since", tmp / "saved.checkpoint")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "since         extends the checkpoint of size " in result.stdout

@@ -10,7 +10,6 @@ from ledger.checkpoint import open_checkpoint_untrusted, parse_checkpoint_untrus
 from ledger.errors import FormatError, SignatureError
 from ledger.verify.replay import Replay
 from ledger.verify.report import Report
-from ledger.verify.sources import Source
 
 
 def saved_checkpoint_from_untrusted(data: bytes) -> str:
@@ -19,8 +18,14 @@ def saved_checkpoint_from_untrusted(data: bytes) -> str:
     Its signature is checked by ``check_since``, against the log key entry 0 gives.
     """
     note = data.decode("utf-8", "replace")
-    parse_checkpoint_untrusted(note.split("\n\n", 1)[0] + "\n")
+    saved_size(note)
     return note
+
+
+def saved_size(note: str) -> int:
+    """The tree size a saved checkpoint claims (its signature is not checked yet): the replay
+    computes the root at that size from the same leaves it checks (``check_since``)."""
+    return parse_checkpoint_untrusted(note.split("\n\n", 1)[0] + "\n").size
 
 
 def check_checkpoints(notes: list, replay: Replay, report: Report) -> None:
@@ -54,9 +59,15 @@ def check_checkpoints(notes: list, replay: Replay, report: Report) -> None:
                                    "the rest is not committed")
 
 
-def check_since(note: str, source: Source, replay: Replay, report: Report) -> None:
+def check_since(note: str, replay: Replay, report: Report) -> None:
     """Step 6: the saved checkpoint is signed by the log key and its root is the root of the
-    first entries of the current log, so the log only grew since (RFC 9162 §2.1.4)."""
+    first entries of the current log, so the log only grew since (RFC 9162 §2.1.4).
+
+    That root is the one the replay computed at the saved size (``saved_size`` was
+    among the sizes it was asked for), from the very leaves every other step
+    checked: nothing is read twice, so a source cannot answer a rewritten log to
+    the other steps and the original to this one.
+    """
     try:
         old = open_checkpoint_untrusted(note, replay.log_verifier, replay.origin)
     except (FormatError, SignatureError) as e:
@@ -66,19 +77,13 @@ def check_since(note: str, source: Source, replay: Replay, report: Report) -> No
         report.fail("--since", f"the saved checkpoint covers {old.size} entries but the log now has only {replay.tree.size}: "
                                "entries were removed")
         return
-    recomputed = tree.root_from_leaf_hashes(tree.leaf_hash(leaf) for leaf in _leaves_before(source, old.size))
+    recomputed = replay.roots.get(old.size) if old.size else tree.EMPTY_ROOT
     if recomputed != old.root_hash:
         report.fail("--since", f"history was rewritten: the saved checkpoint of size {old.size} has root "
-                               f"{_b64(old.root_hash)}, the current log's first {old.size} entries give {_b64(recomputed)}")
+                               f"{_b64(old.root_hash)}, the current log's first {old.size} entries give "
+                               f"{_b64(recomputed) if recomputed else '?'}")
         return
     report.since = {"size": old.size, "root": _b64(old.root_hash)}
-
-
-def _leaves_before(source: Source, size: int):
-    for index, leaf, _ in source.leaves():
-        if index >= size:
-            return
-        yield leaf
 
 
 def _b64(data: bytes) -> str:

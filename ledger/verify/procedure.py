@@ -7,7 +7,7 @@ import sqlite3
 from typing import Callable, Optional
 
 from ledger.note import parse_verifier_key_untrusted
-from ledger.verify.checkpoints import check_checkpoints, check_since
+from ledger.verify.checkpoints import check_checkpoints, check_since, saved_size
 from ledger.verify.replay import Replay
 from ledger.verify.report import Report
 from ledger.verify.sources import Source
@@ -39,7 +39,8 @@ def _run_steps(report: Report, source: Source, pool: Workers, *, vkey, since_not
     pinned = parse_verifier_key_untrusted(vkey) if vkey else None
     report.vkey_pinned = pinned is not None
     notes = source.checkpoint_notes()
-    with Replay(source, report, pool, pinned=pinned, checkpoint_sizes=[size for size, _ in notes]) as replay:
+    sizes = [size for size, _ in notes] + ([saved_size(since_note)] if since_note is not None else [])
+    with Replay(source, report, pool, pinned=pinned, checkpoint_sizes=sizes) as replay:
         findings = _start_file_findings(source, pool)
         replay.run(progress)                                 # steps 1, 2 and 3
         _check_signatures(pool, report)                      # step 2.3, on every core
@@ -48,7 +49,7 @@ def _run_steps(report: Report, source: Source, pool: Workers, *, vkey, since_not
             return
         check_checkpoints(notes, replay, report)             # step 4
         if since_note is not None:
-            check_since(since_note, source, replay, report)  # step 6
+            check_since(since_note, replay, report)          # step 6
         _check_snapshots(source, replay, report)             # step 2.6, for every snapshot a file holds
         _check_tables(source, replay, report, findings)      # step 5
 
