@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from conftest import free_port, ledger_server
+import attacks
 from rewriting_proxy import RewritingProxy
 from ledger.demo import build_demo
 
@@ -123,3 +124,122 @@ def test_since_over_the_honest_site_passes(rewrite, serve):
     result = verify(serve(tmp / "original.db"), "--vkey", vkey, "--since", tmp / "saved.checkpoint")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "since         extends the checkpoint of size " in result.stdout
+
+
+# --- what a claim page shows: index-only rows, and the rest of what readers see (items 2 and 5) ------
+CLAIM = "claim:ro-microelectronics-90pct"
+
+
+@pytest.fixture
+def tampered(demo, tmp_path):
+    """A copy of the demo file to tamper with: (path, the log's key)."""
+    db, vkey = demo
+    copy = tmp_path / "demo.db"
+    shutil.copy(db, copy)
+    return copy, vkey
+
+
+def claim_page_text(base, claim_id):
+    import urllib.request
+
+    with urllib.request.urlopen(base + "claim/" + claim_id.split(":", 1)[1]) as page:
+        return page.read().decode()
+
+
+def test_a_claims_row_reachable_only_through_its_index_fails(tampered, serve):
+    db, vkey = tampered
+    attacks.index_only_row(db, CLAIM, text="China supplies nothing to Russia", verdict="true")
+    base = serve(db)
+    assert "China supplies nothing to Russia" in claim_page_text(base, CLAIM)  # what a reader is shown
+    result = verify(base, "--vkey", vkey)
+    assert result.returncode == 1, result.stdout
+    # The extra row, read from the table itself; the index that leads the claim page to it; the listing that skips it.
+    assert f"  - table claims: row {CLAIM} appears 2 times (the entries produce it once)" in result.stdout
+    assert "  - table claims: the row at rowid 2 is not where index sqlite_autoindex_claims_1 leads" in result.stdout
+    assert "  - table claims: index claims_entry holds 16 entries for the 17 rows of the table" in result.stdout
+
+
+def test_a_swapped_log_key_in_meta_fails_with_and_without_vkey(tampered, serve):
+    from ledger.note import Signer
+
+    db, vkey = tampered
+    impostor = Signer.from_seed("demo.fact-ledger.example/log", b"\x66" * 32).vkey
+    attacks.swap_meta_vkey(db, impostor)
+    base = serve(db)
+    for pinned in ([ "--vkey", vkey], []):
+        result = verify(base, *pinned)
+        assert result.returncode == 1, result.stdout
+        assert f"  - site key: /-/vkey states the log key {impostor}, but the log's key (entry 0" in result.stdout
+        assert f"  - site key: /-/ledger.json states the log key {impostor}" in result.stdout
+        assert f"  - site key: the home page states the log key {impostor}" in result.stdout
+        assert f"  - meta: log_vkey is '{impostor}' on the site; entry 0 gives '{vkey}'" in result.stdout
+
+
+def test_without_vkey_the_report_says_the_key_came_from_the_site_with_its_fingerprint(demo, serve):
+    import hashlib
+
+    db, vkey = demo
+    result = verify(serve(db))
+    assert result.returncode == 0, result.stdout
+    digest = hashlib.sha256((vkey + "\n").encode()).hexdigest()
+    assert f"  fingerprint   {' '.join(digest[i:i + 8] for i in range(0, 64, 8))}\n" in result.stdout
+    assert "warning: the log key was not pinned (--vkey): it was taken from the site (entry 0 of the log it serves)" in result.stdout
+
+
+def test_a_claim_deleted_from_the_search_index_fails(tampered, serve):
+    db, vkey = tampered
+    attacks.hide_from_search(db, CLAIM)
+    result = verify(serve(db), "--vkey", vkey)
+    assert result.returncode == 1, result.stdout
+    assert f"  - search: {CLAIM} is not found by a search for the words of its own text" in result.stdout
+    assert "FAILED: 1 problem(s):" in result.stdout
+
+
+@pytest.mark.parametrize("column, value", [("signer", "mallory@evil.example+00000000"), ("record_id", "claim:invented")])
+def test_rewritten_columns_of_the_entries_table_fail(tampered, serve, column, value):
+    db, vkey = tampered
+    with attacks.connect(db) as conn, attacks.unlocked(conn, "entries"):
+        conn.execute(f"UPDATE entries SET {column} = ? WHERE idx = 10", (value,))
+    result = verify(serve(db), "--vkey", vkey)
+    assert result.returncode == 1, result.stdout
+    assert "  - entry 10: stored columns (" in result.stdout and value in result.stdout
+
+
+def test_an_extra_table_the_site_lists_fails(tampered, serve):
+    db, vkey = tampered
+    with attacks.connect(db) as conn:
+        conn.execute("CREATE TABLE corrections_official (claim TEXT, note TEXT)")
+        conn.execute("INSERT INTO corrections_official VALUES (?, 'All claims withdrawn')", (CLAIM,))
+    base = serve(db)
+    import urllib.request
+
+    with urllib.request.urlopen(base + "demo") as database_page:  # the home page's link to the tables
+        assert "corrections_official" in database_page.read().decode()
+    result = verify(base, "--vkey", vkey)
+    assert result.returncode == 1, result.stdout
+    assert "  - schema: the site lists a table 'corrections_official' that is not the ledger's" in result.stdout
+
+
+def test_renumbered_claim_rowids_fail(tampered, serve):
+    db, vkey = tampered
+    attacks.renumber_claims(db, CLAIM, "claim:ro-imports-q4-2023-70pct")
+    result = verify(serve(db), "--vkey", vkey)
+    assert result.returncode == 1, result.stdout
+    assert f"  - table claims: row {CLAIM} column rowid: expected 2, found 18" in result.stdout
+
+
+def test_a_snapshot_no_record_names_fails(tampered, serve):
+    db, vkey = tampered
+    sha = attacks.add_unreferenced_snapshot(db)
+    result = verify(serve(db), "--vkey", vkey)
+    assert result.returncode == 1, result.stdout
+    assert f"  - snapshot {sha}: no record refers to it" in result.stdout
+
+
+def test_an_extra_signature_line_on_a_stored_checkpoint_fails(tampered, serve):
+    db, vkey = tampered
+    size = attacks.add_signature_line(db)
+    result = verify(serve(db), "--vkey", vkey)
+    assert result.returncode == 1, result.stdout
+    assert (f"  - checkpoint {size}: a signature line by witness.example/fake+00000000 that no known key can check "
+            "(the log key; no witness keys were given)") in result.stdout

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import base64
 
+from typing import Sequence
+
 from ledger import tree
 from ledger.checkpoint import open_checkpoint_untrusted, parse_checkpoint_untrusted
+from ledger.cosignature import CosignatureVerifier, open_cosigned_checkpoint_untrusted
 from ledger.errors import FormatError, SignatureError
+from ledger.note import Verifier
 from ledger.verify.replay import Replay
 from ledger.verify.report import Report
 
@@ -28,9 +32,30 @@ def saved_size(note: str) -> int:
     return parse_checkpoint_untrusted(note.split("\n\n", 1)[0] + "\n").size
 
 
-def check_checkpoints(notes: list, replay: Replay, report: Report) -> None:
+def check_signature_lines(note, log_verifier: Verifier, witnesses: Sequence[CosignatureVerifier] = ()) -> None:
+    """SignatureError unless every signature line of a stored checkpoint is one a known key checks
+    (the log key's, or a cosignature by one of ``witnesses``), each line once.
+
+    A signed note's readers ignore lines by unknown keys (C2SP signed-note,
+    "Signatures"), which is right for a note passed around; but the ledger
+    displays and exports the lines it stores, so a line nobody can check,
+    e.g. a made-up witness's, would be shown to readers as if it meant something.
+    """
+    opened = open_cosigned_checkpoint_untrusted(note, log_verifier, witnesses)
+    for sig in opened.unknown:
+        keys = f"{len(witnesses)} witness keys" if witnesses else "no witness keys were given"
+        raise SignatureError(f"a signature line by {sig.name}+{bytes(sig.key_id).hex()} that no known key can check "
+                             f"(the log key; {keys})")
+    text = note.decode("utf-8", "replace") if isinstance(note, bytes) else note
+    lines = text[text.rfind("\n\n") + 2:].splitlines()
+    if len(lines) != len(set(lines)):
+        raise SignatureError("a signature line appears twice")
+
+
+def check_checkpoints(notes: list, replay: Replay, report: Report, witnesses: Sequence[CosignatureVerifier] = ()) -> None:
     """Step 4: every note is a checkpoint signed by the log key, for this origin, whose root
-    is the recomputed root at its size; the latest covers every entry."""
+    is the recomputed root at its size; the latest covers every entry. Every signature line
+    on it is checked: the log key's, or a cosignature by one of ``witnesses``."""
     size = replay.tree.size
     last_size = 0
     for stored_size, note in notes:
@@ -39,6 +64,11 @@ def check_checkpoints(notes: list, replay: Replay, report: Report) -> None:
             checkpoint = open_checkpoint_untrusted(note, replay.log_verifier, replay.origin)
         except (FormatError, SignatureError) as e:
             report.fail(where, f"not a valid checkpoint signed by the log key: {e}")
+            continue
+        try:
+            check_signature_lines(note, replay.log_verifier, witnesses)
+        except (FormatError, SignatureError) as e:
+            report.fail(where, str(e))
             continue
         if stored_size is not None and checkpoint.size != stored_size:
             report.fail(where, f"the note says tree size {checkpoint.size}")

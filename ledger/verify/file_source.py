@@ -12,6 +12,7 @@ class LedgerFileSource:
     """A ledger SQLite file, opened read-only."""
 
     snapshots_available = True
+    key_origin = "entry 0 of the file"
 
     def __init__(self, path):
         self.path = Path(path)
@@ -32,6 +33,9 @@ class LedgerFileSource:
 
     def snapshot(self, sha256: str) -> Optional[tuple[str, bytes]]:
         return self.store.snapshot(sha256)
+
+    def snapshot_names(self) -> list[str]:
+        return self.store.snapshot_names()
 
     def ledger_file(self) -> Store:
         return self.store

@@ -4,30 +4,35 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
+from ledger.cosignature import CosignatureVerifier
 from ledger.note import parse_verifier_key_untrusted
 from ledger.verify.checkpoints import check_checkpoints, check_since, saved_size
 from ledger.verify.replay import Replay
 from ledger.verify.report import Report
 from ledger.verify.sources import Source
+from ledger.verify.site_checks import check_site
+from ledger.verify.site_source import SiteSource
 from ledger.verify.sqlite_checks import check_ledger_file, file_findings
-from ledger.verify.tables import check_served_tables
 from ledger.verify.workers import Workers
 
 
 def verify_ledger(source: Source, *, vkey: Optional[str] = None, since_note: Optional[str] = None,
-                  progress: Optional[Callable[[int], None]] = None, workers: Optional[int] = None) -> Report:
+                  progress: Optional[Callable[[int], None]] = None, workers: Optional[int] = None,
+                  witnesses: Sequence[CosignatureVerifier] = ()) -> Report:
     """Run every check of docs/verify.md on ``source``, trusting only the log key ``vkey``.
 
     ``since_note`` is a checkpoint saved earlier (step 6); ``progress(n)`` is
     called as entries are replayed; ``workers`` processes share the checks
-    (default: one per core). The report's ``ok`` is True when every check held.
+    (default: one per core); ``witnesses`` are the witness keys whose
+    cosignatures a stored checkpoint may carry (any other line fails step 4).
+    The report's ``ok`` is True when every check held.
     """
     report = Report(source=source.name)
     with Workers(workers) as pool:
         try:
-            _run_steps(report, source, pool, vkey=vkey, since_note=since_note, progress=progress)
+            _run_steps(report, source, pool, vkey=vkey, since_note=since_note, progress=progress, witnesses=witnesses)
         except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
             # A damaged file: SQLite refuses to read part of it, or its schema
             # text is no longer UTF-8. Keep what was found before.
@@ -35,7 +40,7 @@ def verify_ledger(source: Source, *, vkey: Optional[str] = None, since_note: Opt
     return report
 
 
-def _run_steps(report: Report, source: Source, pool: Workers, *, vkey, since_note, progress) -> None:
+def _run_steps(report: Report, source: Source, pool: Workers, *, vkey, since_note, progress, witnesses) -> None:
     pinned = parse_verifier_key_untrusted(vkey) if vkey else None
     report.vkey_pinned = pinned is not None
     notes = source.checkpoint_notes()
@@ -47,7 +52,7 @@ def _run_steps(report: Report, source: Source, pool: Workers, *, vkey, since_not
         if replay.log_verifier is None:
             report.fail("entry 0", "no log key: the ledger is empty or its first entry is unreadable")
             return
-        check_checkpoints(notes, replay, report)             # step 4
+        check_checkpoints(notes, replay, report, witnesses)  # step 4
         if since_note is not None:
             check_since(since_note, replay, report)          # step 6
         _check_snapshots(source, replay, report)             # step 2.6, for every snapshot a file holds
@@ -74,11 +79,16 @@ def _check_tables(source: Source, replay: Replay, report: Report, findings) -> N
     file = source.ledger_file()
     if file is not None:
         check_ledger_file(file, replay, report, findings)
-    else:
-        check_served_tables(source, replay, report)
+    elif isinstance(source, SiteSource):
+        check_site(source, replay, report)
 
 
 def _check_snapshots(source: Source, replay: Replay, report: Report) -> None:
+    # Step 2.6 read every snapshot a record names: any other is one no signature vouches for,
+    # served on the ledger's own origin (docs/security.md, "Snapshots no record names").
+    for sha in source.snapshot_names():
+        if sha not in replay.snapshots:
+            report.fail(f"snapshot {sha}", "no record refers to it: it is stored and served, but nothing in the log vouches for it")
     file = source.ledger_file()
     if file is None:
         report.snapshots = sum(1 for value in replay.snapshots.values() if value is not None)
