@@ -4,7 +4,8 @@
 process and answers every GET by fetching it from an upstream server that
 ``choose(path, seen)`` picks (``seen`` is how many times this exact path and
 query were asked before), optionally rewriting the body on the way. Each
-request is counted in ``requests`` (path and query -> times asked).
+request is counted in ``requests`` (path and query -> times asked). ``choose``
+may answer a ``Redirect(location)`` instead of an upstream.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import urllib.error
 import urllib.request
 from typing import Callable, Optional
 
-# (upstream base URL ending in '/', rewrite of the body or None)
+
+
+class Redirect(str):
+    """Instead of an upstream: answer 302 Found with this Location."""
+
+
+# (upstream base URL ending in '/', or a Redirect; rewrite of the body or None)
 Choice = tuple[str, Optional[Callable[[bytes], bytes]]]
 
 
@@ -35,6 +42,12 @@ class RewritingProxy:
                     seen = proxy.requests[self.path]
                     proxy.requests[self.path] += 1
                 upstream, rewrite = proxy.choose(self.path, seen)
+                if isinstance(upstream, Redirect):
+                    self.send_response(302)
+                    self.send_header("Location", upstream)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 status, content_type, body = _fetch(upstream.rstrip("/") + self.path)
                 if rewrite is not None:
                     body = rewrite(body)

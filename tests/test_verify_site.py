@@ -10,7 +10,7 @@ import pytest
 
 from conftest import free_port, ledger_server
 import attacks
-from rewriting_proxy import RewritingProxy
+from rewriting_proxy import Redirect, RewritingProxy
 from ledger.demo import build_demo
 
 
@@ -243,3 +243,68 @@ def test_an_extra_signature_line_on_a_stored_checkpoint_fails(tampered, serve):
     assert result.returncode == 1, result.stdout
     assert (f"  - checkpoint {size}: a signature line by witness.example/fake+00000000 that no known key can check "
             "(the log key; no witness keys were given)") in result.stdout
+
+
+# --- 9. only the site's own addresses: no next_url, link or redirect elsewhere ------------------------
+@pytest.fixture
+def internal_server():
+    """A server on another port standing for an internal address; counts what it is asked."""
+    import http.server
+    import threading
+
+    asked = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            body = b'{"rows": [{"id": "INTERNAL-ONLY-DATA"}], "next_url": null}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", asked
+    server.shutdown()
+    server.server_close()
+
+
+def test_next_url_pointing_at_a_local_file_or_an_internal_address_is_not_followed(demo, serve, tmp_path, internal_server):
+    db, vkey = demo
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"rows": [{"id": "LOCAL-FILE-CONTENT"}], "next_url": null}')
+    internal, asked = internal_server
+    targets = iter([secret.as_uri(), internal + "internal.json"] * 1000)
+    upstream = serve(db)
+
+    def point_next_url_elsewhere(body):
+        # Every JSON page of a listing now says its next page is elsewhere.
+        return body.replace(b'"next_url": null', f'"next_url": "{next(targets)}"'.encode())
+
+    with RewritingProxy(lambda path, seen: (upstream, point_next_url_elsewhere)) as proxy:
+        result = verify(proxy.base, "--vkey", vkey)
+    assert "LOCAL-FILE-CONTENT" not in result.stdout + result.stderr
+    assert "INTERNAL-ONLY-DATA" not in result.stdout + result.stderr
+    assert asked == []
+    assert result.returncode == 0, result.stdout + result.stderr  # what the site serves is right; only its links lie
+
+
+def test_a_redirect_to_another_address_is_refused(demo, serve, internal_server):
+    db, vkey = demo
+    internal, asked = internal_server
+    upstream = serve(db)
+
+    def choose(path, seen):
+        return (Redirect(internal + "ledger.json") if path.startswith("/-/ledger.json") else upstream), None
+
+    with RewritingProxy(choose) as proxy:
+        result = verify(proxy.base, "--vkey", vkey)
+    assert asked == []
+    assert result.returncode == 1
+    assert result.stderr == (f"Error: {proxy.base}-/ledger.json: the site redirects to {internal}ledger.json, outside "
+                             f"http://{proxy.base[7:-1]}; verify follows the site's own addresses only\n")
