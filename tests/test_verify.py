@@ -213,7 +213,7 @@ def test_an_extra_signature_line_on_a_stored_checkpoint(demo):
     report = verify(demo)
     assert failures(report)[0] == (f"checkpoint {size}", "a signature line by witness.example/fake+00000000 that no known key "
                                                          "can check (the log key; no witness keys were given)")
-    assert_failure(report, "checkpoints", f"the latest signed checkpoint covers ")  # so the latest entries are not committed
+    assert_failure(report, "checkpoints", "the latest signed checkpoint covers ")  # so the latest entries are not committed
 
 
 def test_a_repeated_log_signature_line(demo):

@@ -27,7 +27,7 @@ from ledger.verify.replay import Replay
 from ledger.verify.report import Report
 from ledger.verify.site_search import check_findable
 from ledger.verify.site_source import QueryTimeout, SiteSource, tilde_encode
-from ledger.verify.sqlite_checks import expected_schema, schema_indexes
+from ledger.verify.file_schema import expected_schema, schema_indexes
 from ledger.verify.tables import columns_with_rowid, compare_rows, rows_with_rowids
 
 # A verifier key as pages print it: name+hex8(key ID)+base64(type byte || key) (docs/log.md).

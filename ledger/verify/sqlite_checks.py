@@ -10,18 +10,17 @@ browsing tables equal to the replay's, rowids included (``tables``).
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
-import functools
 import hashlib
 import sqlite3
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 import attrs
-from typing import Iterator, Optional
 
-from ledger.projection import Projection
-from ledger.store import SCHEMA, Store
+from ledger.projection import TABLES
+from ledger.store import Store
+from ledger.verify.file_schema import column_type_failures, column_types, expected_schema
 from ledger.verify.replay import Replay
 from ledger.verify.report import Report
 from ledger.verify.tables import check_file_tables
@@ -44,7 +43,9 @@ def file_findings(path) -> FileFindings:
         # table (a reader's lookups go through the indexes the row dumps skip).
         problems = [row[0] for row in store.conn.execute("PRAGMA integrity_check(20)")]
         search_failures, compared = _check_fts(path, store.conn)
-        return FileFindings(problems, search_failures, compared, column_type_failures(store.conn))
+        # The browsing tables' values are compared with the replay's, types included (check_file_tables).
+        log_tables = [table for table in column_types() if table not in TABLES]
+        return FileFindings(problems, search_failures, compared, column_type_failures(store.conn, log_tables))
     finally:
         store.close()
 
@@ -70,45 +71,6 @@ def check_ledger_file(file: Store, replay: Replay, report: Report,
         report.tables_checked.append("claims_fts")
 
 
-# SQLite stores what it is given (a column's type is only an affinity): the storage classes
-# (typeof) a column of each declared type holds in a ledger file.
-STORAGE_CLASSES = {"INTEGER": ("integer",), "TEXT": ("text",), "BLOB": ("blob",)}
-
-
-def column_type_failures(conn: sqlite3.Connection, tables=None) -> list[tuple[str, str]]:
-    """(where, message) for each column of the ledger's tables holding a value of another SQLite
-    type than its declaration allows (``typeof``); one message per column.
-
-    A checkpoint note stored as a BLOB reads back as bytes (a site shows
-    ``b'...'``); a tree hash stored as TEXT is not 32 bytes to any reader.
-    """
-    failures = []
-    for table, columns in column_types().items():
-        if tables is not None and table not in tables:
-            continue
-        tests = [f"typeof(\"{name}\") NOT IN ({', '.join(repr(t) for t in allowed)})" for name, allowed in columns]
-        counts = conn.execute(f'SELECT {", ".join(f"sum({test})" for test in tests)} FROM "{table}" NOT INDEXED').fetchone()
-        for (name, allowed), test, count in zip(columns, tests, counts):
-            if count:
-                rowid, found = conn.execute(f'SELECT rowid, typeof("{name}") FROM "{table}" NOT INDEXED WHERE {test} LIMIT 1').fetchone()
-                failures.append((f"table {table}", f"column {name} holds {count} value(s) of another type than its declared "
-                                                   f"{'/'.join(allowed).upper()} (the first: {found.upper()} at rowid {rowid})"))
-    return failures
-
-
-@functools.lru_cache(maxsize=None)
-def column_types() -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
-    """Each table of a ledger file (not the search index's own), with each column's allowed storage classes."""
-    with _schema_db() as conn:
-        found = {}
-        for table in _own_tables(conn):
-            found[table] = tuple(
-                (name, STORAGE_CLASSES[declared.upper()] + (() if notnull or pk else ("null",)))
-                for _, name, declared, notnull, _, pk in conn.execute(f"PRAGMA table_info('{table}')")
-                if declared.upper() in STORAGE_CLASSES)
-        return found
-
-
 def _check_schema(conn: sqlite3.Connection, report: Report) -> None:
     found = set(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
     expected = expected_schema()
@@ -116,46 +78,6 @@ def _check_schema(conn: sqlite3.Connection, report: Report) -> None:
         report.fail("schema", f"unexpected {obj[0]} {obj[1]!r} in the file (not created by the ledger)")
     for obj in sorted(expected - found, key=str):
         report.fail("schema", f"{obj[0]} {obj[1]!r} is missing or altered")
-
-
-def expected_schema() -> set:
-    """The ``sqlite_master`` rows (type, name, table, SQL) of a ledger file: the log's and the browsing tables'."""
-    with _schema_db() as conn:
-        return set(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
-
-
-@functools.lru_cache(maxsize=None)
-def schema_indexes() -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
-    """Every table of a ledger file that pages read through indexes, with those indexes as (name, columns):
-    the log's and the browsing tables', from the ledger's own DDL (not the search index's internal tables)."""
-    with _schema_db() as conn:
-        found = {}
-        for table in _own_tables(conn):
-            indexes = tuple((name, tuple(col[2] for col in conn.execute(f"PRAGMA index_info('{name}')")))
-                            for _, name, *_ in conn.execute(f"PRAGMA index_list('{table}')"))
-            if indexes:
-                found[table] = tuple(sorted(indexes))
-        return found
-
-
-def _own_tables(conn: sqlite3.Connection) -> list[str]:
-    """The tables of the ledger's DDL, without the full-text search tables (virtual, and their shadow tables)."""
-    virtual = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL%'")]
-    return [table for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").fetchall()
-            if table not in virtual and not any(table.startswith(name + "_") for name in virtual)]
-
-
-@contextlib.contextmanager
-def _schema_db() -> Iterator[sqlite3.Connection]:
-    """An empty ledger file's schema, in memory."""
-    conn = sqlite3.connect(":memory:")
-    try:
-        for ddl in SCHEMA:
-            conn.execute(ddl)
-        Projection(conn, None).create_tables()
-        yield conn
-    finally:
-        conn.close()
 
 
 def _check_fts(path, conn: sqlite3.Connection) -> tuple[list[str], bool]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ledger.projection import TABLES
 from ledger.store import Store
+from ledger.verify.file_schema import column_type_failures
 from ledger.verify.replay import Replay
 from ledger.verify.report import Report
 
@@ -31,6 +32,8 @@ def check_file_tables(file: Store, replay: Replay, report: Report) -> None:
         except sqlite3.DatabaseError as e:
             report.fail(f"table {table}", f"cannot be read: {e}")
             continue
+        for where, message in column_type_failures(file.conn, [table]):
+            report.fail(where, message)  # SQLite compares types too: say so when that is the difference
         if compare_rows(table, rows_with_rowids(replay.db, table), got, report, columns_with_rowid(replay.db, table)):
             report.tables_checked.append(table)
 
