@@ -22,10 +22,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable, Optional
 
 import ledger
 from ledger.api import Ledger
 from ledger.errors import LedgerError
+from ledger.verify.servable import check_servable
 
 DATASETTE_VERSION = "0.65.5"
 METADATA_DB_NAME = "ledger"  # the database name publish/metadata.json is written for
@@ -148,11 +150,14 @@ def make_datasette(db_path):
     )
 
 
-def serve(db_path, host: str = "127.0.0.1", port: int = 8001) -> None:
-    """Run ``datasette serve`` on the ledger in this process until Ctrl-C."""
+def serve(db_path, host: str = "127.0.0.1", port: int = 8001, on_ready: Optional[Callable[[], None]] = None) -> None:
+    """Run ``datasette serve`` on the ledger in this process until Ctrl-C; ``on_ready()`` once the file passed its checks."""
     from datasette.cli import cli
 
     path = _check_ledger(db_path)
+    check_servable(path)  # refuse a file readers must not be shown (docs/security.md)
+    if on_ready:
+        on_ready()
     with tempfile.TemporaryDirectory(prefix="fact-ledger-site-") as tmp:
         metadata_file = Path(tmp) / "metadata.json"
         metadata_file.write_text(json.dumps(site_metadata(path), ensure_ascii=False, indent=2), "utf-8")
@@ -213,6 +218,7 @@ Check that the site serves this checkpoint:
 def publish_bundle(db_path, outdir) -> Path:
     """Write a directory that deploys the ledger with ``datasette publish`` or ``datasette package``."""
     path = _check_ledger(db_path)
+    check_servable(path)  # refuse a file readers must not be shown (docs/security.md)
     out = Path(outdir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise LedgerError(f"{out} is not an empty directory; choose a new output directory")

@@ -19,11 +19,9 @@ def serve(db, host, port):
       ledger serve desk.db --port 8001
     """
     from ledger import site
-    from ledger.api import Ledger
 
-    Ledger.open(db, immutable=True).close()  # a bad file is one 'Error:' line, before the banner
-    click.echo(f"Serving {db} read-only at http://{host}:{port}/ (Ctrl-C to stop)", err=True)
-    site.serve(db, host=host, port=port)
+    # The banner once the file passed its checks: a bad file is one 'Error:' line.
+    site.serve(db, host=host, port=port, on_ready=lambda: click.echo(f"Serving {db} read-only at http://{host}:{port}/ (Ctrl-C to stop)", err=True))
 
 
 @cli.command()
