@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 
@@ -64,48 +70,57 @@ def _relist(path, rows) -> None:
         conn.execute("PRAGMA writable_schema = OFF")
 
 
-def index_only_row(path, claim_id: str, **forged) -> int:
-    """Point the primary-key index entry of ``claim_id`` at an extra claims row with ``forged`` values,
-    left out of the index the full listing reads (``claims_entry``); returns the extra row's rowid.
+def index_only_row(path, key: str, *, table: str = "claims", key_column: str = "id", **forged) -> int:
+    """Point the primary-key index entry of the row ``key`` of ``table`` (a table whose primary key is one
+    TEXT column) at an extra row with ``forged`` values, left out of the table's other indexes (the ones
+    its listings read); returns the extra row's rowid.
 
-    The claim page (which looks the claim up by ID) shows the forged row; every
-    listing, the search and the JSON of the table show the real one.
+    A page that looks the row up by its key (the claim page, Datasette's row
+    page) shows the forged row; every listing, the search and the JSON of the
+    table show the real one.
     """
     with connect(path) as conn:
-        real = conn.execute("SELECT rowid FROM claims WHERE id = ?", (claim_id,)).fetchone()[0]
-    hidden = _unlist(path, ["claims_entry"])
+        real = conn.execute(f'SELECT rowid FROM "{table}" WHERE "{key_column}" = ?', (key,)).fetchone()[0]
+        pk_index = next(name for _, name, _, origin, _ in conn.execute(f"PRAGMA index_list('{table}')") if origin == "pk")
+        others = [name for _, name, _, origin, _ in conn.execute(f"PRAGMA index_list('{table}')") if origin == "c"]
+    hidden = _unlist(path, others) if others else []
     with connect(path) as conn:
-        columns = [c[1] for c in conn.execute("PRAGMA table_info(claims)")]
-        row = dict(zip(columns, conn.execute("SELECT * FROM claims WHERE id = ?", (claim_id,)).fetchone()))
-        row.update(forged, id=claim_id + "~forged")
-        extra = conn.execute(f"INSERT INTO claims ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        columns = [c[1] for c in conn.execute(f'PRAGMA table_info("{table}")')]
+        row = dict(zip(columns, conn.execute(f'SELECT * FROM "{table}" WHERE "{key_column}" = ?', (key,)).fetchone()))
+        row.update(forged)
+        row[key_column] = key + "~forged"
+        extra = conn.execute(f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES ({", ".join("?" * len(columns))})',
                              [row[c] for c in columns]).lastrowid
-        # Swap the IDs while the primary-key index is kept up to date: its entry for the ID now leads to the extra row.
-        conn.execute("UPDATE claims SET id = ? WHERE rowid = ?", (claim_id + "~real", real))
-        conn.execute("UPDATE claims SET id = ? WHERE rowid = ?", (claim_id, extra))
-    with connect(path) as conn:
-        ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'claims'").fetchone()[0]
-    hidden += _unlist(path, ["sqlite_autoindex_claims_1"], table_sql=("claims", ddl.replace("id TEXT PRIMARY KEY", "id TEXT", 1)))
-    with connect(path) as conn:  # the real row gets its ID back, in the table only
-        conn.execute("UPDATE claims SET id = ? WHERE rowid = ?", (claim_id, real))
+        # Swap the keys while the primary-key index is kept up to date: its entry for the key now leads to the extra row.
+        conn.execute(f'UPDATE "{table}" SET "{key_column}" = ? WHERE rowid = ?', (key + "~real", real))
+        conn.execute(f'UPDATE "{table}" SET "{key_column}" = ? WHERE rowid = ?', (key, extra))
+        ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    unkeyed = ddl.replace(f"{key_column} TEXT PRIMARY KEY", f"{key_column} TEXT", 1)
+    assert unkeyed != ddl, f"{table}.{key_column} is not a TEXT PRIMARY KEY"
+    hidden += _unlist(path, [pk_index], table_sql=(table, unkeyed))
+    with connect(path) as conn:  # the real row gets its key back, in the table only
+        conn.execute(f'UPDATE "{table}" SET "{key_column}" = ? WHERE rowid = ?', (key, real))
     _relist(path, hidden)
     return extra
 
 
-def wal_split(source, target, claim_id: str, forged_text: str) -> None:
-    """``target`` (and ``target-wal``): a main file whose claims row says ``forged_text``, in WAL mode,
-    with the honest pages in its write-ahead log. A reader that applies the WAL sees the honest row;
-    one that opens the file immutable (as ``ledger serve`` does) sees the forged one."""
+def wal_split(source, target, claim_id: str, forged_text: str, *, table: str = "claims", column: str = "text",
+              key_column: str = "id") -> None:
+    """``target`` (and ``target-wal``): a main file whose row ``claim_id`` of ``table`` holds ``forged_text``
+    in ``column``, in WAL mode, with the honest pages in its write-ahead log. A reader that applies the WAL
+    sees the honest row; one that opens the file immutable (as ``ledger serve`` does) sees the forged one."""
     work = Path(target).with_suffix(".work.db")
     shutil.copyfile(source, work)
     conn = sqlite3.connect(work, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA wal_autocheckpoint = 0")
-        honest = conn.execute("SELECT text FROM claims WHERE id = ?", (claim_id,)).fetchone()[0]
-        conn.execute("UPDATE claims SET text = ? WHERE id = ?", (forged_text, claim_id))
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the forged row into the main file
-        conn.execute("UPDATE claims SET text = ? WHERE id = ?", (honest, claim_id))  # the honest one, in the WAL only
+        with unlocked(conn, table):
+            where = f'WHERE "{key_column}" = ?'
+            honest = conn.execute(f'SELECT "{column}" FROM "{table}" {where}', (claim_id,)).fetchone()[0]
+            conn.execute(f'UPDATE "{table}" SET "{column}" = ? {where}', (forged_text, claim_id))
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the forged row into the main file
+            conn.execute(f'UPDATE "{table}" SET "{column}" = ? {where}', (honest, claim_id))  # the honest one, in the WAL only
         shutil.copyfile(work, target)
         shutil.copyfile(f"{work}-wal", f"{target}-wal")
     finally:
@@ -138,19 +153,25 @@ def add_signature_line(path, line: str = "— witness.example/fake AAAAAAAAAAAAA
 
 
 def store_as(path, table: str, column: str, sql_type: str, where: str = "1") -> None:
-    """Store one value of ``table.column`` as another SQLite type (CAST), its bytes unchanged where they can be."""
+    """Store one value of ``table.column`` (the last row matching ``where``) as another SQLite type, its bytes
+    unchanged where they can be: CAST to BLOB or TEXT; "TEXT" in an INTEGER column (whose affinity would
+    turn digits back into a number) is the number's text with a space; "REAL" adds a half."""
     with connect(path) as conn, unlocked(conn, table):
         rowid = conn.execute(f'SELECT rowid FROM "{table}" WHERE {where} ORDER BY rowid DESC LIMIT 1').fetchone()[0]
-        conn.execute(f'UPDATE "{table}" SET "{column}" = CAST("{column}" AS {sql_type}) WHERE rowid = ?', (rowid,))
+        declared = next(c[2] for c in conn.execute(f'PRAGMA table_info("{table}")') if c[1] == column)
+        value = {"REAL": f'"{column}" + 0.5',
+                 "TEXT": f"CAST(\"{column}\" AS TEXT) || ' '" if declared == "INTEGER" else f'CAST("{column}" AS TEXT)',
+                 }.get(sql_type, f'CAST("{column}" AS {sql_type})')
+        conn.execute(f'UPDATE "{table}" SET "{column}" = {value} WHERE rowid = ?', (rowid,))
 
 
-def renumber_claims(path, first: str, second: str) -> None:
-    """Swap the rowids of two claims rows (the search index follows, through its triggers)."""
+def renumber_claims(path, first, second, *, table: str = "claims", key_column: str = "id") -> None:
+    """Swap the rowids of two rows (of claims: the search index follows, through its triggers)."""
     with connect(path) as conn:
-        a, b = (conn.execute("SELECT rowid FROM claims WHERE id = ?", (i,)).fetchone()[0] for i in (first, second))
-        conn.execute("UPDATE claims SET rowid = -1 WHERE rowid = ?", (a,))
-        conn.execute("UPDATE claims SET rowid = ? WHERE rowid = ?", (a, b))
-        conn.execute("UPDATE claims SET rowid = ? WHERE rowid = -1", (b,))
+        a, b = (conn.execute(f'SELECT rowid FROM "{table}" WHERE "{key_column}" = ?', (i,)).fetchone()[0] for i in (first, second))
+        conn.execute(f'UPDATE "{table}" SET rowid = -1 WHERE rowid = ?', (a,))
+        conn.execute(f'UPDATE "{table}" SET rowid = ? WHERE rowid = ?', (a, b))
+        conn.execute(f'UPDATE "{table}" SET rowid = ? WHERE rowid = -1', (b,))
 
 
 def hide_from_search(path, claim_id: str) -> None:
@@ -158,3 +179,33 @@ def hide_from_search(path, claim_id: str) -> None:
     with connect(path) as conn:
         conn.execute("INSERT INTO claims_fts(claims_fts, rowid, text, translation, quote, source_title) "
                      "SELECT 'delete', rowid, text, translation, quote, source_title FROM claims WHERE id = ?", (claim_id,))
+
+
+@contextlib.contextmanager
+def serve_unchecked(db):
+    """The site of a hostile operator: Datasette on the file, configured as ``ledger serve`` configures it,
+    without the start-up check that refuses a tampered file. Yields its base URL."""
+    from conftest import free_port
+    from ledger.site import datasette_args, site_metadata
+
+    with tempfile.TemporaryDirectory() as tmp:
+        metadata = Path(tmp) / "metadata.json"
+        metadata.write_text(json.dumps(site_metadata(db)))
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "datasette", "serve", *datasette_args(db, port=port, metadata_file=metadata)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}/"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(base + "-/ledger.json", timeout=1):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise AssertionError("datasette did not start")
+                    time.sleep(0.1)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(10)

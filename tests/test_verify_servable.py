@@ -91,7 +91,7 @@ def claim_page(base, claim_id) -> str:
 def test_a_claims_row_changed_in_place_is_refused(demo):
     flip_in_place(demo, CLAIM, b"unproven", b"accurate")
     # What readers would be shown: the same file served by Datasette without the check.
-    with ledger_server_unchecked(demo) as base:
+    with attacks.serve_unchecked(demo) as base:
         assert "accurate" in claim_page(base, CLAIM)
     stderr = serve_or_refuse(demo)
     assert refused(stderr, demo, "SQLite integrity_check: row 2 missing from index claims_verdict"), stderr
@@ -99,10 +99,10 @@ def test_a_claims_row_changed_in_place_is_refused(demo):
 
 def test_a_claims_row_only_its_index_leads_to_is_refused(demo):
     attacks.index_only_row(demo, CLAIM, text="China supplies nothing to Russia", verdict="true")
-    with ledger_server_unchecked(demo) as base:
+    with attacks.serve_unchecked(demo) as base:
         assert "China supplies nothing to Russia" in claim_page(base, CLAIM)
     stderr = serve_or_refuse(demo)
-    assert refused(stderr, demo, "SQLite integrity_check: row 2 missing from index sqlite_autoindex_claims_1 (and 2 more problems)"), stderr
+    assert refused(stderr, demo, "SQLite integrity_check: row 2 missing from index sqlite_autoindex_claims_1 (and "), stderr
 
 
 @pytest.mark.parametrize("attack, problem", [
@@ -194,40 +194,3 @@ conn.execute("UPDATE claims SET text = 'TORN ' || text")
 print("ready", flush=True)
 time.sleep(120)
 """
-
-
-# --- the site as Datasette would serve the file without the check (what readers would see) ---------------
-class ledger_server_unchecked:
-    """Datasette on the file, configured as `ledger serve` configures it, without the start-up check."""
-
-    def __init__(self, db):
-        self.db = db
-
-    def __enter__(self) -> str:
-        import json
-        import tempfile
-
-        from ledger.site import datasette_args, site_metadata
-
-        self.tmp = tempfile.TemporaryDirectory()
-        metadata = Path(self.tmp.name) / "metadata.json"
-        metadata.write_text(json.dumps(site_metadata(self.db)))
-        port = free_port()
-        self.proc = subprocess.Popen([sys.executable, "-m", "datasette", "serve",
-                                      *datasette_args(self.db, port=port, metadata_file=metadata)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(base + "-/ledger.json", timeout=1):
-                    return base
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise AssertionError("datasette did not start")
-                time.sleep(0.1)
-
-    def __exit__(self, *exc):
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.tmp.cleanup()

@@ -21,6 +21,14 @@ def serve():
         yield lambda db_path: stack.enter_context(ledger_server(db_path))
 
 
+@pytest.fixture
+def serve_tampered():
+    """What a hostile operator runs: the site without `ledger serve`'s start-up check (which refuses
+    most tampered files, tests/test_verify_servable.py); returns a function DB -> base URL."""
+    with contextlib.ExitStack() as stack:
+        yield lambda db_path: stack.enter_context(attacks.serve_unchecked(db_path))
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("site-verify")
@@ -45,6 +53,7 @@ def test_verify_a_live_site(demo, serve):
 
 
 def test_a_site_showing_text_the_log_does_not_contain_fails(demo, serve, tmp_path):
+    # ledger serve's start-up check is structural: a consistent change of a row's values passes it (verify catches it).
     db, vkey = demo
     forged = tmp_path / "forged.db"
     shutil.copy(db, forged)
@@ -146,10 +155,10 @@ def claim_page_text(base, claim_id):
         return page.read().decode()
 
 
-def test_a_claims_row_reachable_only_through_its_index_fails(tampered, serve):
+def test_a_claims_row_reachable_only_through_its_index_fails(tampered, serve_tampered):
     db, vkey = tampered
     attacks.index_only_row(db, CLAIM, text="China supplies nothing to Russia", verdict="true")
-    base = serve(db)
+    base = serve_tampered(db)
     assert "China supplies nothing to Russia" in claim_page_text(base, CLAIM)  # what a reader is shown
     result = verify(base, "--vkey", vkey)
     assert result.returncode == 1, result.stdout
@@ -159,13 +168,13 @@ def test_a_claims_row_reachable_only_through_its_index_fails(tampered, serve):
     assert "  - table claims: index claims_entry holds 16 entries for the 17 rows of the table" in result.stdout
 
 
-def test_a_swapped_log_key_in_meta_fails_with_and_without_vkey(tampered, serve):
+def test_a_swapped_log_key_in_meta_fails_with_and_without_vkey(tampered, serve_tampered):
     from ledger.note import Signer
 
     db, vkey = tampered
     impostor = Signer.from_seed("demo.fact-ledger.example/log", b"\x66" * 32).vkey
     attacks.swap_meta_vkey(db, impostor)
-    base = serve(db)
+    base = serve_tampered(db)
     for pinned in ([ "--vkey", vkey], []):
         result = verify(base, *pinned)
         assert result.returncode == 1, result.stdout
@@ -186,31 +195,31 @@ def test_without_vkey_the_report_says_the_key_came_from_the_site_with_its_finger
     assert "warning: the log key was not pinned (--vkey): it was taken from the site (entry 0 of the log it serves)" in result.stdout
 
 
-def test_a_claim_deleted_from_the_search_index_fails(tampered, serve):
+def test_a_claim_deleted_from_the_search_index_fails(tampered, serve_tampered):
     db, vkey = tampered
     attacks.hide_from_search(db, CLAIM)
-    result = verify(serve(db), "--vkey", vkey)
+    result = verify(serve_tampered(db), "--vkey", vkey)
     assert result.returncode == 1, result.stdout
     assert f"  - search: {CLAIM} is not found by a search for the words of its own text" in result.stdout
     assert "FAILED: 1 problem(s):" in result.stdout
 
 
 @pytest.mark.parametrize("column, value", [("signer", "mallory@evil.example+00000000"), ("record_id", "claim:invented")])
-def test_rewritten_columns_of_the_entries_table_fail(tampered, serve, column, value):
+def test_rewritten_columns_of_the_entries_table_fail(tampered, serve_tampered, column, value):
     db, vkey = tampered
     with attacks.connect(db) as conn, attacks.unlocked(conn, "entries"):
         conn.execute(f"UPDATE entries SET {column} = ? WHERE idx = 10", (value,))
-    result = verify(serve(db), "--vkey", vkey)
+    result = verify(serve_tampered(db), "--vkey", vkey)
     assert result.returncode == 1, result.stdout
     assert "  - entry 10: stored columns (" in result.stdout and value in result.stdout
 
 
-def test_an_extra_table_the_site_lists_fails(tampered, serve):
+def test_an_extra_table_the_site_lists_fails(tampered, serve_tampered):
     db, vkey = tampered
     with attacks.connect(db) as conn:
         conn.execute("CREATE TABLE corrections_official (claim TEXT, note TEXT)")
         conn.execute("INSERT INTO corrections_official VALUES (?, 'All claims withdrawn')", (CLAIM,))
-    base = serve(db)
+    base = serve_tampered(db)
     import urllib.request
 
     with urllib.request.urlopen(base + "demo") as database_page:  # the home page's link to the tables
@@ -220,26 +229,26 @@ def test_an_extra_table_the_site_lists_fails(tampered, serve):
     assert "  - schema: the site lists a table 'corrections_official' that is not the ledger's" in result.stdout
 
 
-def test_renumbered_claim_rowids_fail(tampered, serve):
+def test_renumbered_claim_rowids_fail(tampered, serve_tampered):
     db, vkey = tampered
     attacks.renumber_claims(db, CLAIM, "claim:ro-imports-q4-2023-70pct")
-    result = verify(serve(db), "--vkey", vkey)
+    result = verify(serve_tampered(db), "--vkey", vkey)
     assert result.returncode == 1, result.stdout
     assert f"  - table claims: row {CLAIM} column rowid: expected 2, found 18" in result.stdout
 
 
-def test_a_snapshot_no_record_names_fails(tampered, serve):
+def test_a_snapshot_no_record_names_fails(tampered, serve_tampered):
     db, vkey = tampered
     sha = attacks.add_unreferenced_snapshot(db)
-    result = verify(serve(db), "--vkey", vkey)
+    result = verify(serve_tampered(db), "--vkey", vkey)
     assert result.returncode == 1, result.stdout
     assert f"  - snapshot {sha}: no record refers to it" in result.stdout
 
 
-def test_an_extra_signature_line_on_a_stored_checkpoint_fails(tampered, serve):
+def test_an_extra_signature_line_on_a_stored_checkpoint_fails(tampered, serve_tampered):
     db, vkey = tampered
     size = attacks.add_signature_line(db)
-    result = verify(serve(db), "--vkey", vkey)
+    result = verify(serve_tampered(db), "--vkey", vkey)
     assert result.returncode == 1, result.stdout
     assert (f"  - checkpoint {size}: a signature line by witness.example/fake+00000000 that no known key can check "
             "(the log key; no witness keys were given)") in result.stdout
