@@ -92,13 +92,14 @@ def index_only_row(path, key: str, *, table: str = "claims", key_column: str = "
         extra = conn.execute(f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES ({", ".join("?" * len(columns))})',
                              [row[c] for c in columns]).lastrowid
         # Swap the keys while the primary-key index is kept up to date: its entry for the key now leads to the extra row.
-        conn.execute(f'UPDATE "{table}" SET "{key_column}" = ? WHERE rowid = ?', (key + "~real", real))
-        conn.execute(f'UPDATE "{table}" SET "{key_column}" = ? WHERE rowid = ?', (key, extra))
+        with unlocked(conn, table):
+            conn.execute(f'UPDATE "{table}" SET "{key_column}" = ? WHERE rowid = ?', (key + "~real", real))
+            conn.execute(f'UPDATE "{table}" SET "{key_column}" = ? WHERE rowid = ?', (key, extra))
         ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
     unkeyed = ddl.replace(f"{key_column} TEXT PRIMARY KEY", f"{key_column} TEXT", 1)
     assert unkeyed != ddl, f"{table}.{key_column} is not a TEXT PRIMARY KEY"
     hidden += _unlist(path, [pk_index], table_sql=(table, unkeyed))
-    with connect(path) as conn:  # the real row gets its key back, in the table only
+    with connect(path) as conn, unlocked(conn, table):  # the real row gets its key back, in the table only
         conn.execute(f'UPDATE "{table}" SET "{key_column}" = ? WHERE rowid = ?', (key, real))
     _relist(path, hidden)
     return extra
@@ -155,12 +156,12 @@ def add_signature_line(path, line: str = "— witness.example/fake AAAAAAAAAAAAA
 def store_as(path, table: str, column: str, sql_type: str, where: str = "1") -> None:
     """Store one value of ``table.column`` (the last row matching ``where``) as another SQLite type, its bytes
     unchanged where they can be: CAST to BLOB or TEXT; "TEXT" in an INTEGER column (whose affinity would
-    turn digits back into a number) is the number's text with a space; "REAL" adds a half."""
+    turn digits back into a number) is the number's text and a letter; "REAL" adds a half."""
     with connect(path) as conn, unlocked(conn, table):
         rowid = conn.execute(f'SELECT rowid FROM "{table}" WHERE {where} ORDER BY rowid DESC LIMIT 1').fetchone()[0]
         declared = next(c[2] for c in conn.execute(f'PRAGMA table_info("{table}")') if c[1] == column)
         value = {"REAL": f'"{column}" + 0.5',
-                 "TEXT": f"CAST(\"{column}\" AS TEXT) || ' '" if declared == "INTEGER" else f'CAST("{column}" AS TEXT)',
+                 "TEXT": f"CAST(\"{column}\" AS TEXT) || 'x'" if declared == "INTEGER" else f'CAST("{column}" AS TEXT)',
                  }.get(sql_type, f'CAST("{column}" AS {sql_type})')
         conn.execute(f'UPDATE "{table}" SET "{column}" = {value} WHERE rowid = ?', (rowid,))
 
@@ -169,6 +170,16 @@ def renumber_claims(path, first, second, *, table: str = "claims", key_column: s
     """Swap the rowids of two rows (of claims: the search index follows, through its triggers)."""
     with connect(path) as conn:
         a, b = (conn.execute(f'SELECT rowid FROM "{table}" WHERE "{key_column}" = ?', (i,)).fetchone()[0] for i in (first, second))
+        conn.execute(f'UPDATE "{table}" SET rowid = -1 WHERE rowid = ?', (a,))
+        conn.execute(f'UPDATE "{table}" SET rowid = ? WHERE rowid = ?', (a, b))
+        conn.execute(f'UPDATE "{table}" SET rowid = ? WHERE rowid = -1', (b,))
+
+
+def renumber_rowids(path, table: str) -> None:
+    """Swap the rowids of two rows of ``table`` (a third and two thirds of the way through it)."""
+    with connect(path) as conn:
+        rowids = [row[0] for row in conn.execute(f'SELECT rowid FROM "{table}" ORDER BY rowid')]
+        a, b = rowids[len(rowids) // 3], rowids[2 * len(rowids) // 3]
         conn.execute(f'UPDATE "{table}" SET rowid = -1 WHERE rowid = ?', (a,))
         conn.execute(f'UPDATE "{table}" SET rowid = ? WHERE rowid = ?', (a, b))
         conn.execute(f'UPDATE "{table}" SET rowid = ? WHERE rowid = -1', (b,))
