@@ -217,8 +217,7 @@ class Store:
         unique = sorted(set(indexes))
         for i in range(0, len(unique), 500):
             chunk = unique[i:i + 500]
-            found.update(self.conn.execute(f"SELECT idx, CAST(hash AS BLOB) FROM tree_hashes WHERE idx IN ({','.join('?' * len(chunk))})",
-                                           chunk))
+            found.update(self.conn.execute(f"SELECT idx, hash FROM tree_hashes WHERE idx IN ({','.join('?' * len(chunk))})", chunk))
         missing = [i for i in unique if i not in found]
         if missing:
             raise NotFoundError(f"stored tree hash {missing[0]} is missing from {self.path}")
