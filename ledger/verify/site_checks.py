@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
+import time
 
 from ledger.errors import LedgerError
 from ledger.projection import TABLES
@@ -36,7 +36,7 @@ VKEY_IN_PAGE = re.compile(r"[A-Za-z0-9][^\s\"'<>+&]*\+[0-9a-f]{8}\+[A-Za-z0-9+/]
 
 def check_site(site: SiteSource, replay: Replay, report: Report) -> None:
     """Step 5 on a site (after steps 1–4 replayed its entries)."""
-    rowids = {"entries": (replay.tree.size, 0, replay.tree.size - 1)}
+    rowids = {"entries": range(replay.tree.size)}  # checked entry by entry in the replay
     for check in (_check_stated_key, _check_listed_tables, _check_meta, _check_checkpoints_table, _check_stored_snapshots):
         try:
             check(site, replay, report, rowids)
@@ -79,7 +79,7 @@ def _check_listed_tables(site: SiteSource, replay: Replay, report: Report, rowid
 
 def _check_meta(site: SiteSource, replay: Replay, report: Report, rowids: dict) -> None:
     rows = list(site.rows_by_rowid("meta", "key, value"))
-    rowids["meta"] = _rowid_range(rows)
+    rowids["meta"] = _rowids(rows)
     meta = {row["key"]: row["value"] for row in rows}
     expected = {"format": FORMAT, "origin": replay.origin, "log_vkey": replay.log_verifier.vkey}
     for key, value in expected.items():
@@ -98,7 +98,7 @@ def _check_checkpoints_table(site: SiteSource, replay: Replay, report: Report, r
 
 
 def _check_stored_snapshots(site: SiteSource, replay: Replay, report: Report, rowids: dict) -> None:
-    rowids["snapshots"] = _rowid_range(site.stored_snapshots().values())
+    rowids["snapshots"] = _rowids(site.stored_snapshots().values())
     for sha, row in site.stored_snapshots().items():
         read = replay.snapshots.get(sha)
         if read is not None and row.get("size") != len(read[1]):
@@ -106,7 +106,7 @@ def _check_stored_snapshots(site: SiteSource, replay: Replay, report: Report, ro
 
 
 def _check_browsing_tables(site: SiteSource, replay: Replay, report: Report, rowids: dict) -> None:
-    """Each browsing table's rows and rowids against the replay's; notes table -> (rows, first rowid, last rowid)."""
+    """Each browsing table's rows and rowids against the replay's; notes in ``rowids`` the rowids each table holds."""
     for table in TABLES:
         columns = columns_with_rowid(replay.db, table)
         try:
@@ -117,12 +117,11 @@ def _check_browsing_tables(site: SiteSource, replay: Replay, report: Report, row
         found = sorted((tuple(_hashable(row.get(c)) for c in columns) for row in rows), key=_sort_key)
         if compare_rows(table, sorted(rows_with_rowids(replay.db, table), key=_sort_key), found, report, columns):
             report.tables_checked.append(table)
-        rowids[table] = _rowid_range(rows)
+        rowids[table] = _rowids(rows)
 
 
-def _rowid_range(rows) -> tuple[int, Optional[int], Optional[int]]:
-    rowids = [row["rowid"] for row in rows]
-    return len(rowids), min(rowids, default=None), max(rowids, default=None)
+def _rowids(rows) -> list[int]:
+    return sorted(row["rowid"] for row in rows)
 
 
 def _hashable(value):
@@ -139,45 +138,63 @@ def check_index_paths(site: SiteSource, rowids: dict, report: Report) -> None:
     """Each index of each table holds one entry per row of the table, with that row's own values
     and rowid: what SQLite's integrity_check shows of a file, asked of the site's own SQLite.
 
-    ``rowids``: table -> (row count, first rowid, last rowid), as read from the table itself.
+    ``rowids``: table -> the rowids of its rows, in order, as read from the table itself.
+    Together, "as many entries as rows" and "each row found through the index
+    under its own values and rowid" mean the index holds exactly those rows.
     """
     for table, indexes in schema_indexes().items():
-        count, first, last = rowids.get(table, (None, None, None))
-        if count is None:
+        if table not in rowids:
             continue
         try:
             for name, _ in indexes:
-                in_index = site.query(f'select sum(1) as n from "{table}" indexed by "{name}"')[0]["n"] or 0
-                if in_index != count:
-                    report.fail(f"table {table}", f"index {name} holds {in_index} entries for the {count} rows of the table")
-            if count and not _rows_missing_from_indexes(site, table, indexes, first, last, report):
+                in_index = _retrying(site, f"select sum(1) as n from {_quoted(table)} indexed by {_quoted(name)}")[0]["n"] or 0
+                if in_index != len(rowids[table]):
+                    report.fail(f"table {table}", f"index {name} holds {in_index} entries for the {len(rowids[table])} rows of the table")
+            if not _rows_missing_from_indexes(site, table, indexes, rowids[table], report):
                 report.indexes_checked += len(indexes)
         except LedgerError as e:
             report.fail(f"table {table}", f"its indexes cannot be checked on the site: {e}")
 
 
-def _rows_missing_from_indexes(site: SiteSource, table: str, indexes, first: int, last: int, report: Report) -> bool:
-    """Whether some row of ``table`` is not found through one of its indexes under its own values (each reported)."""
+def _rows_missing_from_indexes(site: SiteSource, table: str, indexes, rowids, report: Report) -> bool:
+    """Whether some row of ``table`` is not found through one of its indexes under its own values (each reported).
+
+    The rows are asked about in parts of consecutive rowids (of the rows the
+    table holds), smaller parts when the site's time limit stops a query.
+    """
     probes = ", ".join(
-        f'not exists (select 1 from "{table}" as u indexed by "{name}" where '
-        + " and ".join(f'u."{c}" is t."{c}"' for c in columns) + f' and u.rowid = t.rowid) as "{name}"'
+        f"not exists (select 1 from {_quoted(table)} as u indexed by {_quoted(name)} where "
+        + " and ".join(f"u.{_quoted(c)} is t.{_quoted(c)}" for c in columns) + f" and u.rowid = t.rowid) as {_quoted(name)}"
         for name, columns in indexes)
-    sql = (f'select * from (select t.rowid as "rowid", {probes} from "{table}" as t not indexed '
-           f"where t.rowid >= :lo and t.rowid < :hi) where {' or '.join(f'{chr(34)}{name}{chr(34)}' for name, _ in indexes)} "
-           f"limit {site.ROWS}")
-    missing, lo, step = False, first, 20_000
-    while lo <= last:
+    sql = (f'select * from (select t.rowid as "rowid", {probes} from {_quoted(table)} as t not indexed '
+           f"where t.rowid >= :lo and t.rowid <= :hi) where {' or '.join(_quoted(name) for name, _ in indexes)} limit {site.ROWS}")
+    missing, start, step = False, 0, 20_000
+    while start < len(rowids):
         try:
-            rows = site.query(sql, lo=lo, hi=lo + step)
+            rows = site.query(sql, lo=rowids[start], hi=rowids[min(start + step, len(rowids)) - 1])
         except QueryTimeout:
             if step <= 100:
                 raise
-            step //= 4  # the site's time limit: ask for a smaller part
+            step //= 4
             continue
         for row in rows[:5]:
             names = [name for name, _ in indexes if row[name]]
             report.fail(f"table {table}", f"the row at rowid {row['rowid']} is not where index {', '.join(names)} "
                                           "leads (a page reading through it would show another row, or none)")
         missing = missing or bool(rows)
-        lo += step
+        start += step
     return missing
+
+
+def _retrying(site: SiteSource, sql: str, attempts: int = 3) -> list[dict]:
+    # A query that reads a whole index may meet the site's time limit on a busy server: ask again.
+    for attempt in range(attempts - 1):
+        try:
+            return site.query(sql)
+        except QueryTimeout:
+            time.sleep(1 + attempt)
+    return site.query(sql)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
