@@ -9,7 +9,7 @@ trusting that nothing writes to it, and applies no write-ahead log. So
   so it checks exactly what would be served.
 - ``check_servable`` also refuses a file that fails the structural checks a
   site cannot afford to skip and can afford to make at start-up: SQLite's
-  ``integrity_check`` (every index holds exactly its table's rows: a claims
+  ``integrity_check``, table by table on every core (every index holds exactly its table's rows: a claims
   row that only the claim page's index leads to is caught here), the schema
   objects exactly the ledger's, the log tables' columns of their declared
   types, ``meta`` agreeing with entry 0, and the latest checkpoint signed by
@@ -23,6 +23,8 @@ Each refusal is one ``FormatError`` whose message says what to do.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
+import os
 import sqlite3
 from pathlib import Path
 from typing import Sequence
@@ -94,7 +96,7 @@ def check_servable(path, *, witnesses: Sequence[CosignatureVerifier] = ()) -> No
 def servable_problems(store: Store, witnesses: Sequence[CosignatureVerifier] = ()) -> list[str]:
     """What stops the file from being served, each as a phrase; empty when it may be."""
     conn = store.conn
-    problems = [f"SQLite integrity_check: {row[0]}" for row in conn.execute("PRAGMA integrity_check(5)") if row[0] != "ok"]
+    problems = [f"SQLite integrity_check: {problem}" for problem in integrity_problems(store)]
     found = set(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
     problems += [f"{kind} {name!r} is not the ledger's" for kind, name, *_ in sorted(found - expected_schema(), key=str)]
     problems += [f"{kind} {name!r} is missing or altered" for kind, name, *_ in sorted(expected_schema() - found, key=str)]
@@ -103,6 +105,31 @@ def servable_problems(store: Store, witnesses: Sequence[CosignatureVerifier] = (
     log_tables = [table for table in column_types() if table not in TABLES]
     problems += [f"{where}: {message}" for where, message in column_type_failures(conn, log_tables)]
     return problems or _log_key_problems(store, witnesses)
+
+
+def integrity_problems(store: Store) -> list[str]:
+    """SQLite's ``integrity_check`` of every table with its indexes, tables checked side by side on the
+    machine's cores (each on its own connection; SQLite runs without Python's lock), at most 5 problems each.
+
+    Table by table, it checks what a reader's query can reach (each b-tree,
+    and that every index holds exactly its table's rows); it leaves out what
+    only a writer uses (the list of free pages). At 1,000,000 entries this
+    is most of the start-up check (docs/security.md).
+    """
+    tables = [row[0] for row in store.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY rowid")]
+    uri = f"{store.path.resolve().as_uri()}?mode=ro&immutable=1"
+
+    def check(table: str) -> list[str]:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            quoted = '"' + table.replace('"', '""') + '"'
+            return [row[0] for row in conn.execute(f"PRAGMA integrity_check({quoted})") if row[0] != "ok"][:5]
+        finally:
+            conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max(1, min(len(tables), os.cpu_count() or 1))) as pool:
+        return [problem for problems in pool.map(check, tables) for problem in problems]
 
 
 def _log_key_problems(store: Store, witnesses: Sequence[CosignatureVerifier]) -> list[str]:
