@@ -193,9 +193,10 @@ def hide_from_search(path, claim_id: str) -> None:
 
 
 @contextlib.contextmanager
-def serve_unchecked(db):
+def serve_unchecked(db, *settings: str):
     """The site of a hostile operator: Datasette on the file, configured as ``ledger serve`` configures it,
-    without the start-up check that refuses a tampered file. Yields its base URL."""
+    without the start-up check that refuses a tampered file, and with any other ``settings``
+    (``"max_returned_rows", "7"``, ...). Yields its base URL."""
     from conftest import free_port
     from ledger.site import datasette_args, site_metadata
 
@@ -203,7 +204,8 @@ def serve_unchecked(db):
         metadata = Path(tmp) / "metadata.json"
         metadata.write_text(json.dumps(site_metadata(db)))
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "datasette", "serve", *datasette_args(db, port=port, metadata_file=metadata)],
+        extra = [arg for name, value in zip(settings[::2], settings[1::2]) for arg in ("--setting", name, value)]
+        proc = subprocess.Popen([sys.executable, "-m", "datasette", "serve", *datasette_args(db, port=port, metadata_file=metadata), *extra],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}/"
         try:

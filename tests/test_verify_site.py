@@ -317,3 +317,22 @@ def test_a_redirect_to_another_address_is_refused(demo, serve, internal_server):
     assert result.returncode == 1
     assert result.stderr == (f"Error: {proxy.base}-/ledger.json: the site redirects to {internal}ledger.json, outside "
                              f"http://{proxy.base[7:-1]}; verify follows the site's own addresses only\n")
+
+
+# --- what the verifier needs of a site ------------------------------------------------------------------
+def test_a_site_returning_few_rows_a_request_is_read_in_as_many_parts(demo):
+    db, vkey = demo
+    with attacks.serve_unchecked(db, "max_returned_rows", "7") as base:
+        result = verify(base, "--vkey", vkey)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "indexes       23 indexes lead to exactly the rows of their tables" in result.stdout
+
+
+def test_a_site_refusing_sql_is_one_error_line(demo):
+    db, vkey = demo
+    with attacks.serve_unchecked(db, "default_allow_sql", "off") as base:
+        result = verify(base, "--vkey", vkey)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"Error: {base}demo.json?sql=")
+    assert result.stderr.endswith(": HTTP 403: the site does not answer read-only SQL queries, which verify needs to check "
+                                  "what its pages read; verify the ledger file or an export instead\n")

@@ -28,7 +28,7 @@ from ledger.verify.site_source import QueryTimeout, SiteSource
 # unicode61 tokenizer keeps only letters, digits and marks).
 _WORD_CHARACTER = re.compile(r"[^\W_]")
 # Claims asked about in one request: bounded by the length of the URL (servers
-# refuse request lines much over 8 KiB).
+# refuse request lines much over 8 KiB) and by the rows the site returns whole.
 _URL_BUDGET = 6000
 _MAX_PER_REQUEST = 40
 # Every word of a claim must match, so its first words find it as surely as all of them.
@@ -54,7 +54,7 @@ def check_findable(site: SiteSource, replay: Replay, report: Report) -> None:
 def claims_not_found(site: SiteSource, claims: list[tuple[int, str, str]]) -> list[str]:
     """IDs of the claims (rowid, ID, text) that the site's search does not find by their own text."""
     missing = []
-    for batch in _batches(claims):
+    for batch in _batches(claims, min(_MAX_PER_REQUEST, site.ROWS)):
         found = _found(site, batch)
         missing += [claim_id for _, claim_id, _ in batch if claim_id not in found]
     return missing
@@ -75,11 +75,11 @@ def _found(site: SiteSource, batch) -> set[str]:
         return _found(site, batch[:half]) | _found(site, batch[half:])
 
 
-def _batches(claims):
+def _batches(claims, most: int):
     batch, length = [], 0
     for claim in claims:
         size = len(urllib.parse.quote(claim[2])) + len(claim[1]) + 150
-        if batch and (length + size > _URL_BUDGET or len(batch) >= _MAX_PER_REQUEST):
+        if batch and (length + size > _URL_BUDGET or len(batch) >= most):
             yield batch
             batch, length = [], 0
         batch.append(claim)

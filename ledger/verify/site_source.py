@@ -73,6 +73,7 @@ class SiteSource:
         self._opener = urllib.request.build_opener(_SameOriginRedirects(self.origin))
         self._stored_snapshots: Optional[dict] = None
         self._notes: Optional[list] = None
+        self.ROWS = self._max_returned_rows()
         try:
             self.description = json.loads(self._get("-/ledger.json"))
             self._size = int(self.description["size"])
@@ -83,6 +84,14 @@ class SiteSource:
 
     def size(self) -> int:
         return self._size
+
+    def _max_returned_rows(self) -> int:
+        """Rows per SQL request: at most what the site returns whole (Datasette's max_returned_rows)."""
+        try:
+            settings = json.loads(self._get("-/settings.json"))
+            return max(1, min(self.ROWS, int(settings["max_returned_rows"])))
+        except (LedgerError, ValueError, KeyError, TypeError):
+            return self.ROWS
 
     def leaves(self) -> Iterator[tuple[int, bytes, Optional[tuple]]]:
         """Each leaf of ``/-/entries.jsonl``, with the columns the site's entries table shows beside it
@@ -174,7 +183,8 @@ class SiteSource:
         if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
             raise FormatError(f"{self.base}{tilde_encode(self.database)}.json?sql=...: expected an object with rows")
         if data.get("truncated"):
-            raise FormatError(f"the site cut the answer to {sql!r} short; expected at most {self.ROWS} rows to come whole")
+            shown = sql if len(sql) < 120 else sql[:120] + "..."
+            raise FormatError(f"the site cut the answer to {shown!r} short; expected at most {self.ROWS} rows to come whole")
         return data["rows"]
 
     def json(self, path: str):
@@ -216,4 +226,7 @@ def _http_error(url: str, e: urllib.error.HTTPError) -> LedgerError:
     shown = url if len(url) < 200 else url[:200] + "..."
     if "too long" in message or "interrupted" in message:
         return QueryTimeout(f"{shown}: the site stopped the query at its time limit ({message})")
+    if e.code == 403 and ".json?sql=" in url:
+        return LedgerError(f"{shown}: HTTP 403: the site does not answer read-only SQL queries, which verify needs to check "
+                           "what its pages read; verify the ledger file or an export instead")
     return LedgerError(f"{shown}: HTTP {e.code}{': ' + message if message else ''}")
