@@ -7,11 +7,13 @@ index with one rebuilt from its claims (``sqlite_checks``); over a URL the
 verifier asks the site's own search instead, for each claim: does a search
 for the words of its text find it?
 
-``claims_not_found`` is the one place that knows how the site searches
-(today the full-text match of the search queries in publish/metadata.json,
-``claims_fts MATCH ledger_fts_query(words)``, asked for many claims in one
-read-only SQL query); point it at another search route and nothing else
-changes.
+``claims_not_found`` is the one place that knows how the site searches:
+the full-text match the site's search makes of a reader's words,
+``claims_fts MATCH escape_fts(words)`` (``escape_fts`` is the function the
+site gives its connections for the claims table's search box; the
+``/search`` pages fold words the same way), asked for many claims in one
+read-only SQL query, each claim with its rowid (the index's rowid is the
+claims row's). Point it at another search route and nothing else changes.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def _found(site: SiteSource, batch) -> set[str]:
     """The claims of ``batch`` that the site's full-text match finds by their own words, in one query."""
     selects, params = [], {}
     for n, (rowid, claim_id, text) in enumerate(batch):
-        selects.append(f"select :i{n} as id from claims_fts where claims_fts match ledger_fts_query(:q{n}) and rowid = :r{n}")
+        selects.append(f"select :i{n} as id from claims_fts where claims_fts match escape_fts(:q{n}) and rowid = :r{n}")
         params.update({f"i{n}": claim_id, f"q{n}": text, f"r{n}": rowid})
     try:
         return {row["id"] for row in site.query(" union all ".join(selects), **params)}
