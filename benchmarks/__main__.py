@@ -2,11 +2,13 @@
 
     python -m benchmarks                 # default sizes: 20,000-record append, 100,000-entry ledger
     python -m benchmarks --large         # 1,000,000 records appended and a 1,000,000-entry ledger
-    python -m benchmarks --size 200 --big 1000 --requests 5 --out /tmp/r.md   # a smoke run
+    python -m benchmarks --size 200 --big 1000 --requests 5 --feed 300 --out /tmp/r.md   # a smoke run
 
 Speed is only ever measured here, never asserted by the tests. One module a
-measurement (``append``, ``verify``, ``proofs``, ``site``, ``cli``), what
-they work on in ``workload``, the table and RESULTS.md in ``report``.
+measurement (``append``, ``verify``, ``proofs``, ``site``, ``cli``, issue
+16's ``cosign_round``, ``tile_fetches``, ``monitor``, and issue 15's
+``import_feed``), what they work on in ``workload``, the table and RESULTS.md
+in ``report``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import append, cli, proofs, report, site, verify, workload
+from benchmarks import append, cli, cosign_round, import_feed, monitor, proofs, report, site, tile_fetches, verify, workload
 
 
 def parse_args(argv) -> argparse.Namespace:
@@ -28,6 +30,7 @@ def parse_args(argv) -> argparse.Namespace:
     parser.add_argument("--large", action="store_true", help="the issue's 1M sizes (about 1.5 hours on 2 cores, see README)")
     parser.add_argument("--requests", type=int, default=200, help="requests per site page (default 200)")
     parser.add_argument("--samples", type=int, default=200, help="proofs per warm measurement (default 200)")
+    parser.add_argument("--feed", type=int, default=100_000, help="ClaimReviews in the feed the import reads (default 100,000)")
     parser.add_argument("--out", type=Path, default=report.RESULTS, help="where to write the report (default benchmarks/RESULTS.md)")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep the files")
     args = parser.parse_args(argv)
@@ -54,6 +57,22 @@ def measure(args, directory: Path, r: dict, step) -> None:
     r["site"] = site.bench_site(big_path, args.big, args.requests)
     step("5. one CLI append")
     r["cli"] = cli.bench_cli(directory)
+    measure_witnessing(args, directory, r, step)
+    step(f"9. import of a {args.feed:,}-ClaimReview feed, and append of the same records")
+    r["import"] = import_feed.bench_import(args.feed, directory)
+
+
+def measure_witnessing(args, directory: Path, r: dict, step) -> None:
+    """Issue 16: what witnesses add to an append, tile fetches per proof, the monitor against verify."""
+    small = args.size < 1_000
+    step("6. cosignature rounds with two local witnesses after an append")
+    r["cosign"] = cosign_round.bench_cosign_round(directory / "cosign", rounds=5 if small else 30)
+    # In memory and cheap, so measured at the issue's 1,000,000 leaves unless the run is a small one.
+    tiles_size = args.big if args.big < 100_000 else max(args.big, 1_000_000)
+    step(f"7. tile fetches per level for proofs of a {tiles_size:,}-leaf log")
+    r["tiles"] = tile_fetches.bench_tile_fetches(tiles_size, args.samples)
+    step("8. ledger monitor against ledger verify on the same entries")
+    r["monitor"] = monitor.bench_monitor(directory / "monitor", min(10_000, args.size), repeats=1 if small else workload.REPEATS)
 
 
 def main(argv=None) -> int:

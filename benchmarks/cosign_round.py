@@ -1,32 +1,34 @@
-"""How long one cosignature round with local witnesses takes (issue 16: "adds <= 50 ms to an append").
+"""6. What asking the witnesses adds to an append (issue 16: "one cosignature round with two local
+witnesses adds <= 50 ms to an append").
 
-    python -m benchmarks.cosign_round                 # 2 witnesses, 50 rounds
-    python -m benchmarks.cosign_round --witnesses 3 --rounds 200
+    python -m benchmarks.cosign_round                 # 2 witnesses, 30 appends
+    python -m benchmarks.cosign_round --witnesses 3 --rounds 100
 
-Starts the witnesses as real processes (``ledger.witness.serve`` under
-uvicorn) on 127.0.0.1, then, per round, appends a few leaves to an in-memory
-log, signs its checkpoint and asks every witness in parallel
-(``request_cosignatures``, with the sizes they last cosigned, as a log
-would). Prints the round times. Nothing here is asserted.
+A real ledger file with two (or more) witnesses added, each a ``ledger
+witness serve`` process on 127.0.0.1 (with its own SQLite state, synchronous
+FULL). Each round appends one claim (``Ledger.append``, as ``ledger claim
+add`` does after reading its key) and then runs the cosignature round the
+command runs after it (``Ledger.cosign``: the witnesses asked in parallel
+with the consistency proof from the size each last cosigned, each answer
+verified and the cosignatures stored in one more transaction). The two are
+timed apart: the round is what witnesses add to an append. Nothing here is
+asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
+import tempfile
 
-from ledger import tree
-from ledger.checkpoint import Checkpoint, sign_checkpoint
-from ledger.cosignature import parse_cosigner_vkey_untrusted
-from ledger.note import Signer
-from ledger.witness import init, request_cosignatures
+from benchmarks.workload import EDITOR, ORIGIN, claims, new_ledger, signer
 
 
 def free_port() -> int:
@@ -35,61 +37,80 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_witness(directory: Path, log_vkey: str) -> tuple[subprocess.Popen, str]:
+@contextlib.contextmanager
+def server_process(args: list[str], probe: str):
+    """Run ``args`` (a server on 127.0.0.1) until ``probe`` answers; stop it afterwards."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(probe, timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{' '.join(args[1:4])} did not start")
+                time.sleep(0.05)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def witness_process(directory: Path, name: str, log_vkey: str):
+    """``ledger witness serve`` of a new witness in ``directory``; yields (url, vkey)."""
+    from ledger import witness
+
+    vkey = witness.init(directory, name, None)
     port = free_port()
-    code = "import sys; from ledger.witness import serve; serve(sys.argv[1], '127.0.0.1', int(sys.argv[2]), sys.argv[3:])"
-    proc = subprocess.Popen([sys.executable, "-c", code, str(directory), str(port), log_vkey])
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return proc, url
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"witness in {directory} did not start")
-            time.sleep(0.05)
+    with server_process([sys.executable, "-m", "ledger", "witness", "serve", str(directory), "--port", str(port),
+                         "--log", log_vkey], url):
+        yield url, vkey
+
+
+def _ms(values: list[float]) -> dict:
+    ms = sorted(v * 1000 for v in values)
+    return {"median": statistics.median(ms), "p95": ms[int(0.95 * (len(ms) - 1))], "max": ms[-1]}
+
+
+def bench_cosign_round(directory: Path, rounds: int = 30, witnesses: int = 2) -> dict:
+    """Append one claim, then one cosignature round, ``rounds`` times; both timed."""
+    from ledger.api import Ledger
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = new_ledger(directory, "cosign.db")
+    log, ana = signer(ORIGIN), signer(EDITOR)
+    appends, cosigns = [], []
+    with contextlib.ExitStack() as stack, Ledger.open(path) as ledger:
+        for i in range(witnesses):
+            url, vkey = stack.enter_context(witness_process(directory / f"w{i}", f"w{i}.bench.fact-ledger.example", log.vkey))
+            ledger.add_witness(vkey, url, log)
+        ledger.cosign()  # each witness's first cosignature (from size 0) is not a round after an append
+        for r in range(rounds):
+            start = time.perf_counter()
+            ledger.append(claims(1, 10**6 + r), ana, log)
+            appended = time.perf_counter()
+            answers = ledger.cosign(timeout=5)
+            cosigns.append(time.perf_counter() - appended)
+            appends.append(appended - start)
+            if not all(a.ok for a in answers):
+                raise RuntimeError(f"round {r}: {[a.error for a in answers if not a.ok]}")
+    return {"witnesses": witnesses, "rounds": rounds, "append_ms": _ms(appends), "round_ms": _ms(cosigns)}
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--witnesses", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=50)
-    parser.add_argument("--leaves", type=int, default=10, help="leaves appended per round")
+    parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args(argv)
-
-    log = Signer.generate("bench.fact-ledger.example/log")
-    hashes = tree.MemoryHashStore()
-    with tempfile.TemporaryDirectory() as tmp:
-        procs, witnesses = [], []
-        try:
-            for i in range(args.witnesses):
-                vkey = init(Path(tmp) / f"w{i}", f"bench.fact-ledger.example/w{i}", None)
-                proc, url = start_witness(Path(tmp) / f"w{i}", log.vkey)
-                procs.append(proc)
-                witnesses.append((url, parse_cosigner_vkey_untrusted(vkey)))
-            old_sizes: dict[str, int] = {}
-            seconds = []
-            for r in range(args.rounds):
-                for i in range(args.leaves):
-                    hashes.append_leaf(b"round %d leaf %d" % (r, i))
-                size = hashes.size
-                note = sign_checkpoint(Checkpoint(log.name, size, tree.tree_hash(size, hashes)), log)
-                start = time.perf_counter()
-                answers = request_cosignatures(witnesses, note, lambda m: tree.prove_consistency(m, size, hashes),
-                                               old_sizes, timeout=5)
-                seconds.append(time.perf_counter() - start)
-                if not all(a.ok for a in answers):
-                    raise SystemExit(f"round {r}: {[a.error for a in answers if not a.ok]}")
-                old_sizes.update((a.vkey, a.size) for a in answers)
-        finally:
-            for proc in procs:
-                proc.terminate()
-                proc.wait(10)
-    ms = sorted(s * 1000 for s in seconds)
-    print(f"| witnesses | rounds | median ms | p95 ms | max ms |")
-    print("|---|---|---|---|---|")
-    print(f"| {args.witnesses} | {args.rounds} | {statistics.median(ms):.1f} | {ms[int(0.95 * (len(ms) - 1))]:.1f} | {ms[-1]:.1f} |")
+    with tempfile.TemporaryDirectory(prefix="ledger-cosign-") as tmp:
+        r = bench_cosign_round(Path(tmp), args.rounds, args.witnesses)
+    a, c = r["append_ms"], r["round_ms"]
+    print("| witnesses | rounds | append alone: median / p95 ms | cosignature round: median / p95 / max ms |")
+    print("|---|---|---|---|")
+    print(f"| {r['witnesses']} | {r['rounds']} | {a['median']:.1f} / {a['p95']:.1f} | {c['median']:.1f} / {c['p95']:.1f} / {c['max']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -107,8 +107,36 @@ def _cli_and_disk_rows(r: dict) -> list[tuple]:
     ]
 
 
+def _witness_rows(r: dict) -> list[tuple]:
+    """Issue 16: cosignature rounds, tile fetches per level, the monitor against verify."""
+    if "cosign" not in r:
+        return []
+    c, t, m = r["cosign"], r["tiles"], r["monitor"]
+    both, at_1m = t["both"], t["size"] >= 1_000_000
+    verify_s, monitor_s = statistics.median(m["verify_file_s"]), statistics.median(m["monitor_s"])
+    return [
+        ("6. witnesses", f"one cosignature round with {c['witnesses']} local witnesses after an append, {c['rounds']} appends",
+         f"median {c['round_ms']['median']:.1f} ms, p95 {c['round_ms']['p95']:.1f} ms",
+         f"the append alone: median {c['append_ms']['median']:.1f} ms", "", "≤ 50 ms", _ok(c["round_ms"]["median"] <= 50)),
+        ("7. tiles", f"tile fetches per level, an inclusion and a consistency proof by one fresh client, {t['proofs']} pairs, "
+         f"{t['size']:,} leaves", f"at most {max(both['max'])} per level ({'/'.join(map(str, both['max']))} by level)",
+         f"one proof alone: at most {max(t['inclusion']['max'] + t['consistency']['max'])} per level", "",
+         "≤ 3 per level" + ("" if at_1m else " (at 1M)"), _ok(max(both["max"]) <= 3) if at_1m else "—"),
+        ("8. monitor", f"`ledger monitor` checking {m['entries']:,} new entries against `ledger verify` of them, "
+         f"{len(m['monitor_s'])} pairs", f"median {monitor_s:.2f} s ({m['entries'] / monitor_s:,.0f} entries/s)",
+         f"`ledger verify` of the file: median {verify_s:.2f} s; of the same tiles {statistics.median(m['verify_tiles_s']):.2f} s",
+         f"{m['ratio']:.2f}×", "≥ 0.5×", _ok(m["ratio"] >= 0.5)),
+    ]
+
+
+def _import_rows(r: dict) -> list[tuple]:
+    from benchmarks.import_feed import rows
+
+    return rows(r["import"]) if "import" in r else []
+
+
 def table(r: dict) -> str:
-    rows = _rate_rows(r) + _proof_rows(r) + _site_rows(r) + _cli_and_disk_rows(r)
+    rows = _rate_rows(r) + _proof_rows(r) + _site_rows(r) + _cli_and_disk_rows(r) + _witness_rows(r) + _import_rows(r)
     head = "| measurement | what | fact-ledger | limit / peer | ratio | target | |\n|---|---|---|---|---|---|---|\n"
     return head + "\n".join("| " + " | ".join(row) + " |" for row in rows) + "\n"
 

@@ -36,7 +36,8 @@ def per_level(paths: list[str], levels: int) -> list[int]:
     return counts
 
 
-def measure(name: str, size: int, root: bytes, fetch, runs, levels: int) -> list[str]:
+def measure(size: int, root: bytes, fetch, runs, levels: int) -> dict:
+    """Fetches per tile level of each run (a fresh client each), and the time per run."""
     counts, seconds = [], []
     for run in runs:
         reader = TileHashReader(size, root, fetch, workers=1)
@@ -44,26 +45,16 @@ def measure(name: str, size: int, root: bytes, fetch, runs, levels: int) -> list
         run(reader)
         seconds.append(time.perf_counter() - start)
         counts.append(per_level(reader.fetched, levels))
-    rows = []
-    for level in range(levels):
-        column = [c[level] for c in counts]
-        rows.append(f"| {name} | {level} | {max(column)} | {statistics.mean(column):.2f} |")
-    totals = [sum(c) for c in counts]
-    rows.append(f"| {name} | all | {max(totals)} | {statistics.mean(totals):.2f} "
-                f"(median {statistics.median(seconds) * 1000:.1f} ms per proof, tiles in memory) |")
-    return rows
+    return {"max": [max(c[level] for c in counts) for level in range(levels)],
+            "mean": [statistics.mean(c[level] for c in counts) for level in range(levels)],
+            "max_total": max(sum(c) for c in counts), "mean_total": statistics.mean(sum(c) for c in counts),
+            "median_ms": statistics.median(seconds) * 1000}
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=1_000_000, help="leaves in the log")
-    parser.add_argument("--proofs", type=int, default=200, help="proofs of each kind")
-    parser.add_argument("--seed", type=int, default=16)
-    args = parser.parse_args(argv)
-
+def bench_tile_fetches(size: int, proofs: int = 200, seed: int = 16) -> dict:
+    """Tiles a fresh client fetches per level for an inclusion proof, a consistency proof, and both, in a ``size``-leaf log."""
     started = time.perf_counter()
-    hashes = build(args.size)
-    size = args.size
+    hashes = build(size)
     root = tree.tree_hash(size, hashes)
     built = time.perf_counter() - started
 
@@ -72,9 +63,9 @@ def main(argv=None) -> None:
 
     tiles = [t for t in tiles_for_size(size) if t.level != ENTRIES]
     levels = max(t.level for t in tiles) + 1
-    rng = random.Random(args.seed)
-    leaves = [rng.randrange(size) for _ in range(args.proofs)]
-    olds = [rng.randrange(1, size) for _ in range(args.proofs)]
+    rng = random.Random(seed)
+    leaves = [rng.randrange(size) for _ in range(proofs)]
+    olds = [rng.randrange(1, size) for _ in range(proofs)]
 
     def inclusion(index):
         return lambda reader: tree.prove_inclusion(size, index, reader)
@@ -85,17 +76,35 @@ def main(argv=None) -> None:
     def both(index, old):
         return lambda reader: (tree.prove_consistency(old, size, reader), tree.prove_inclusion(size, index, reader))
 
-    print(f"Tiles of a {size:,}-leaf log: " + ", ".join(
-        f"level {level}: {sum(1 for t in tiles if t.level == level and t.is_full)} full"
-        + "".join(f" + partial of width {t.width}" for t in tiles if t.level == level and not t.is_full)
-        for level in range(levels)) + f" (tree built in {built:.1f} s)")
+    shape = ", ".join(f"level {level}: {sum(1 for t in tiles if t.level == level and t.is_full)} full"
+                      + "".join(f" + partial of width {t.width}" for t in tiles if t.level == level and not t.is_full)
+                      for level in range(levels))
+    return {"size": size, "proofs": proofs, "levels": levels, "shape": shape, "built_s": built,
+            "inclusion": measure(size, root, fetch, [inclusion(i) for i in leaves], levels),
+            "consistency": measure(size, root, fetch, [consistency(m) for m in olds], levels),
+            "both": measure(size, root, fetch, [both(i, m) for i, m in zip(leaves, olds)], levels)}
+
+
+def table(r: dict) -> str:
+    rows = ["| proofs from a fresh client | tile level | max fetches | mean fetches |", "|---|---|---|---|"]
+    for name, key in (("inclusion proof", "inclusion"), ("consistency proof", "consistency"), ("both, one client", "both")):
+        m = r[key]
+        rows += [f"| {name} | {level} | {m['max'][level]} | {m['mean'][level]:.2f} |" for level in range(r["levels"])]
+        rows.append(f"| {name} | all | {m['max_total']} | {m['mean_total']:.2f} "
+                    f"(median {m['median_ms']:.1f} ms per proof, tiles in memory) |")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1_000_000, help="leaves in the log")
+    parser.add_argument("--proofs", type=int, default=200, help="proofs of each kind")
+    parser.add_argument("--seed", type=int, default=16)
+    args = parser.parse_args(argv)
+    r = bench_tile_fetches(args.size, args.proofs, args.seed)
+    print(f"Tiles of a {r['size']:,}-leaf log: {r['shape']} (tree built in {r['built_s']:.1f} s)")
     print()
-    print("| proofs from a fresh client | tile level | max fetches | mean fetches |")
-    print("|---|---|---|---|")
-    for row in (measure("inclusion proof", size, root, fetch, [inclusion(i) for i in leaves], levels)
-                + measure("consistency proof", size, root, fetch, [consistency(m) for m in olds], levels)
-                + measure("both, one client", size, root, fetch, [both(i, m) for i, m in zip(leaves, olds)], levels)):
-        print(row)
+    print(table(r))
 
 
 if __name__ == "__main__":

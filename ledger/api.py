@@ -22,11 +22,11 @@ from ledger import tree
 from ledger.checkpoint import Checkpoint, format_tlog_proof, open_checkpoint_untrusted, sign_checkpoint
 from ledger.canonical import parse_json_untrusted
 from ledger.editing import (changes_from_edits, claim_fields, claim_record, drop_empty, key_record, read_file, review_record,
-                            signer_id, source_record)
+                            signer_id, source_record, witness_record)
 from ledger.envelope import Entry
 from ledger.errors import FormatError, KeyFileError, LedgerError, NotFoundError, ProofError, RecordError
 from ledger.note import Signer, parse_verifier_key_untrusted
-from ledger.projection import Head, KeyState, Projection
+from ledger.projection import Head, KeyState, Projection, WitnessState
 from ledger.quotes import anchor_in_snapshot
 from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, quote_to_anchor, utc_now
 from ledger.rules import check_entry
@@ -59,6 +59,10 @@ class Ledger:
     - choosing the checkpoint's signer: ``log_key_file``, ``log_signer_for``;
     - proving: ``latest_checkpoint_note``, ``checkpoint_note``,
       ``prove_inclusion``, ``prove_consistency``, ``tlog_proof``, ``root``;
+    - witnesses (docs/witness.md): ``witnesses``, ``add_witness``,
+      ``remove_witness`` (appending), ``cosign`` (asks the active witnesses
+      to cosign the latest checkpoint), ``add_cosignatures``,
+      ``cosignatures``, ``cosigned_checkpoint_note``;
     - maintenance: ``rebuild``, ``export_jsonl``.
 
     A verb given bad input raises a ``LedgerError`` and leaves the file as it was.
@@ -72,6 +76,12 @@ class Ledger:
         self.log_verifier = parse_verifier_key_untrusted(self.log_vkey)
         self._projection = Projection(store.conn, self.record_at)
         self._unstored: list[Entry] = []  # appended in this batch, not yet written (see append)
+        missing = self._projection.missing_tables() if store.writable else []
+        if missing:
+            # A file written before these browsing tables existed: the entries it
+            # holds are of kinds that put no rows in them, so they start empty.
+            with store.write_lock():
+                self._projection.create_tables_named(missing)
 
     # --- opening ------------------------------------------------------------------
     @classmethod
@@ -214,10 +224,11 @@ class Ledger:
         return row[1]
 
     def checkpoint_note(self, tree_size: int) -> str:
-        for size, note in self._store.checkpoints():
-            if size == tree_size:
-                return note
-        raise NotFoundError(f"no checkpoint was signed at tree size {tree_size}")
+        # One indexed lookup: the first checkpoint whose tree holds entry tree_size - 1.
+        found = self._store.checkpoint_covering(tree_size - 1) if tree_size >= 1 else None
+        if found is None or found[0] != tree_size:
+            raise NotFoundError(f"no checkpoint was signed at tree size {tree_size}")
+        return found[1]
 
     def _size_or_latest(self, size: Optional[int]) -> int:
         latest = self._store.latest_checkpoint()
@@ -245,11 +256,12 @@ class Ledger:
 
     def tlog_proof(self, index: int, size: Optional[int] = None) -> str:
         """The C2SP tlog-proof@v1 bundle for entry ``index``; its extra data carries the
-        entry and the registration of the key that signed it (docs/verify.md)."""
+        entry and the registration of the key that signed it (docs/verify.md). Its checkpoint
+        carries the witnesses' cosignatures, so one claim's proof shows them too."""
         from ledger.checkpoint import proof_extra
 
         size = self._size_or_latest(size)
-        note = self.checkpoint_note(size)
+        note = self.cosigned_checkpoint_note(size)
         entry = self.entry(index) if 0 <= index < size else None
         if entry is None:
             raise ProofError(f"entry {index} is not in a tree of size {size}")
@@ -594,6 +606,118 @@ class Ledger:
         except FormatError as whole_error:
             return _jsonl_records(data, name, whole_error)
         return parsed if isinstance(parsed, list) else [parsed]
+
+    # --- witnesses and their cosignatures (docs/witness.md) -------------------------------------
+    def witnesses(self, active_only: bool = False) -> list[WitnessState]:
+        """The witnesses the log names (its witness records), in the order they were added; with
+        ``active_only``, those the log asks to cosign its checkpoints."""
+        return [w for w in self._projection.witnesses() if w.status == "active" or not active_only]
+
+    def _witness_named(self, witness: str) -> WitnessState:
+        """A witness the log names, given as ``name+keyid``, its verifier key or its record ID."""
+        for known in self._projection.witnesses():
+            if witness in (known.record_id, known.witness, known.vkey):
+                return known
+        raise NotFoundError(f"{witness} is not a witness of this ledger; 'ledger witness list' shows them")
+
+    def add_witness(self, vkey: str, url: str, signer: Signer, log_signer: Optional[Signer] = None, *,
+                    display_name: Optional[str] = None, record_id: Optional[str] = None, on_wait=None) -> list[Entry]:
+        """Append a witness record (only the log key may sign it): from this batch on, the log asks
+        this witness to cosign each checkpoint (``cosign``).
+
+        A witness the log already names (removed, or answering at another
+        URL) gets a new version of its record, active at ``url``.
+        """
+        known = next((w for w in self._projection.witnesses() if w.witness == signer_id(vkey)), None)
+        if known is None:
+            record = witness_record(vkey, url, display_name=display_name, record_id=record_id)
+            return self._append_one(record, signer, log_signer, on_wait)
+        if known.vkey != vkey:
+            raise RecordError(f"{vkey} has the name and key ID of the witness {known.vkey} but another key")
+        if known.status == "active" and known.url == url and display_name in (None, known.display_name):
+            raise RecordError(f"witness {known.witness} is already active at {url} ({known.record_id}): nothing to change")
+        note = "Added again" if known.status == "removed" else f"Answers at {url}" if url != known.url else "Display name"
+        changes = {"status": "active", "url": url, "reason": None, **({"display_name": display_name} if display_name else {})}
+        return self._append_one(self.revision(known.record_id, note, **changes), signer, log_signer, on_wait)
+
+    def remove_witness(self, witness: str, reason: str, signer: Signer, log_signer: Optional[Signer] = None, *,
+                       on_wait=None) -> list[Entry]:
+        """Append the removal of a witness (``name+keyid``, verifier key or record ID); the log stops asking it.
+
+        The cosignatures it made before stay valid.
+        """
+        known = self._witness_named(witness)
+        if known.status == "removed":
+            raise RecordError(f"witness {known.witness} was already removed, at entry {known.removed_idx}")
+        revision = self.revision(known.record_id, f"Removed: {reason}", status="removed", reason=reason)
+        return self._append_one(revision, signer, log_signer, on_wait)
+
+    def cosignatures(self, tree_size: Optional[int] = None) -> list[tuple[int, "Cosignature"]]:
+        """Every stored cosignature as (tree size, cosignature), of one checkpoint or of all, oldest size first."""
+        from ledger.cosignature import Cosignature, parse_signature_lines_untrusted
+
+        return [(size, Cosignature.from_note_signature_untrusted(parse_signature_lines_untrusted(line)[0]))
+                for size, _, _, line in self._store.cosignatures(tree_size)]
+
+    def cosigned_checkpoint_note(self, tree_size: Optional[int] = None) -> str:
+        """The signed checkpoint (the latest, or the one at ``tree_size``) with the newest cosignature
+        of each witness that cosigned it (c2sp.org/tlog-cosignature: one more signature line each)."""
+        from ledger.cosignature import add_cosignatures
+
+        if tree_size is None:
+            latest = self._store.latest_checkpoint()
+            if latest is None:
+                raise NotFoundError("the log has no checkpoint yet")
+            size, note = latest
+        else:
+            size, note = tree_size, self.checkpoint_note(tree_size)
+        return add_cosignatures(note, [c for _, c in self.cosignatures(size)])
+
+    def add_cosignatures(self, tree_size: int, cosignatures: Iterable["Cosignature"], on_wait=None) -> int:
+        """Store cosignatures of the checkpoint at ``tree_size``, each checked first: by a witness the
+        log names, over that checkpoint. Returns how many were new."""
+        from ledger.cosignature import parse_cosigner_vkey_untrusted, verify_cosignature
+
+        text = self.checkpoint_note(tree_size).split("\n\n", 1)[0] + "\n"
+        rows = []
+        for c in cosignatures:
+            known = self._witness_named(f"{c.name}+{bytes(c.key_id).hex()}")
+            verify_cosignature(text, c, parse_cosigner_vkey_untrusted(known.vkey))
+            rows.append((tree_size, known.witness, c.timestamp, c.line))
+        before = len(self._store.cosignatures(tree_size))
+        with self._store.write_lock(on_wait=on_wait):
+            self._store.add_cosignatures(rows)
+        return len(self._store.cosignatures(tree_size)) - before
+
+    def cosign(self, timeout: float = 5.0, on_wait=None) -> list["WitnessAnswer"]:
+        """Ask every active witness to cosign the latest checkpoint, in parallel (c2sp.org/tlog-witness),
+        and store the cosignatures they answer; one answer per witness, in order.
+
+        Each witness is sent the consistency proof from the size it last
+        cosigned; a witness that is down, slow (``timeout`` seconds) or
+        refuses is in its answer, never an exception. Asking again later
+        (``ledger witness sync``) gets fresh cosignatures of the same checkpoint.
+        """
+        active = self.witnesses(active_only=True)
+        if not active:
+            return []
+        import threading
+
+        from ledger.cosignature import parse_cosigner_vkey_untrusted
+        from ledger.witness import request_cosignatures
+
+        size, note = self._store.latest_checkpoint()
+        cosigned = self._store.cosigned_sizes()
+        lock = threading.Lock()  # the proofs read this connection from the asking threads
+
+        def prove(old_size: int) -> list[bytes]:
+            with lock:
+                return tree.prove_consistency(old_size, size, self._store)
+
+        answers = request_cosignatures([(w.url, parse_cosigner_vkey_untrusted(w.vkey)) for w in active], note, prove,
+                                       {w.vkey: cosigned.get(w.witness, 0) for w in active}, timeout)
+        self.add_cosignatures(size, [a.cosignature for a in answers if a.ok], on_wait=on_wait)
+        return answers
 
     # --- maintenance ----------------------------------------------------------------------------
     def rebuild(self, progress: Optional[Callable[[int], None]] = None, on_wait=None) -> int:

@@ -51,6 +51,7 @@ ARTICLE_PATH = next(
 ARTICLE_MEDIA_TYPE = "text/plain; charset=utf-8"
 
 DEMO_ORIGIN = "demo.fact-ledger.example/log"
+DEMO_PUBLISHER = "Demo Fact-Check Desk"  # the log key's display name: who publishes the ledger
 ANA = ("ana@demo.fact-ledger.example", "Ana Popescu (demo editor)")
 MIHAI = ("mihai@demo.fact-ledger.example", "Mihai Ionescu (demo editor)")
 # Key file name in keys_dir -> key name.
@@ -324,7 +325,7 @@ def build_demo(db_path, keys_dir) -> Ledger:
     article = ARTICLE_PATH.read_bytes()
 
     # 1. The log key (entry 0), then the editors.
-    ledger = Ledger.create(db_path, log, display_name="Demo fact-ledger log", created=T_CREATE)
+    ledger = Ledger.create(db_path, log, display_name=DEMO_PUBLISHER, created=T_CREATE)
     ledger.append([key_record(signer.vkey, display, record_id=f"key:{name.split('@')[0]}", created=T_KEYS)
                    for signer, (name, display) in ((ana, ANA), (mihai, MIHAI))], log, log)
 

@@ -18,7 +18,7 @@ from typing import Iterable, Optional
 from ledger.canonical import parse_json_untrusted
 from ledger.errors import FormatError, LedgerError, RecordError
 from ledger.note import parse_verifier_key_untrusted
-from ledger.records import KeyRecord, utc_now
+from ledger.records import KeyRecord, WitnessRecord, utc_now
 
 # A snapshot's media type, from its file name, when the editor does not give one.
 MEDIA_TYPES = {".txt": "text/plain; charset=utf-8", ".html": "text/html; charset=utf-8", ".htm": "text/html; charset=utf-8",
@@ -129,9 +129,25 @@ def review_record(claim_id: str, label: str, rating: str, *, record_id: Optional
 def key_record(vkey: str, display_name: str, *, record_id: Optional[str] = None, created: Optional[str] = None) -> KeyRecord:
     """The registration of an editor's verifier key; the ID defaults to ``key:<name slug>-<key ID>``."""
     verifier = parse_verifier_key_untrusted(vkey)
-    slug = "".join(c if c.isalnum() or c in "._-" else "-" for c in verifier.name.lower()).strip("-._") or "editor"
-    return KeyRecord(id=record_id or f"key:{slug[:100]}-{verifier.key_id.hex()}", created=created or utc_now(), vkey=vkey,
-                     display_name=display_name, role="editor", status="active")
+    return KeyRecord(id=record_id or f"key:{_key_slug(verifier.name, verifier.key_id, 'editor')}", created=created or utc_now(),
+                     vkey=vkey, display_name=display_name, role="editor", status="active")
+
+
+def _key_slug(name: str, key_id: bytes, fallback: str) -> str:
+    """A record ID's slug for a key: its name in ID characters, then its key ID."""
+    slug = "".join(c if c.isalnum() or c in "._-" else "-" for c in name.lower()).strip("-._") or fallback
+    return f"{slug[:100]}-{key_id.hex()}"
+
+
+def witness_record(vkey: str, url: str, *, display_name: Optional[str] = None, record_id: Optional[str] = None,
+                   created: Optional[str] = None) -> WitnessRecord:
+    """The addition of a witness: its cosignature/v1 verifier key and the URL it answers at;
+    the ID defaults to ``witness:<name slug>-<key ID>``."""
+    from ledger.cosignature import parse_cosigner_vkey_untrusted
+
+    verifier = parse_cosigner_vkey_untrusted(vkey)
+    return WitnessRecord(id=record_id or f"witness:{_key_slug(verifier.name, verifier.key_id, 'witness')}",
+                         created=created or utc_now(), vkey=vkey, url=url, status="active", display_name=display_name)
 
 
 def signer_id(key: str) -> str:

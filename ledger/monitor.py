@@ -1,52 +1,58 @@
-"""Following a published ledger: the core of ``ledger monitor`` (issue 16 §3).
+"""Following a published ledger: ``ledger monitor`` (docs/witness.md "Monitoring a ledger").
 
-A monitor keeps the last checkpoint it verified (its *state*) and, each time
-it runs, fetches the log's current checkpoint from a tiled log
-(``ledger.tiles``: the site's ``/-/tlog/`` or a mirror) and checks that:
+A monitor keeps a state (``ledger.verify.follow.FollowState``: the
+checkpoints it verified and the browsing tables of the entries up to the
+last) and, each run, reads the log's current checkpoint and entries from
+C2SP tlog-tiles (``ledger.tiles``: the site's ``/-/tlog/``, a mirror, or a
+folder), and checks, in order:
 
-1. the checkpoint is signed by the log key, for the log's origin, and carries
-   cosignatures of at least ``quorum`` of the witnesses it trusts
-   (``ledger.cosignature``);
-2. with ``max_age``, the freshest of those cosignatures is recent enough
-   (a log frozen at an old checkpoint cannot get fresh cosignatures);
-3. the new tree extends the saved one: not smaller (a rollback), the same
-   root at the same size, and otherwise a consistency proof computed from
-   tiles checked against the new root verifies against the saved root
-   (RFC 9162 §2.1.4); anything else means the history was rewritten;
-4. every checkpoint a witness says it cosigned (tlog-witness "Monitor
-   Retrieval Mechanism") is one the site's tree extends: a witness holding a
-   larger or inconsistent checkpoint means readers are shown different views;
-5. the new entries, read from entry bundles checked against the tree, parse
-   as entries; each is described in words.
+1. the checkpoint is signed by the log key, for the log's origin
+   (finding ``signature``);
+2. the new tree extends the one verified before: not smaller (``rollback``),
+   and a consistency proof computed from tiles checked against the new root
+   verifies from the saved root, RFC 9162 §2.1.4 (else ``rewrite``);
+3. every new entry, read from entry bundles checked against the tree, is
+   valid and follows the ledger's rules with a verifying signature, replayed
+   exactly as ``ledger verify`` replays it (``entry``); tiles that do not
+   match the checkpoint, or are missing, are ``tiles``;
+4. the trusted witnesses' cosignatures on the checkpoint verify, meet the
+   reader's quorum (``quorum``) and, with ``max_age``, the freshest is recent
+   enough: a log frozen at an old checkpoint cannot get fresh cosignatures
+   from honest witnesses (``stale``);
+5. each trusted witness's own latest checkpoint for this log (tlog-witness
+   "Monitor Retrieval Mechanism") is one the log's tree extends: a witness
+   holding a larger or another tree means readers are shown different views
+   (``split-view``).
 
-It returns the new entries (for the caller to verify with the ledger's own
-rules, as ``ledger verify`` does) and what changed; it raises
-``MonitorError`` with a ``finding`` naming what went wrong. The caller saves
-the new state with ``save_state`` only after everything checked: the write
-is atomic, so a crash leaves the old state or the new one.
+Only then is the new state saved (atomically). Trusted witnesses are those
+of the reader's policy (``--witness``/``--policy``); without one, those the
+log itself names in its witness records.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Sequence
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Optional, Sequence
 
 import attrs
 
 from ledger import tree
-from ledger.canonical import canonical_bytes
-from ledger.cosignature import CosignatureVerifier, CosignedCheckpoint, open_cosigned_checkpoint_untrusted
+from ledger.cosignature import CosignatureVerifier, CosignedCheckpoint, open_cosigned_checkpoint_untrusted, parse_cosigner_vkey_untrusted
 from ledger.envelope import Entry
-from ledger.errors import FormatError, LedgerError, NotFoundError, ProofError, RecordError, SignatureError
-from ledger.note import Verifier
-from ledger.tiles import Fetch, TileError, TileHashReader, write_file_atomically
-
-STATE_FORMAT = "fact-ledger-monitor/1"
+from ledger.errors import FormatError, LedgerError, NotFoundError, ProofError, SignatureError
+from ledger.note import Verifier, parse_verifier_key_untrusted
+from ledger.policy import Policy, PolicyWitness
+from ledger.tiles import Fetch, TileError, TileHashReader, directory_fetcher, http_fetcher
+from ledger.verify.follow import EntryError, FollowState
+from ledger.witness import origin_hash
 
 # What MonitorError.finding can be.
 FINDINGS = ("signature", "quorum", "stale", "rollback", "rewrite", "split-view", "tiles", "entry")
+# Bytes of a witness's checkpoint answer it reads at most (a note of 100 signatures fits).
+MAX_WITNESS_ANSWER = 64 * 1024
 
 
 class MonitorError(LedgerError):
@@ -59,56 +65,22 @@ class MonitorError(LedgerError):
 
 
 # ---------------------------------------------------------------------------
-# State: the last checkpoint verified.
+# Where the tiles are.
 # ---------------------------------------------------------------------------
 
 
-@attrs.frozen
-class MonitorState:
-    """The last checkpoint the monitor verified (the whole note, cosignatures included)."""
-
-    origin: str
-    size: int
-    root_hash: bytes = attrs.field(repr=lambda b: b.hex())
-    checkpoint_note: str = attrs.field(repr=False)
-
-    @classmethod
-    def from_checkpoint(cls, opened: CosignedCheckpoint, note: str) -> MonitorState:
-        cp = opened.checkpoint
-        return cls(cp.origin, cp.size, cp.root_hash, note)
+def tiles_location(location: str) -> str:
+    """The tiles' prefix for what a reader typed: a site (``URL/-/tlog/``), a tiles URL (ending in
+    ``/tlog/``), a folder of tiles, or a ``ledger publish`` bundle folder (``DIR/tlog``)."""
+    if location.startswith(("http://", "https://")):
+        base = location.rstrip("/")
+        return base + "/" if base.endswith("/tlog") else base + "/-/tlog/"
+    folder = Path(location)
+    return str(folder / "tlog") if (folder / "tlog" / "checkpoint").is_file() else str(folder)
 
 
-def format_state(state: MonitorState) -> bytes:
-    """The state file: canonical JSON ``{"checkpoint": note, "format": ...}``."""
-    return canonical_bytes({"format": STATE_FORMAT, "checkpoint": state.checkpoint_note}) + b"\n"
-
-
-def parse_state_untrusted(data: bytes, log_verifier: Verifier, origin: str) -> MonitorState:
-    """Read a state file; its checkpoint is verified again (the file is only as safe as its disk)."""
-    try:
-        value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise FormatError(f"monitor state: expected JSON, found {data[:40]!r}") from e
-    if not isinstance(value, dict) or value.get("format") != STATE_FORMAT or set(value) != {"format", "checkpoint"} \
-            or not isinstance(value["checkpoint"], str):
-        raise FormatError(f"monitor state: expected {{\"format\": \"{STATE_FORMAT}\", \"checkpoint\": NOTE}}")
-    note = value["checkpoint"]
-    opened = open_cosigned_checkpoint_untrusted(note, log_verifier, (), origin)
-    return MonitorState.from_checkpoint(opened, note)
-
-
-def load_state(path, log_verifier: Verifier, origin: str) -> MonitorState | None:
-    """The saved state, or None on the first run (no file)."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        return None
-    return parse_state_untrusted(data, log_verifier, origin)
-
-
-def save_state(path, state: MonitorState) -> None:
-    """Write the state atomically and durably (a temporary file, fsync, rename)."""
-    write_file_atomically(Path(path), format_state(state), durable=True)
+def tiles_fetcher(prefix: str) -> Fetch:
+    return http_fetcher(prefix) if prefix.startswith(("http://", "https://")) else directory_fetcher(prefix)
 
 
 # ---------------------------------------------------------------------------
@@ -128,155 +100,290 @@ class Change:
 
 
 def describe(entry: Entry) -> Change:
-    """Say what an entry does: a new claim, a revision, a correction, a retraction, a new or revoked key..."""
+    """Say what an entry does: a new claim, a revision, a correction, a retraction, a new or revoked key, a witness change..."""
     record = entry.record
     kind, rid, version = record.kind, record.id, record.version
-    if kind == "correction":
-        what, text = "correction", f"correction of {record.target}: {rid}"
-    elif kind == "retraction":
-        what, text = "retraction", f"retraction of {record.target}: {rid}"
+    if kind in ("correction", "retraction"):
+        what, text = kind, f"{kind} of {record.target}: {rid} ({record.reason})"
     elif kind == "key" and record.status == "revoked":
         what, text = "key revoked", f"key revoked: {rid} ({record.vkey})"
     elif kind == "key" and version == 1:
         what, text = "new key", f"new {record.role} key: {rid} {record.display_name!r} ({record.vkey})"
+    elif kind == "witness":
+        what = "new witness" if version == 1 else "witness removed" if record.status == "removed" else "witness changed"
+        text = f"{what}: {'+'.join(record.vkey.split('+', 2)[:2])} at {record.url}" + (f" ({record.reason})" if record.reason else "")
     elif version == 1:
         what, text = f"new {kind}", f"new {kind}: {rid}"
     else:
-        what, text = "revision", f"revision {version} of {rid}"
+        what, text = "revision", f"revision {version} of {rid}" + (f" ({record.note})" if record.note else "")
     return Change(entry.index, what, rid, version, f"entry {entry.index}: {text}, signed by {entry.signer}")
 
 
 # ---------------------------------------------------------------------------
-# The check.
+# The run.
 # ---------------------------------------------------------------------------
 
 
 @attrs.frozen
 class MonitorReport:
-    """What one run found: the new state to save, the new entries and what they change."""
+    """What one run found and saved."""
 
-    previous: MonitorState | None
-    state: MonitorState
+    origin: str
+    previous_size: Optional[int]
+    size: int
     checkpoint: CosignedCheckpoint
-    entries: tuple[Entry, ...]
-    changes: tuple[Change, ...]
-    witness_sizes: dict = attrs.field(factory=dict)  # witness vkey name+keyid -> size it holds
+    changes: tuple[Change, ...]  # the first MAX_LISTED new entries, described
+    counts: dict  # what -> how many of the new entries
+    trusted: tuple[str, ...]  # the trusted witnesses (name+keyid)
+    quorum: str
+    witness_sizes: dict = attrs.field(factory=dict)  # witness name+keyid -> size of its own latest checkpoint
+    warnings: tuple[str, ...] = ()
+    now: float = 0.0
+
+    @property
+    def new_entries(self) -> int:
+        return sum(self.counts.values())
 
     @property
     def summary(self) -> str:
         """One line, for cron."""
-        grew = (f"grew from {self.previous.size} to {self.state.size} entries" if self.previous
-                else f"first check: {self.state.size} entries")
-        cosigners = len(self.checkpoint.cosigners())
-        return f"{self.state.origin}: {grew}, {len(self.entries)} new, consistent; cosigned by {cosigners} witness(es)"
+        what = ", ".join(f"{w} ×{n}" if n > 1 else w for w, n in self.counts.items())
+        grew = (f"{self.previous_size} → {self.size} entries" if self.previous_size is not None
+                else f"first check, {self.size} entries")
+        new = f" ({self.new_entries} new: {what})" if self.counts else " (nothing new)"
+        cosigners = self.checkpoint.cosigners()
+        fresh = f", freshest {int(self.now - max(cosigners.values()))} s ago" if cosigners else ""
+        warned = f"; {len(self.warnings)} warning(s), see --verbose" if self.warnings else ""
+        return (f"{self.origin}: {grew}{new}, consistent; cosigned by {len(cosigners)} of {len(self.trusted)} "
+                f"trusted witness(es){fresh}{warned}")
 
 
-def _consistent(reader: TileHashReader, old_size: int, old_root: bytes, what: str) -> None:
+def follow(location: str, state_path, *, vkey: Optional[str] = None, policy: Optional[Policy] = None,
+           max_age: Optional[float] = None, now: Optional[float] = None, workers: Optional[int] = None,
+           witness_timeout: float = 5.0) -> MonitorReport:
+    """One monitor run over the log at ``location``, with its state in ``state_path``.
+
+    The first run needs the log's verifier key (``vkey``, or the policy's
+    only log key); later runs follow the key the state holds. Raises
+    MonitorError on any finding (and saves nothing); FetchError or
+    NotFoundError when the log cannot be read at all.
+    """
+    prefix = tiles_location(location)
+    fetch = tiles_fetcher(prefix)
+    state = FollowState.open(state_path)
+    try:
+        if state is None:
+            if vkey is None:
+                raise LedgerError("the first run needs the log's verifier key: give --vkey VKEY (or a --policy with its log line)")
+            state = FollowState.create(state_path, parse_verifier_key_untrusted(vkey).vkey, prefix)
+        elif vkey is not None and parse_verifier_key_untrusted(vkey).vkey != state.log_verifier.vkey:
+            raise LedgerError(f"{state_path} follows the log {state.log_verifier.vkey}, not --vkey {vkey}")
+        return _run(state, fetch, policy, max_age, time.time() if now is None else now, workers, witness_timeout)
+    finally:
+        if state is not None:
+            state.close()
+
+
+def _run(state: FollowState, fetch: Fetch, policy: Optional[Policy], max_age: Optional[float], now: float,
+         workers: Optional[int], witness_timeout: float) -> MonitorReport:
+    log, origin = state.log_verifier, state.log_verifier.name
+    note = _fetch_note(fetch)
+    checkpoint = _open(note, log, (), origin).checkpoint
+    reader = TileHashReader(checkpoint.size, checkpoint.root_hash, fetch)
+    previous = None if state.note is None else _open(state.note, log, (), origin).checkpoint
+    changes = Changes()
+    with _tile_findings():
+        if previous is not None:
+            check_extends(reader, previous.size, previous.root_hash)
+        try:
+            state.replay(_leaf_chunks(reader, state.size), _LeafCache(reader).leaf, changes.add, workers)
+        except EntryError as e:
+            raise MonitorError("entry", f"a new entry does not verify: {e}") from e
+    trusted = trusted_witnesses(state, policy)
+    opened = _open(note, log, [w.verifier for w in trusted], origin)
+    check_cosigners(opened, policy, max_age, now)
+    witness_sizes, warnings = check_witness_views(reader, trusted, log, origin, witness_timeout)
+    state.commit(checkpoint.size, note, int(now))
+    return MonitorReport(origin, None if previous is None else previous.size, checkpoint.size, opened,
+                         tuple(changes.listed), changes.counts, tuple(w.id for w in trusted),
+                         policy.describe() if policy else "none", witness_sizes, tuple(warnings), now)
+
+
+# Leaves read from the tiles at a time (whole entry bundles, fetched in parallel).
+CHUNK = 16 * 256
+# New entries described one by one at most; beyond, they are counted only.
+MAX_LISTED = 10_000
+
+
+def _leaf_chunks(reader: TileHashReader, start: int):
+    for first in range(start, reader.tree_size, CHUNK):
+        yield reader.read_leaves(first, min(first + CHUNK, reader.tree_size))
+
+
+class _LeafCache:
+    """Earlier leaves a rule needs (the version a revision replaces), a few entry bundles kept."""
+
+    def __init__(self, reader: TileHashReader, bundles: int = 32):
+        self._reader, self._bundles, self._kept = reader, bundles, {}
+
+    def leaf(self, index: int) -> bytes:
+        first = index - index % 256
+        if first not in self._kept:
+            if len(self._kept) >= self._bundles:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[first] = self._reader.read_leaves(first, min(first + 256, self._reader.tree_size))
+        return self._kept[first][index - first]
+
+
+class Changes:
+    """What the new entries change: a count of each kind of change, and the first MAX_LISTED described."""
+
+    def __init__(self):
+        self.counts: dict[str, int] = {}
+        self.listed: list[Change] = []
+
+    def add(self, entry: Entry) -> None:
+        change = describe(entry)
+        self.counts[change.what] = self.counts.get(change.what, 0) + 1
+        if len(self.listed) < MAX_LISTED:
+            self.listed.append(change)
+
+
+class _tile_findings:
+    """Tiles that do not match the checkpoint, or are missing, are a ``tiles`` finding."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if isinstance(error, TileError):
+            raise MonitorError("tiles", f"the log's tiles do not match its checkpoint: {error}") from error
+        if isinstance(error, NotFoundError):
+            raise MonitorError("tiles", f"the log does not serve the tiles of its checkpoint: {error}") from error
+        return False
+
+
+def _fetch_note(fetch: Fetch) -> str:
+    try:
+        return fetch("checkpoint").decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise MonitorError("signature", f"the log's checkpoint is not UTF-8 text: {e}") from e
+
+
+def _open(note: str, log: Verifier, witnesses: Sequence[CosignatureVerifier], origin: str) -> CosignedCheckpoint:
+    try:
+        return open_cosigned_checkpoint_untrusted(note, log, witnesses, origin)
+    except (FormatError, SignatureError) as e:
+        raise MonitorError("signature", f"the log's checkpoint does not verify: {e}") from e
+
+
+def check_extends(reader: TileHashReader, old_size: int, old_root: bytes) -> None:
+    """The tree ``reader`` reads extends the tree (old_size, old_root) verified before (no rollback, no rewrite)."""
+    size = reader.tree_size
+    if size < old_size:
+        raise MonitorError("rollback", f"the log shows size {size}, smaller than the size {old_size} verified before: "
+                                       "it rolled back")
+    try:
+        _consistent(reader, old_size, old_root)
+    except ProofError as e:
+        raise MonitorError("rewrite", f"the log's tree of size {size} does not extend the one of size {old_size} "
+                                      f"verified before: its history was rewritten ({e})") from e
+
+
+def _consistent(reader: TileHashReader, old_size: int, old_root: bytes) -> None:
     """Raise ProofError unless the tree ``reader`` reads extends the tree (old_size, old_root)."""
     if old_size == 0:
         if old_root != tree.EMPTY_ROOT:
-            raise ProofError(f"{what} has size 0 but a root other than the empty tree's")
+            raise ProofError("size 0 with a root other than the empty tree's")
         return
     proof = tree.prove_consistency(old_size, reader.tree_size, reader)
     tree.verify_consistency(old_size, reader.tree_size, old_root, reader.root_hash, proof)
 
 
-def check(fetch: Fetch, log_verifier: Verifier, state: MonitorState | None, *,
-          witnesses: Sequence[CosignatureVerifier] = (), quorum: int = 0, witness_notes: Sequence[str] = (),
-          max_age: float | None = None, now: float | None = None, workers: int = 8) -> MonitorReport:
-    """Check the log served by ``fetch`` against ``state``; return what to save and what changed.
-
-    ``witness_notes`` are checkpoints fetched from witnesses (``GET <witness>/<origin hash>/checkpoint``).
-    Raises MonitorError on any finding; FetchError or NotFoundError when the log cannot be read.
-    """
-    origin = log_verifier.name if state is None else state.origin
-    note, opened = _open_checkpoint(fetch("checkpoint"), log_verifier, witnesses, origin, quorum, max_age, now)
-    cp = opened.checkpoint
-    reader = TileHashReader(cp.size, cp.root_hash, fetch, workers=workers)
-    try:
-        if state is not None:
-            _check_extends_saved(reader, state, cp.size)
-        witness_sizes = _check_witness_views(reader, witness_notes, log_verifier, witnesses, origin, cp.size)
-        start = 0 if state is None else state.size
-        leaves = reader.read_leaves(start, cp.size)
-    except TileError as e:
-        raise MonitorError("tiles", f"the log's tiles do not match its checkpoint: {e}") from e
-    except NotFoundError as e:
-        raise MonitorError("tiles", f"the log does not serve the tiles of its checkpoint: {e}") from e
-    entries = _entries_from_untrusted(leaves, start)
-    return MonitorReport(state, MonitorState.from_checkpoint(opened, note), opened, tuple(entries),
-                         tuple(describe(e) for e in entries), witness_sizes)
+def trusted_witnesses(state: FollowState, policy: Optional[Policy]) -> list[PolicyWitness]:
+    """The policy's witnesses (a URL from the policy, else from the log's record of the same key);
+    without a policy, the log's own active witnesses."""
+    named = {w.witness: w for w in state.witnesses()}
+    if policy is None:
+        return [PolicyWitness(w.witness, parse_cosigner_vkey_untrusted(w.vkey), w.url) for w in named.values() if w.status == "active"]
+    return [w if w.url or w.id not in named else attrs.evolve(w, url=named[w.id].url) for w in policy.witnesses]
 
 
-def _open_checkpoint(note_bytes: bytes, log_verifier: Verifier, witnesses: Sequence[CosignatureVerifier], origin: str,
-                     quorum: int, max_age: float | None, now: float | None) -> tuple[str, CosignedCheckpoint]:
-    """The log's checkpoint, its signature checked, cosigned by ``quorum`` witnesses, no older than ``max_age``."""
-    try:
-        note = note_bytes.decode("utf-8")
-        opened = open_cosigned_checkpoint_untrusted(note, log_verifier, witnesses, origin)
-    except (UnicodeDecodeError, FormatError, SignatureError) as e:
-        raise MonitorError("signature", f"the log's checkpoint does not verify: {e}") from e
-    cp = opened.checkpoint
-    cosigners = opened.cosigners()
-    if len(cosigners) < quorum:
-        raise MonitorError("quorum", f"checkpoint of size {cp.size} is cosigned by {len(cosigners)} of the "
-                                     f"trusted witnesses, fewer than the quorum of {quorum}")
+def check_cosigners(opened: CosignedCheckpoint, policy: Optional[Policy], max_age: Optional[float], now: float) -> None:
+    """The reader's quorum, and with ``max_age`` the freshness of the newest trusted cosignature."""
+    cosigners, size = opened.cosigners(), opened.checkpoint.size
+    if policy is not None and not policy.satisfied_by(cosigners):
+        who = ", ".join(sorted(cosigners)) or "none of them"
+        raise MonitorError("quorum", f"the checkpoint of size {size} is cosigned by {len(cosigners)} of the trusted "
+                                     f"witnesses ({who}); the quorum is {policy.describe()}")
     if max_age is not None:
-        now = time.time() if now is None else now
         freshest = max(cosigners.values(), default=None)
         if freshest is None or now - freshest > max_age:
-            found = "no cosignature by a trusted witness" if freshest is None else f"its freshest cosignature is {int(now - freshest)} s old"
-            raise MonitorError("stale", f"checkpoint of size {cp.size} may be frozen: {found}, more than --max-age {int(max_age)} s")
-    return note, opened
+            found = "it has no cosignature by a trusted witness" if freshest is None else \
+                f"its freshest cosignature is {int(now - freshest)} s old"
+            raise MonitorError("stale", f"the checkpoint of size {size} may be frozen: {found}, more than --max-age {int(max_age)} s")
 
 
-def _check_extends_saved(reader: TileHashReader, state: MonitorState, size: int) -> None:
-    """The log's tree extends the one verified before (no rollback, no rewrite)."""
-    if size < state.size:
-        raise MonitorError("rollback", f"the log shows size {size}, smaller than the size {state.size} "
-                                       "verified before: it rolled back")
+def check_witness_views(reader: TileHashReader, trusted: Sequence[PolicyWitness], log: Verifier, origin: str,
+                        timeout: float) -> tuple[dict, list[str]]:
+    """Each trusted witness's own latest checkpoint is one the log's tree extends (else a split view).
+
+    Returns the size each witness holds, and a warning for each witness that
+    could not be asked (a witness being down is not the log's fault).
+    """
+    sizes, warnings = {}, []
+    for witness in trusted:
+        if not witness.url:
+            continue
+        try:
+            note = _witness_checkpoint(witness.url, origin, timeout)
+        except LedgerError as e:
+            warnings.append(f"cannot ask witness {witness.id} for its checkpoint: {e}")
+            continue
+        if note is None:
+            continue  # it has cosigned nothing of this log yet
+        try:
+            held = open_cosigned_checkpoint_untrusted(note, log, [witness.verifier], origin)
+        except (FormatError, SignatureError) as e:
+            warnings.append(f"witness {witness.id} answers a checkpoint that does not verify: {e}")
+            continue
+        if not held.cosignatures:
+            warnings.append(f"witness {witness.id} answers a checkpoint without its own cosignature")
+            continue
+        sizes[witness.id] = held.checkpoint.size
+        _check_held(reader, witness.id, held)
+    return sizes, warnings
+
+
+def _check_held(reader: TileHashReader, witness: str, held: CosignedCheckpoint) -> None:
+    size, theirs = reader.tree_size, held.checkpoint
+    if theirs.size > size:
+        raise MonitorError("split-view", f"witness {witness} cosigned size {theirs.size}, larger than the size {size} the "
+                                         "log shows this monitor: readers are shown different views (or the site was "
+                                         "not published again after an append)")
     try:
-        _consistent(reader, state.size, state.root_hash, "the saved checkpoint")
+        with _tile_findings():
+            _consistent(reader, theirs.size, theirs.root_hash)
     except ProofError as e:
-        raise MonitorError("rewrite", f"the log's tree of size {size} does not extend the one of size "
-                                      f"{state.size} verified before: its history was rewritten ({e})") from e
+        raise MonitorError("split-view", f"witness {witness} cosigned a checkpoint of size {theirs.size} that the log's "
+                                         f"tree of size {size} does not extend: a split view ({e})") from e
 
 
-def _check_witness_views(reader: TileHashReader, witness_notes: Sequence[str], log_verifier: Verifier,
-                         witnesses: Sequence[CosignatureVerifier], origin: str, size: int) -> dict:
-    """Every checkpoint a witness holds is one the log's tree extends (else a split view); their sizes by witness."""
-    witness_sizes = {}
-    for witness_note in witness_notes:
-        held = _witness_checkpoint(witness_note, log_verifier, witnesses, origin)
-        name = ", ".join(held.cosigners())
-        witness_sizes.update(dict.fromkeys(held.cosigners(), held.checkpoint.size))
-        if held.checkpoint.size > size:
-            raise MonitorError("split-view", f"witness {name} cosigned size {held.checkpoint.size}, larger than the "
-                                             f"size {size} the log shows: readers are shown different views")
-        try:
-            _consistent(reader, held.checkpoint.size, held.checkpoint.root_hash, f"witness {name}'s checkpoint")
-        except ProofError as e:
-            raise MonitorError("split-view", f"witness {name} cosigned a checkpoint of size {held.checkpoint.size} "
-                                             f"that the log's tree does not extend: a split view ({e})") from e
-    return witness_sizes
-
-
-def _entries_from_untrusted(leaves, start: int) -> list[Entry]:
-    entries = []
-    for i, leaf in enumerate(leaves, start):
-        try:
-            entries.append(Entry.from_leaf_untrusted(i, leaf))
-        except (FormatError, RecordError) as e:
-            raise MonitorError("entry", f"entry {i} is not a valid entry: {e}") from e
-    return entries
-
-
-def _witness_checkpoint(note: str, log_verifier: Verifier, witnesses: Sequence[CosignatureVerifier],
-                        origin: str) -> CosignedCheckpoint:
+def _witness_checkpoint(url: str, origin: str, timeout: float) -> Optional[str]:
+    """``GET <witness>/<origin hash>/checkpoint`` (tlog-witness "Monitor Retrieval Mechanism"); None on 404."""
+    endpoint = f"{url.rstrip('/')}/{origin_hash(origin)}/checkpoint"
     try:
-        held = open_cosigned_checkpoint_untrusted(note, log_verifier, witnesses, origin)
-    except (FormatError, SignatureError) as e:
-        raise MonitorError("signature", f"a witness's checkpoint does not verify: {e}") from e
-    if not held.cosignatures:
-        raise MonitorError("signature", "a witness's checkpoint carries no cosignature by a trusted witness")
-    return held
+        with urllib.request.urlopen(endpoint, timeout=timeout) as response:
+            body = response.read(MAX_WITNESS_ANSWER + 1)
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return None
+        raise LedgerError(f"{endpoint}: HTTP {e.code}") from e
+    except (urllib.error.URLError, OSError) as e:
+        raise LedgerError(f"{endpoint}: {getattr(e, 'reason', e)}") from e
+    if len(body) > MAX_WITNESS_ANSWER:
+        raise LedgerError(f"{endpoint}: answer larger than {MAX_WITNESS_ANSWER:,} bytes")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise LedgerError(f"{endpoint}: answer is not UTF-8") from e

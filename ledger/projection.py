@@ -29,7 +29,7 @@ import attrs
 
 from ledger.diff import diff_records
 from ledger.records import (KIND_CLASSES, Attribution, Claim, Correction, KeyRecord, Quantity, Quote, Record, Retraction, Review,
-                            Snapshot, Source, Translation)
+                            Snapshot, Source, Translation, WitnessRecord)
 from ledger.store import insert_rows
 
 # Links that say where a document itself comes from (followed past the attribution).
@@ -96,6 +96,13 @@ TABLES = {
         id TEXT PRIMARY KEY, version INTEGER NOT NULL, title TEXT NOT NULL, labels TEXT NOT NULL, positions TEXT,
         signer TEXT NOT NULL REFERENCES editors(signer), created TEXT NOT NULL,
         entry_idx INTEGER NOT NULL, entry_hash TEXT NOT NULL)""", "id"),
+    # The log's witnesses (witness records): who is asked to cosign each checkpoint.
+    "witnesses": ("""CREATE TABLE witnesses (
+        id TEXT PRIMARY KEY, version INTEGER NOT NULL, witness TEXT NOT NULL, name TEXT NOT NULL,
+        key_id TEXT NOT NULL, vkey TEXT NOT NULL, url TEXT NOT NULL, display_name TEXT, status TEXT NOT NULL,
+        reason TEXT, added_idx INTEGER NOT NULL, removed_idx INTEGER,
+        signer TEXT NOT NULL REFERENCES editors(signer), created TEXT NOT NULL,
+        entry_idx INTEGER NOT NULL, entry_hash TEXT NOT NULL)""", "id"),
 }
 
 INDEXES = (
@@ -155,6 +162,23 @@ class KeyState:
     registered_idx: int
     revoked_idx: Optional[int]
     record_id: str
+
+
+@attrs.frozen
+class WitnessState:
+    """A witness the log names: ``witness`` is ``name+keyid`` of its cosignature/v1 key."""
+
+    record_id: str
+    witness: str
+    vkey: str
+    url: str
+    display_name: Optional[str]
+    status: str
+    added_idx: int
+    removed_idx: Optional[int]
+
+
+_WITNESS_COLUMNS = "id, witness, vkey, url, display_name, status, added_idx, removed_idx"
 
 
 def _json(value):
@@ -332,6 +356,16 @@ class Projection:
         for ddl in INDEXES + ((FTS,) + FTS_TRIGGERS if full_text else ()):
             self.conn.execute(ddl)
 
+    def missing_tables(self) -> list[str]:
+        """Browsing tables a file that has the others lacks (one written before they existed); [] for a new file."""
+        present = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return [name for name in TABLES if name not in present] if "record_heads" in present else []
+
+    def create_tables_named(self, names) -> None:
+        """Create these browsing tables (empty), e.g. the ``missing_tables()``."""
+        for name in names:
+            self.conn.execute(TABLES[name][0])
+
     def drop_tables(self) -> None:
         for name in ("claims_fts",) + tuple(TABLES):
             self.conn.execute(f"DROP TABLE IF EXISTS {name}")
@@ -395,6 +429,11 @@ class Projection:
         row = self.conn.execute("SELECT signer FROM editors WHERE role = 'log' ORDER BY registered_idx LIMIT 1").fetchone()
         return self.key(row[0]) if row else None
 
+    def witness(self, witness: str) -> Optional[WitnessState]:
+        """The witness record of the key ``name+keyid``, if the log names it (any status)."""
+        row = self.conn.execute(f"SELECT {_WITNESS_COLUMNS} FROM witnesses WHERE witness = ?", (witness,)).fetchone()
+        return WitnessState(*row) if row else None
+
     # --- read views for Ledger's readers (the site, the exports) ----------------
     def heads(self, kind: str) -> list[Head]:
         """The current version of every record of ``kind``, in log order of that version."""
@@ -406,6 +445,11 @@ class Projection:
         """Every registered key, in the order they were registered."""
         return [KeyState(*row) for row in self.conn.execute(
             "SELECT signer, vkey, role, status, registered_idx, revoked_idx, record_id FROM editors ORDER BY registered_idx")]
+
+    def witnesses(self) -> list[WitnessState]:
+        """Every witness the log names, active or removed, in the order they were first added."""
+        return [WitnessState(*row) for row in self.conn.execute(
+            f"SELECT {_WITNESS_COLUMNS} FROM witnesses ORDER BY added_idx")]
 
     def links_to(self, source_id: str) -> list[tuple[str, str]]:
         """(source ID, relation) of every current link to a source, by linking source and position."""
@@ -693,6 +737,20 @@ class Projection:
             "id": record.id, "version": record.version, "title": record.title,
             "labels": json.dumps(data["labels"], ensure_ascii=False),
             "positions": json.dumps(data["positions"], ensure_ascii=False) if "positions" in data else None,
+            "signer": entry.signer, "created": record.created, "entry_idx": entry.index, "entry_hash": entry.hash_hex},
+            "INSERT OR REPLACE")
+
+    def _apply_witness(self, entry, record: WitnessRecord, previous):
+        name, key_id, _ = record.vkey.split("+", 2)
+        removed = None
+        if record.status == "removed":
+            # The entry that removed it, kept across later versions that only change its URL or name.
+            old = self.conn.execute("SELECT removed_idx FROM witnesses WHERE id = ?", (record.id,)).fetchone()
+            removed = old[0] if old and old[0] is not None else entry.index
+        self._write_row("witnesses", {
+            "id": record.id, "version": record.version, "witness": f"{name}+{key_id}", "name": name, "key_id": key_id,
+            "vkey": record.vkey, "url": record.url, "display_name": record.display_name, "status": record.status,
+            "reason": record.reason, "added_idx": previous.first_idx if previous else entry.index, "removed_idx": removed,
             "signer": entry.signer, "created": record.created, "entry_idx": entry.index, "entry_hash": entry.hash_hex},
             "INSERT OR REPLACE")
 

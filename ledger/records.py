@@ -1,4 +1,4 @@
-"""Record types: sources, claims, reviews, corrections, retractions, keys and rating maps.
+"""Record types: sources, claims, reviews, corrections, retractions, keys, rating maps and witnesses.
 
 Each kind is an ``attrs`` frozen class built by ``Record.from_dict`` (which
 validates against ``schema/`` first) and turned back into the exact JSON
@@ -307,4 +307,17 @@ class RatingMap(Record):
     positions: Optional[tuple[RatingPosition, ...]] = None
 
 
-KIND_CLASSES = {c.kind: c for c in (Source, Claim, Review, Correction, Retraction, KeyRecord, RatingMap)}
+@attrs.frozen(kw_only=True)
+class WitnessRecord(Record):
+    """Adds (status active) or removes (a new version, status removed) a witness that cosigns
+    the log's checkpoints (c2sp.org/tlog-witness); signed by the log key."""
+
+    kind: ClassVar[str] = "witness"
+    vkey: str
+    url: str
+    status: str
+    display_name: Optional[str] = None
+    reason: Optional[str] = None
+
+
+KIND_CLASSES = {c.kind: c for c in (Source, Claim, Review, Correction, Retraction, KeyRecord, RatingMap, WitnessRecord)}

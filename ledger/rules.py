@@ -12,11 +12,12 @@ import hashlib
 from typing import Any, Callable, Optional, Protocol
 
 from ledger.envelope import signed_message
-from ledger.errors import RecordError, SignatureError
+from ledger.errors import FormatError, RecordError, SignatureError
 from ledger.note import parse_verifier_key_untrusted
 from ledger.quotes import check_quote, snapshot_text
 from ledger.ratings import check_rating_map
-from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, Review, Source
+from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, Review, Source, WitnessRecord
+from ledger.tiles import MAX_LEAF_SIZE
 
 
 class LedgerState(Protocol):
@@ -29,6 +30,7 @@ class LedgerState(Protocol):
     def source_snapshot(self, source_id: str) -> Optional[str]: ...
     def version_of(self, entry_hash: str) -> Optional[tuple[str, int]]: ...
     def read_record(self, entry_idx: int) -> Record: ...
+    def witness(self, key: str) -> Optional[Any]: ...
 
 
 def check_entry(entry, state: LedgerState, origin: str, read_snapshot: Optional[Callable[[str], Optional[tuple[str, bytes]]]],
@@ -46,11 +48,20 @@ def check_entry(entry, state: LedgerState, origin: str, read_snapshot: Optional[
     """
     record = entry.record
     where = f"entry {entry.index} ({record.id} v{record.version})"
+    _check_leaf_size(entry, where)
     _check_signer(entry, state, origin, where, signature_sink, signed_by)
     _check_version(entry, state, where)
     check = _KIND_CHECKS.get(record.kind)
     if check:
         check(entry, record, state, where, read_snapshot)
+
+
+def _check_leaf_size(entry, where):
+    # c2sp.org/tlog-tiles "Log entries": an entry bundle prefixes each leaf
+    # with a uint16 length, so a leaf longer than that cannot be published.
+    if len(entry.leaf) > MAX_LEAF_SIZE:
+        raise RecordError(f"{where}: the entry is {len(entry.leaf):,} bytes, over the limit of {MAX_LEAF_SIZE:,} bytes "
+                          "per entry (c2sp.org/tlog-tiles entry bundles): shorten the record, or keep long text in a snapshot")
 
 
 def _check_signer(entry, state, origin, where, sink, signed_by):
@@ -73,6 +84,8 @@ def _check_signer(entry, state, origin, where, sink, signed_by):
         raise SignatureError(f"{where}: signed by {entry.signer}, which was revoked at entry {key.revoked_idx}")
     if isinstance(record, KeyRecord) and key.role != "log":
         raise SignatureError(f"{where}: only the log key may register or revoke keys; signed by editor key {entry.signer}")
+    if isinstance(record, WitnessRecord) and key.role != "log":
+        raise SignatureError(f"{where}: only the log key may add or remove witnesses; signed by editor key {entry.signer}")
     _verify(key.vkey, entry, origin, where, sink, signed_by)
 
 
@@ -221,6 +234,30 @@ def _check_ratingmap(entry, record, state, where, read_snapshot):
     check_rating_map(record, where)
 
 
+def _check_witness(entry, record: WitnessRecord, state, where, read_snapshot):
+    # A witness is known by its cosignature/v1 key (c2sp.org/tlog-cosignature):
+    # one record per key, whose key never changes; removing one says why.
+    from ledger.cosignature import parse_cosigner_vkey_untrusted  # only witness records need it: editing stays fast
+
+    try:
+        key = parse_cosigner_vkey_untrusted(record.vkey)
+    except FormatError as e:
+        raise RecordError(f"{where}: vkey is not a witness verifier key: {e}") from e
+    signer = f"{key.name}+{key.key_id.hex()}"
+    if record.status == "removed" and not record.reason:
+        raise RecordError(f"{where}: removing a witness must say why in 'reason'")
+    if record.version == 1:
+        known = state.witness(signer)
+        if known is not None:
+            raise RecordError(f"{where}: witness {signer} is already {known.record_id}; revise that record instead")
+        if record.status != "active":
+            raise RecordError(f"{where}: a new witness must be added with status active")
+        return
+    old = state.read_record(state.head(record.id).entry_idx)
+    if old.vkey != record.vkey:
+        raise RecordError(f"{where}: a witness record's verifier key cannot change; add the new key as another witness")
+
+
 _KIND_CHECKS = {
     "key": _check_key,
     "source": _check_source,
@@ -229,4 +266,5 @@ _KIND_CHECKS = {
     "correction": _check_notice,
     "retraction": _check_notice,
     "ratingmap": _check_ratingmap,
+    "witness": _check_witness,
 }

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ledger.errors import FormatError, RecordError
 
-RECORD_KINDS = ("source", "claim", "review", "correction", "retraction", "key", "ratingmap")
+RECORD_KINDS = ("source", "claim", "review", "correction", "retraction", "key", "ratingmap", "witness")
 
 # Keywords with no effect on validity (annotations) and those we implement.
 _ANNOTATIONS = {"$schema", "$id", "$defs", "$comment", "title", "description", "examples", "default"}

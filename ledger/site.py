@@ -96,9 +96,18 @@ def _fit_facets(tables: dict, db_path) -> None:
                 "SELECT ii.name FROM pragma_index_list(?) il, pragma_index_info(il.name) ii"
                 " WHERE il.partial = 0 AND ii.seqno = 0", (name,))}
             wanted = table.get("plugins", {}).get("fact-ledger", {}).get("large_table_facets", [])
-            table["facets"] = [column for column in wanted if column in indexed][:LARGE_TABLE_MAX_FACETS]
+            configured = {facet_column(facet): facet for facet in table["facets"]}
+            table["facets"] = [configured.get(column, column) for column in wanted if column in indexed][:LARGE_TABLE_MAX_FACETS]
     finally:
         conn.close()
+
+
+def facet_column(facet) -> str:
+    """The column a metadata.json facet counts: ``"verdict"``, or ``{"with_null": {"column": "verdict", ...}}``."""
+    if isinstance(facet, str):
+        return facet
+    (config,) = facet.values()
+    return config if isinstance(config, str) else config.get("column") or config.get("simple")
 
 
 def _check_ledger(db_path) -> Path:
@@ -172,8 +181,9 @@ BUNDLE_README = """# {title}: a published fact ledger
 
 This directory is self-contained: the ledger database (`ledger.db`, served
 read-only), the site configuration (`metadata.json`, `plugins/`,
-`templates/`, `{static}/`), the latest signed checkpoint (`checkpoint.txt`,
-tree size {size}) and `inspect-data.json` (table counts for Datasette).
+`templates/`, `{static}/`), the latest signed checkpoint with its witnesses'
+cosignatures (`checkpoint.txt`, tree size {size}), `inspect-data.json` (table
+counts for Datasette) and the log as static tiles (`tlog/`, below).
 
 Verifier key of the log (check it against what the publisher announced
 elsewhere before trusting anything here):
@@ -212,7 +222,28 @@ immutable (`-i`), with `--inspect-file inspect-data.json`.
 Check that the site serves this checkpoint:
 
     curl -s https://YOUR-HOST/-/checkpoint | diff - checkpoint.txt
+
+## Mirror the log as static tiles
+
+`tlog/` is the log as C2SP tlog-tiles (the bytes the site serves under
+`/-/tlog/`): any static host, object store or CDN can serve it, and
+`ledger verify https://MIRROR/tlog/ --vkey VKEY` or `ledger monitor` read it
+without this software on the server. Full tiles never change; partial tiles
+and `checkpoint` do:
+
+    aws s3 sync tlog/ s3://BUCKET/tlog/ --exclude checkpoint --exclude "*.p/*" --cache-control "public, max-age=31536000, immutable"
+    aws s3 sync tlog/ s3://BUCKET/tlog/ --exclude "*" --include checkpoint --include "*.p/*" --cache-control "public, max-age=10"
+    rsync -a tlog/ MIRROR:/var/www/ledger/tlog/
 """
+
+
+def _publish_tiles(ledger: Ledger, directory: Path) -> int:
+    """The log as static C2SP tlog-tiles under ``directory`` (docs/log.md "Tiles"): the same bytes
+    the site serves under ``/-/tlog/``, for any static host or CDN."""
+    from ledger.tiles import publish_tiles
+
+    sizes = [size for size, _ in ledger.checkpoints()]
+    return publish_tiles(directory, sizes, ledger.cosigned_checkpoint_note(), ledger, ledger)
 
 
 def publish_bundle(db_path, outdir) -> Path:
@@ -232,8 +263,9 @@ def publish_bundle(db_path, outdir) -> Path:
     shutil.copytree(pub / "templates", out / "templates", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(pub / "static", out / STATIC_MOUNT, ignore=shutil.ignore_patterns("__pycache__"))
     with Ledger.open(out / "ledger.db", immutable=True) as copy:
-        (out / "checkpoint.txt").write_text(copy.latest_checkpoint_note(), "utf-8")
+        (out / "checkpoint.txt").write_text(copy.cosigned_checkpoint_note(), "utf-8")
         size, vkey = copy.size, copy.log_vkey
+        _publish_tiles(copy, out / "tlog")
     (out / "requirements.txt").write_text(f"datasette=={DATASETTE_VERSION}\nfact-ledger=={ledger.__version__}\n", "utf-8")
     subprocess.run([sys.executable, "-m", "datasette", "inspect", "ledger.db", "--inspect-file", "inspect-data.json"],
                    cwd=out, check=True, capture_output=True)

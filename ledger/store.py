@@ -1,4 +1,4 @@
-"""The SQLite file: entries, stored tree hashes, checkpoints, snapshots, metadata.
+"""The SQLite file: entries, stored tree hashes, checkpoints, witnesses' cosignatures, snapshots, metadata.
 
 This is the only module that knows how the log itself is laid out in SQL
 (the browsing tables live in ``projection``). Everything here is
@@ -26,7 +26,9 @@ from typing import Iterator, Optional, Sequence
 from ledger.errors import FormatError, LedgerError, LockedError, NotFoundError
 
 FORMAT = "fact-ledger/1"
-LOG_TABLES = ("meta", "entries", "tree_hashes", "checkpoints", "snapshots")
+LOG_TABLES = ("meta", "entries", "tree_hashes", "checkpoints", "snapshots", "cosignatures")
+# Log tables added after the first files were written: opening such a file for writing adds them (empty).
+ADDED_LOG_TABLES = ("cosignatures",)
 
 SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -37,6 +39,11 @@ SCHEMA = (
     "CREATE TABLE tree_hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL)",
     "CREATE TABLE checkpoints (tree_size INTEGER PRIMARY KEY, note TEXT NOT NULL)",
     "CREATE TABLE snapshots (sha256 TEXT PRIMARY KEY, media_type TEXT NOT NULL, size INTEGER NOT NULL, content BLOB NOT NULL)",
+    # Witnesses' cosignatures (c2sp.org/tlog-cosignature) of stored checkpoints: a checkpoint's
+    # note is never changed (checkpoints refuses UPDATE), so its cosignature lines live here.
+    # ``witness`` is the witness key's name+keyid; ``line`` the signature line, with its newline.
+    """CREATE TABLE cosignatures (tree_size INTEGER NOT NULL, witness TEXT NOT NULL, timestamp INTEGER NOT NULL,
+        line TEXT NOT NULL, PRIMARY KEY (tree_size, witness, timestamp))""",
 ) + tuple(
     f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
     for table in LOG_TABLES
@@ -76,6 +83,8 @@ class Store:
     def __init__(self, path: Path, conn: sqlite3.Connection):
         self.path = path
         self.conn = conn
+        self.writable = True
+        self._missing: set = set()  # log tables this (older, read-only) file lacks: read as empty
 
     # --- opening ----------------------------------------------------------
     @classmethod
@@ -92,14 +101,31 @@ class Store:
             conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() if "meta" in tables else None
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as e:  # a damaged schema: its text is no longer UTF-8
             raise FormatError(f"{path} is not a ledger file ({e})") from e
-        if not fmt or fmt[0] != FORMAT or not set(LOG_TABLES) <= tables:
+        if not fmt or fmt[0] != FORMAT or not set(LOG_TABLES) - set(ADDED_LOG_TABLES) <= tables:
             conn.close()
             raise FormatError(f"{path} is not a fact-ledger file (expected format {FORMAT})")
         store = cls(path, conn)
         store._configure()
+        store.writable = mode == "rw"
+        store._missing = set(ADDED_LOG_TABLES) - tables
+        if store._missing and store.writable:
+            store._add_missing_tables()
         return store
+
+    def _add_missing_tables(self) -> None:
+        """Add the log tables a file written before them lacks, empty (what they would hold for it)."""
+        try:
+            with self.write_lock():
+                for ddl in SCHEMA:
+                    # "CREATE TABLE <table> ..." and "CREATE TRIGGER <table>_no_<op> ...".
+                    name = ddl.split()[2]
+                    if any(name == table or name.startswith(f"{table}_no_") for table in self._missing):
+                        self.conn.execute(ddl)
+        except LedgerError as e:
+            raise LedgerError(f"{self.path} needs its '{', '.join(sorted(self._missing))}' table added and cannot be written: {e}") from e
+        self._missing = set()
 
     @classmethod
     def create(cls, path, meta: dict) -> "Store":
@@ -242,6 +268,26 @@ class Store:
         return self.conn.execute(
             "SELECT tree_size, note FROM checkpoints WHERE tree_size > ? ORDER BY tree_size LIMIT 1", (index,)
         ).fetchone()
+
+    # --- cosignatures ------------------------------------------------------------------
+    def add_cosignatures(self, rows: Sequence[tuple[int, str, int, str]]) -> None:
+        """Store (tree size, witness name+keyid, timestamp, line) rows; one already stored is kept as it is."""
+        self.conn.executemany("INSERT OR IGNORE INTO cosignatures VALUES (?, ?, ?, ?)", rows)
+
+    def cosignatures(self, tree_size: Optional[int] = None) -> list[tuple[int, str, int, str]]:
+        """(tree size, witness, timestamp, line) of the checkpoint at ``tree_size`` (default: every one), in order."""
+        if "cosignatures" in self._missing:
+            return []
+        if tree_size is None:
+            return self.conn.execute("SELECT * FROM cosignatures ORDER BY tree_size, witness, timestamp").fetchall()
+        return self.conn.execute("SELECT * FROM cosignatures WHERE tree_size = ? ORDER BY witness, timestamp",
+                                 (tree_size,)).fetchall()
+
+    def cosigned_sizes(self) -> dict[str, int]:
+        """The largest tree size each witness (name+keyid) has cosigned."""
+        if "cosignatures" in self._missing:
+            return {}
+        return dict(self.conn.execute("SELECT witness, max(tree_size) FROM cosignatures GROUP BY witness"))
 
     # --- snapshots -------------------------------------------------------------------
     def add_snapshot(self, sha256: str, media_type: str, content: bytes) -> None:

@@ -25,12 +25,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
-import urllib.error
-import urllib.request
-import zlib
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
@@ -269,32 +264,38 @@ def write_tiles(directory, tiles: Iterable[Tile], hashes: HashReader, leaves: Le
     return count
 
 
-def write_file_atomically(path: Path, data: bytes, *, durable: bool = False) -> None:
-    """Replace ``path`` with ``data`` so that a reader sees the old file or the new one, never half.
+def publish_tiles(directory, checkpoint_sizes: Sequence[int], checkpoint_note: str, hashes: HashReader,
+                  leaves: LeafReader) -> int:
+    """Write a whole tiled log under ``directory``: for each checkpoint size in order, the tiles
+    completed since the one before and its partial tiles, then the ``checkpoint`` file.
 
-    ``durable`` also syncs the file and its directory, so the new file
-    survives a power loss once this returns (a monitor's state; tiles can be
-    rewritten and need not pay for it).
+    So every full tile is written once, and the partial tiles of every
+    checkpoint stay readable by a client holding that checkpoint
+    (tlog-tiles "Partial Tiles"). Returns the number of files written.
     """
+    count, old = 0, 0
+    for size in checkpoint_sizes:
+        count += write_tiles(directory, tiles_for_size(size, old), hashes, leaves)
+        old = size
+    write_file_atomically(Path(directory) / "checkpoint", checkpoint_note.encode("utf-8"))
+    return count + 1
+
+
+def write_file_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a reader (a web server of the folder) sees the old file or
+    the new one, never half. Not synced to disk: tiles can always be written again from the ledger."""
+    import tempfile  # here, not at the top: the append path imports this module only for MAX_LEAF_SIZE
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    if durable:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 # ---------------------------------------------------------------------------
@@ -310,6 +311,10 @@ def http_fetcher(prefix: str, timeout: float = 10.0) -> Fetch:
     Accepts gzip (tlog-tiles: "Clients SHOULD include gzip and identity"),
     and refuses bodies larger than the largest entry bundle.
     """
+    import urllib.error
+    import urllib.request
+    import zlib
+
     base = prefix if prefix.endswith("/") else prefix + "/"
 
     def fetch(path: str) -> bytes:
@@ -411,6 +416,8 @@ class TileHashReader:
         # tlog-tiles "Merkle Tree": clients can fetch the tiles they need in parallel.
         if len(items) <= 1 or self._workers <= 1:
             return [fn(item) for item in items]
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=min(self._workers, len(items))) as pool:
             return list(pool.map(fn, items))
 
@@ -444,7 +451,7 @@ class TileHashReader:
             # the full one exists; its first W hashes are the partial tile.
             if tile.is_full:
                 raise
-            data = self._get(Tile(tile.level, tile.index).path)[: tile.width * HASH_SIZE]
+            data = self._get_full_instead(tile)[: tile.width * HASH_SIZE]
         if len(data) != tile.width * HASH_SIZE:
             raise TileError(f"{tile.path}: expected {tile.width * HASH_SIZE} bytes, found {len(data)}")
         return data
@@ -455,8 +462,14 @@ class TileHashReader:
         except NotFoundError:
             if bundle.is_full:
                 raise
-            full = parse_entry_bundle_untrusted(self._get(Tile(ENTRIES, bundle.index).path), TILE_WIDTH)
-            return full[: bundle.width]
+            return parse_entry_bundle_untrusted(self._get_full_instead(bundle), TILE_WIDTH)[: bundle.width]
+
+    def _get_full_instead(self, partial: Tile) -> bytes:
+        full = Tile(partial.level, partial.index)
+        try:
+            return self._get(full.path)
+        except NotFoundError as e:
+            raise NotFoundError(f"the log serves neither {partial.path} nor the full tile {full.path}") from e
 
     # --- authenticating -----------------------------------------------------------
     def _hash_in(self, tile: Tile, data: bytes, level: int, n: int) -> bytes:
@@ -514,13 +527,21 @@ class TileHashReader:
         """Leaves ``start`` .. ``end - 1`` from entry bundles, each checked against its leaf hash."""
         if not 0 <= start <= end <= self.tree_size:
             raise ValueError(f"read_leaves: want 0 <= start <= end <= {self.tree_size}, got {start}, {end}")
-        hashes = self.read_hashes([stored_hash_index(0, i) for i in range(start, end)])
-        bundles = [_widest(ENTRIES, n, self.tree_size) for n in range(start // TILE_WIDTH, -(-end // TILE_WIDTH))]
+        if start == end:
+            return []
+        # The level-0 tiles of the same range as the bundles: checked against the root first.
+        numbers = range(start // TILE_WIDTH, (end - 1) // TILE_WIDTH + 1)
+        hash_tiles = [_widest(0, n, self.tree_size) for n in numbers]
+        missing = self._plan(hash_tiles)
+        if missing:
+            self._authenticate(dict(zip(missing, self._map(self._fetch_tile, missing))))
+        bundles = [_widest(ENTRIES, n, self.tree_size) for n in numbers]
         leaves = []
-        for bundle, entries in zip(bundles, self._map(self._fetch_bundle, bundles)):
+        for tile, bundle, entries in zip(hash_tiles, bundles, self._map(self._fetch_bundle, bundles)):
+            hashes = self._verified[tile]
             for i in range(max(start, bundle.start), min(end, bundle.start + bundle.width)):
-                leaf = entries[i - bundle.start]
-                if leaf_hash(leaf) != hashes[i - start]:
+                leaf, at = entries[i - bundle.start], (i - bundle.start) * HASH_SIZE
+                if leaf_hash(leaf) != hashes[at : at + HASH_SIZE]:
                     raise TileError(f"{bundle.path}: entry {i} does not hash to its leaf hash in the level-0 tile")
                 leaves.append(leaf)
         return leaves

@@ -49,7 +49,7 @@ from ledger.cosignature import (
     sign_cosignature,
     verify_cosignature,
 )
-from ledger.errors import FormatError, LedgerError, ProofError, SignatureError
+from ledger.errors import FormatError, LedgerError, NotFoundError, ProofError, SignatureError
 from ledger.keys import read_key_file, write_key_file
 from ledger.note import SIGNATURE_PREFIX, Signer, Verifier, b64decode_canonical, b64encode, open_note_untrusted, parse_verifier_key_untrusted
 from ledger.tree import EMPTY_ROOT, HASH_SIZE, verify_consistency
@@ -198,6 +198,21 @@ def init(directory, name: str, passphrase: bytes | None, *, signer: CosignatureS
     return signer.vkey
 
 
+def read_vkey(directory) -> str:
+    """The verifier key of the witness in ``directory`` (from its state database: no passphrase needed)."""
+    db_path = Path(directory) / DB_FILE
+    if not db_path.is_file():
+        raise NotFoundError(f"{db_path} not found: make a witness there first ('ledger witness init {directory} --name NAME')")
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            meta = dict(conn.execute("SELECT key, value FROM meta"))
+    except sqlite3.DatabaseError as e:
+        raise FormatError(f"{db_path} is not a witness's state database ({e})") from e
+    if meta.get("format") != FORMAT or "vkey" not in meta:
+        raise FormatError(f"{db_path} is not a witness's state database (expected format {FORMAT})")
+    return meta["vkey"]
+
+
 def origin_hash(origin: str) -> str:
     """tlog-witness "Monitor Retrieval Mechanism": lowercase hex SHA-256 of the origin."""
     return hashlib.sha256(origin.encode("utf-8")).hexdigest()
@@ -220,7 +235,8 @@ class Witness:
         self.directory = Path(directory)
         self.db_path = self.directory / DB_FILE
         if not self.db_path.is_file():
-            raise LedgerError(f"{self.db_path} not found: make a witness there first (witness init)")
+            raise NotFoundError(f"{self.db_path} not found: make a witness there first "
+                                f"('ledger witness init {self.directory} --name NAME')")
         self.signer = CosignatureSigner(read_key_file(self.directory / KEY_FILE, passphrase))
         with contextlib.closing(_connect(self.db_path)) as conn:
             meta = dict(conn.execute("SELECT key, value FROM meta"))

@@ -1,6 +1,7 @@
 """The fact-ledger Datasette plugin: verifier routes, claim and source pages, feed, guards.
 
-One file of ``@hookimpl`` functions, using only hooks that Datasette 1.0 keeps.
+One file of ``@hookimpl`` functions, using hooks that Datasette 1.0 keeps (and
+``register_facet_classes``, still under review for 1.0, for one facet).
 The verifier routes under ``/-/`` are a stable interface, specified with their
 exact response formats in docs/site.md; everything else is for reading.
 
@@ -20,23 +21,34 @@ import weakref
 import xml.etree.ElementTree as ET
 from hashlib import sha256
 from pathlib import Path
+from typing import Optional
 from urllib.parse import parse_qsl, quote, urlencode
 
 import datasette
 from datasette import hookimpl
-from datasette.utils import tilde_decode, tilde_encode
+from datasette.database import QueryInterrupted
+from datasette.facets import Facet
+from datasette.plugins import pm
+from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args, tilde_decode, tilde_encode
 from datasette.utils.asgi import Response
+from jinja2 import pass_context
 from markupsafe import Markup, escape
 
+from ledger import tiles
 from ledger.api import Ledger
+from ledger.diff import word_diff
 from ledger.errors import LedgerError, NotFoundError, ProofError
+from ledger.readable import (grouped_fingerprint, key_fingerprint, rating_gloss, readable_date, readable_time,
+                             readable_url, text_direction)
+from ledger.site import facet_column
 
 PLUGIN = "fact-ledger"
 ENTRIES_PAGE_CAP = 10_000
 FEED_SIZE = 50
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-VERIFIER_PREFIXES = ("/-/checkpoint", "/-/vkey", "/-/proof/", "/-/entries.jsonl", "/-/snapshots/", "/-/ledger.json", "/-/feed.atom")
-DEFAULT_ROBOTS_DISALLOW = ("/-/entries.jsonl", "/-/proof/", "/-/snapshots/")
+VERIFIER_PREFIXES = ("/-/checkpoint", "/-/vkey", "/-/proof/", "/-/entries.jsonl", "/-/snapshots/", "/-/ledger.json", "/-/feed.atom",
+                     "/-/tlog/")
+DEFAULT_ROBOTS_DISALLOW = ("/-/entries.jsonl", "/-/proof/", "/-/snapshots/", "/-/tlog/")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 SLUG = r"[a-z0-9][a-z0-9._-]{0,127}"
 # Private-use code points that the search query's snippet() puts around
@@ -52,6 +64,17 @@ class Site:
     def __init__(self, db, ledger: Ledger):
         self.db = db
         self.ledger = ledger
+        self._publisher = None
+
+    async def publisher(self) -> Optional[str]:
+        """Who publishes the ledger: the display name its log key was registered with (entry 0).
+
+        Read once: the file is served immutable, so it cannot change.
+        """
+        if self._publisher is None:
+            found = await _rows(self.db, "select display_name from editors where role = 'log' order by registered_idx limit 1")
+            self._publisher = found[0]["display_name"] if found else ""
+        return self._publisher or None
 
 
 async def ledger_site(ds) -> Site:
@@ -110,12 +133,13 @@ def _verifier(fn):
 
 @_verifier
 async def checkpoint_latest(site, request):
-    return _text(site.ledger.latest_checkpoint_note())
+    # With the witnesses' cosignatures (docs/witness.md), as /-/tlog/checkpoint.
+    return _text(site.ledger.cosigned_checkpoint_note())
 
 
 @_verifier
 async def checkpoint_at(site, request):
-    return _text(site.ledger.checkpoint_note(_uint(request.url_vars["size"], "size")))
+    return _text(site.ledger.cosigned_checkpoint_note(_uint(request.url_vars["size"], "size")))
 
 
 @_verifier
@@ -187,6 +211,7 @@ async def ledger_json(site, request):
         "latest_checkpoint_size": checkpoints[-1][0] if checkpoints else None,
         "entries_page_cap": ENTRIES_PAGE_CAP,
         "database": site.db.name,
+        "witnesses": witnesses_json(ledger),
         "routes": {
             "checkpoint": "/-/checkpoint",
             "checkpoint_at": "/-/checkpoint/{size}",
@@ -197,8 +222,47 @@ async def ledger_json(site, request):
             "entries": "/-/entries.jsonl?start={start}&end={end}",
             "snapshot": "/-/snapshots/{sha256}",
             "feed": "/-/feed.atom",
+            "tlog": "/-/tlog/",
         },
     })
+
+
+# --- the log as C2SP tlog-tiles, with its cosigned checkpoint (docs/log.md "Tiles") ---------------
+
+TILE_CONTENT_TYPE = "application/octet-stream"
+
+
+@_verifier
+async def tlog_checkpoint(site, request):
+    # tlog-tiles: the checkpoint changes, so it is cached for seconds only.
+    return Response.text(site.ledger.cosigned_checkpoint_note(), headers={"Cache-Control": tiles.CACHE_SHORT})
+
+
+@_verifier
+async def tlog_tile(site, request):
+    """A hash tile or entry bundle of the latest checkpoint's tree (or a prefix of one), as ``ledger publish`` writes it."""
+    path = "tile/" + request.url_vars["path"]
+    try:
+        tile = tiles.parse_tile_path_untrusted(path)
+    except LedgerError as e:
+        raise NotFoundError(str(e)) from e
+    latest = site.ledger.latest_checkpoint()
+    if latest is None or not tiles.tile_in_tree(tile, latest[0]):
+        raise NotFoundError(f"{path} is not in the tree of the latest checkpoint (size {latest[0] if latest else 0})")
+    body = tiles.read_tile_or_bundle(tile, site.ledger, site.ledger)
+    # tlog-tiles: a full tile never changes; a partial one is replaced by a wider one.
+    return Response(body, content_type=TILE_CONTENT_TYPE, headers={"Cache-Control": tile.cache_control})
+
+
+def witnesses_json(ledger) -> list[dict]:
+    """The log's witnesses, for tools and for pages that show who cosigned (``data-witness-vkeys``)."""
+    return [{"id": w.record_id, "vkey": w.vkey, "url": w.url, "display_name": w.display_name, "status": w.status}
+            for w in ledger.witnesses()]
+
+
+def witness_vkeys(ledger) -> str:
+    """The active witnesses' verifier keys, space-separated: a claim page's ``data-witness-vkeys`` (docs/browser-verify.md)."""
+    return " ".join(w.vkey for w in ledger.witnesses(active_only=True))
 
 
 # --- the feed ------------------------------------------------------------------------
@@ -251,7 +315,7 @@ async def feed(datasette, request):
     add(root, "updated", rows[0]["created"] if rows else "1970-01-01T00:00:00Z")
     add(root, "link", rel="self", href=datasette.absolute_url(request, "/-/feed.atom"))
     add(root, "link", rel="alternate", href=datasette.absolute_url(request, "/"))
-    add(add(root, "author"), "name", _config(datasette).get("publisher") or origin)
+    add(add(root, "author"), "name", await site.publisher() or origin)
     for row in rows:
         entry = add(root, "entry")
         add(entry, "id", f"urn:fact-ledger:entry:{row['entry_hash']}")
@@ -280,7 +344,7 @@ async def robots(datasette):
     return Response.text("\n".join(lines) + "\n")
 
 
-# --- claim and source pages -------------------------------------------------------------
+# --- reader pages: claim, source, how to verify ---------------------------------------------
 
 def claim_path(claim_id: str) -> str:
     return "/claim/" + quote(claim_id.split(":", 1)[1], safe="")
@@ -310,12 +374,24 @@ def verify_command(base_url: str, claim_id: str, index: int, vkey: str) -> str:
             f"ledger verify {shlex.quote(claim_id)} --proof claim.tlog-proof --vkey {shlex.quote(vkey)}")
 
 
+def site_verify_command(base_url: str, vkey: str, since: Optional[str] = None) -> str:
+    """The shell command that verifies the whole published site against the log key."""
+    command = f"ledger verify {shlex.quote(base_url)} --vkey {shlex.quote(vkey)}"
+    return command + (f" --since {shlex.quote(since)}" if since else "")
+
+
+def _site_base(datasette, request) -> str:
+    """The site's own URL (with a trailing '/'), as the commands printed on its pages name it."""
+    return datasette.absolute_url(request, datasette.urls.path("/"))
+
+
 async def _rows(db, sql, params=None):
     return [dict(r) for r in await db.execute(sql, params or {})]
 
 
 async def _editors(db) -> dict:
-    return {r["signer"]: r for r in await _rows(db, "select signer, key_id, display_name, role, status from editors")}
+    return {r["signer"]: r for r in await _rows(
+        db, "select signer, key_id, display_name, role, status, registered_idx from editors")}
 
 
 def _checkpoint(ledger, index):
@@ -329,50 +405,172 @@ async def _record_row(db, table, record_id):
     return found[0] if found else None
 
 
-async def claim_page(datasette, request):
-    site = await ledger_site(datasette)
-    db, ledger = site.db, site.ledger
-    claim_id = "claim:" + request.url_vars["slug"]
-    claim = await _record_row(db, "claims", claim_id)
-    if claim is None:
-        return await _not_found(datasette, request, f"No claim {claim_id} in this ledger.")
-    editors = await _editors(db)
-    chain = await _rows(db, """select ch.position, ch.rel, s.* from claim_chain ch join sources s on s.id = ch.source_id
-                               where ch.claim_id = :id order by ch.position""", {"id": claim_id})
-    for link in chain:
-        link["path"] = source_path(link["id"])
-        link["url_link"] = http_url(link["url"])
-        link["archive_links"] = [u for u in map(http_url, _json_list(link["archives"])) if u]
-    versions = await _rows(db, "select * from claim_versions where claim_id = :id order by version", {"id": claim_id})
+async def _existing_ids(db, ids) -> set:
+    """Which of these claim and source IDs are in the ledger (so that only those become links)."""
+    wanted = json.dumps(sorted(set(ids)))
+    return {r["id"] for r in await _rows(db, """
+        select id from claims where id in (select value from json_each(:ids))
+        union all select id from sources where id in (select value from json_each(:ids))""", {"ids": wanted})}
+
+
+RECORD_ID = re.compile(rf"\b(?:claim|source):{SLUG}")
+
+
+def mentioned_ids(*texts) -> set:
+    """Claim and source IDs named in free texts (reasons, notes, explanations), trailing punctuation left out."""
+    found = set()
+    for text in texts:
+        for match in RECORD_ID.findall(text or ""):
+            found |= {match, match.rstrip(".-_")}
+    return found
+
+
+@pass_context
+def linked_ids(context, text):
+    """``text`` escaped, with each ID of a claim or source in the ledger made a link to its page."""
+    known = context.get("known_ids") or set()
+    out, at = [], 0
+    for match in RECORD_ID.finditer(text or ""):
+        record_id = match[0] if match[0] in known else match[0].rstrip(".-_")
+        if record_id not in known:
+            continue
+        path = claim_path(record_id) if record_id.startswith("claim:") else source_path(record_id)
+        out += [escape(text[at:match.start()]), Markup('<a href="{}">{}</a>').format(path, record_id)]
+        at = match.start() + len(record_id)
+    out.append(escape((text or "")[at:]))
+    return Markup("").join(out)
+
+
+def _chain_link(link: dict) -> dict:
+    link["path"] = source_path(link["id"])
+    link["url_link"] = http_url(link["url"])
+    link["archive_links"] = [u for u in map(http_url, _json_list(link["archives"])) if u]
+    return link
+
+
+# Text fields of a claim version that the history shows word by word (the rest as a list of changes).
+WORDED_FIELDS = (("text", "text", "Claim"), ("translation", "translation.text", "Translation"), ("quote", "quote.exact", "Quote"))
+_WORDED_CHANGE = re.compile(r"^(?:text|translation\.text|quote\.exact)(?::| added:| removed \(was )")
+
+
+def _version_changes(versions: list) -> None:
+    """Give each version after the first its word-by-word differences and its other changes."""
+    for previous, version in zip([None] + versions[:-1], versions):
+        version["word_diffs"] = [] if previous is None else [
+            {"label": label, "field": field, "pieces": word_diff(previous[column], version[column])}
+            for column, field, label in WORDED_FIELDS if previous[column] != version[column]]
+        version["other_changes"] = [str(c) for c in _json_list(version["changes"]) if not _WORDED_CHANGE.match(str(c))]
+
+
+def _history(versions: list, notices: list, editors: dict, ledger) -> list:
+    """Versions and notices in log order. A correction is told with the version it made, not twice."""
+    corrections = {n["id"] for n in notices if any(v["correction_id"] == n["id"] for v in versions)}
+    by_id = {n["id"]: n for n in notices}
+    _version_changes(versions)
     for v in versions:
-        v["change_list"] = [str(c) for c in _json_list(v["changes"])]
-        v["editor"] = editors.get(v["signer"])
-        v["checkpoint"] = _checkpoint(ledger, v["entry_idx"])
-    notices = await _rows(db, "select * from notices where target_id = :id order by entry_idx", {"id": claim_id})
+        v.update(item="version", editor=editors.get(v["signer"]), checkpoint=_checkpoint(ledger, v["entry_idx"]),
+                 correction=by_id.get(v["correction_id"]))
     for n in notices:
-        n["editor"] = editors.get(n["signer"])
+        n.update(item="notice", editor=editors.get(n["signer"]))
+    return sorted(versions + [n for n in notices if n["id"] not in corrections], key=lambda item: item["entry_idx"])
+
+
+async def _reviews(db, claim_id: str, versions: list, editors: dict) -> list:
+    """The claim's reviews, newest first: reviewer, evidence by title, and the claim version each one judged."""
     reviews = await _rows(db, "select * from reviews where claim_id = :id order by entry_idx desc", {"id": claim_id})
+    evidence_ids = {e for r in reviews for e in _json_list(r["evidence"]) if isinstance(e, str)}
+    titles = {s["id"]: s for s in await _rows(db, """select id, title, language from sources
+                                                     where id in (select value from json_each(:ids))""",
+                                              {"ids": json.dumps(sorted(evidence_ids))})}
     for r in reviews:
         r["editor"] = editors.get(r["signer"])
         r["url_link"] = http_url(r["url"])
-        r["evidence_list"] = [{"id": e, "path": source_path(e)} for e in _json_list(r["evidence"]) if isinstance(e, str) and ":" in e]
-    base = datasette.absolute_url(request, "/")
-    context = {
+        r["gloss"] = rating_gloss(r["rating"])
+        r["evidence_list"] = [dict(titles[e], path=source_path(e)) if e in titles else {"id": e, "title": e, "path": None}
+                              for e in _json_list(r["evidence"]) if isinstance(e, str)]
+        judged = [v for v in versions if v["entry_idx"] < r["entry_idx"]]
+        r["judged"] = judged[-1] if judged else None
+        r["newer_versions"] = [v for v in versions if v["entry_idx"] > r["entry_idx"]]
+    return reviews
+
+
+def _said_when(claim: dict, chain: list) -> Optional[dict]:
+    """When the claim was said: its own date, else the quoting source's publication date."""
+    if claim["claim_date"]:
+        return {"value": claim["claim_date"], "what": "said"}
+    source = chain[0] if chain else None
+    return {"value": source["published"], "what": "published"} if source and source["published"] else None
+
+
+async def _claim_context(datasette, request, site, claim: dict) -> dict:
+    db, ledger, claim_id = site.db, site.ledger, claim["id"]
+    editors = await _editors(db)
+    chain = [_chain_link(link) for link in await _rows(db, """
+        select ch.position, ch.rel, s.* from claim_chain ch join sources s on s.id = ch.source_id
+         where ch.claim_id = :id order by ch.position""", {"id": claim_id})]
+    versions = await _rows(db, "select * from claim_versions where claim_id = :id order by version", {"id": claim_id})
+    notices = await _rows(db, "select * from notices where target_id = :id order by entry_idx", {"id": claim_id})
+    for n in notices:
+        n["row_url"] = datasette.urls.row(db.name, "notices", tilde_encode(n["id"]))
+    reviews = await _reviews(db, claim_id, versions, editors)
+    for r in reviews:
+        r["row_url"] = datasette.urls.row(db.name, "reviews", tilde_encode(r["id"]))
+    verdict = next((r for r in reviews if r["id"] == claim["review_id"]), None)
+    texts = ([n["reason"] for n in notices] + [v["note"] for v in versions] + [r["explanation"] for r in reviews]
+             + [v["changes"] for v in versions])
+    base = _site_base(datasette, request)
+    return {
         "claim": claim,
+        "said_when": _said_when(claim, chain),
         "tags": [str(t) for t in _json_list(claim["tags"])],
         "signer": editors.get(claim["signer"]),
         "chain": chain,
-        "versions": versions,
-        "notices": notices,
-        "reviews": reviews,
+        "history": _history(versions, notices, editors, ledger),
+        "status_notice": notices[-1] if notices and claim["status"] != "active" else None,
+        "verdict": verdict,
+        "verdict_gloss": rating_gloss(claim["verdict"]),
+        "other_reviews": [r for r in reviews if r is not verdict],
+        "known_ids": await _existing_ids(db, mentioned_ids(*texts)),
         "checkpoint": _checkpoint(ledger, claim["entry_idx"]),
         "vkey": ledger.log_vkey,
+        "fingerprint": grouped_fingerprint(key_fingerprint(ledger.log_vkey)),
         "verify_command": verify_command(base, claim_id, claim["entry_idx"], ledger.log_vkey),
         "ledger_db": db.name,
         "row_url": datasette.urls.row(db.name, "claims", tilde_encode(claim_id)),
         "source_path": source_path,
     }
+
+
+async def claim_page(datasette, request):
+    site = await ledger_site(datasette)
+    claim = await _record_row(site.db, "claims", "claim:" + request.url_vars["slug"])
+    if claim is None:
+        return await _not_found(datasette, request, f"No claim claim:{request.url_vars['slug']} in this ledger.")
+    context = await _claim_context(datasette, request, site, claim)
     return Response.html(await datasette.render_template("ledger_claim.html", context, request=request))
+
+
+async def _source_claims(db, source_id: str) -> tuple[list, list]:
+    """Claims quoted from the source, and claims whose provenance chain reaches it further back."""
+    quoting = await _rows(db, """select id, text, language, verdict, verdict_label, status, quote from claims
+                                  where source_id = :id order by entry_idx""", {"id": source_id})
+    reaching = await _rows(db, """select c.id, c.text, c.language, c.verdict, c.verdict_label, c.status, ch.position
+                                    from claim_chain ch join claims c on c.id = ch.claim_id
+                                   where ch.source_id = :id and ch.position > 0 order by c.entry_idx""", {"id": source_id})
+    for c in quoting + reaching:
+        c["path"] = claim_path(c["id"])
+        c["gloss"] = rating_gloss(c["verdict"])
+    return quoting, reaching
+
+
+async def _source_links(db, source_id: str) -> tuple[list, list]:
+    links_out = await _rows(db, """select l.rel, l.note, l.target_id as id, s.title, s.type, s.language from source_links l
+                                   left join sources s on s.id = l.target_id where l.source_id = :id order by l.position""", {"id": source_id})
+    links_in = await _rows(db, """select l.rel, l.note, l.source_id as id, s.title, s.type, s.language from source_links l
+                                  left join sources s on s.id = l.source_id where l.target_id = :id order by l.source_id, l.position""", {"id": source_id})
+    for link in links_out + links_in:
+        link["path"] = source_path(link["id"])
+    return links_out, links_in
 
 
 async def source_page(datasette, request):
@@ -383,18 +581,8 @@ async def source_page(datasette, request):
     if source is None:
         return await _not_found(datasette, request, f"No source {source_id} in this ledger.")
     editors = await _editors(db)
-    links_out = await _rows(db, """select l.rel, l.note, l.target_id as id, s.title, s.type from source_links l
-                                   left join sources s on s.id = l.target_id where l.source_id = :id order by l.position""", {"id": source_id})
-    links_in = await _rows(db, """select l.rel, l.note, l.source_id as id, s.title, s.type from source_links l
-                                  left join sources s on s.id = l.source_id where l.target_id = :id order by l.source_id, l.position""", {"id": source_id})
-    for link in links_out + links_in:
-        link["path"] = source_path(link["id"])
-    quoting = await _rows(db, "select id, text, verdict, verdict_label, status, quote from claims where source_id = :id order by entry_idx", {"id": source_id})
-    reaching = await _rows(db, """select c.id, c.text, c.verdict, c.verdict_label, c.status, ch.position from claim_chain ch
-                                  join claims c on c.id = ch.claim_id where ch.source_id = :id and ch.position > 0
-                                  order by c.entry_idx""", {"id": source_id})
-    for c in quoting + reaching:
-        c["path"] = claim_path(c["id"])
+    links_out, links_in = await _source_links(db, source_id)
+    quoting, reaching = await _source_claims(db, source_id)
     notices = await _rows(db, "select * from notices where target_id = :id order by entry_idx", {"id": source_id})
     context = {
         "source": source,
@@ -406,11 +594,50 @@ async def source_page(datasette, request):
         "quoting": quoting,
         "reaching": reaching,
         "notices": notices,
+        "known_ids": await _existing_ids(db, mentioned_ids(source["description"], *[n["reason"] for n in notices])),
         "checkpoint": _checkpoint(site.ledger, source["entry_idx"]),
         "ledger_db": db.name,
         "row_url": datasette.urls.row(db.name, "sources", tilde_encode(source_id)),
     }
     return Response.html(await datasette.render_template("ledger_source.html", context, request=request))
+
+
+async def _example_claim(db) -> Optional[dict]:
+    """The claim the how-to-verify page uses in its example: the newest one that is not retracted."""
+    found = await _rows(db, """select id, text, language, entry_idx from claims
+                                where status != 'retracted' order by entry_idx desc limit 1""")
+    return found[0] if found else None
+
+
+async def how_to_verify(datasette, request):
+    try:
+        site = await ledger_site(datasette)
+    except NotFoundError as e:
+        return await _not_found(datasette, request, str(e))
+    ledger, base = site.ledger, _site_base(datasette, request)
+    example = await _example_claim(site.db)
+    latest = ledger.latest_checkpoint()
+    fingerprint = key_fingerprint(ledger.log_vkey)
+    context = {
+        "publisher": await site.publisher(),
+        "origin": ledger.origin,
+        "vkey": ledger.log_vkey,
+        "fingerprint": grouped_fingerprint(fingerprint),
+        "fingerprint_hex": fingerprint,
+        "base": base,
+        "size": ledger.size,
+        "checkpoint_size": latest[0] if latest else None,
+        "example": dict(example, path=claim_path(example["id"])) if example else None,
+        "commands": {
+            "fingerprint": f"curl -s {shlex.quote(base + '-/vkey')} | sha256sum",
+            "site": site_verify_command(base, ledger.log_vkey),
+            "save": f"curl -s {shlex.quote(base + '-/checkpoint')} > saved.checkpoint",
+            "since": site_verify_command(base, ledger.log_vkey, since="saved.checkpoint"),
+            "claim": verify_command(base, example["id"], example["entry_idx"], ledger.log_vkey) if example else None,
+        },
+        "ledger_db": site.db.name,
+    }
+    return Response.html(await datasette.render_template("how_to_verify.html", context, request=request))
 
 
 async def _not_found(datasette, request, message):
@@ -430,46 +657,78 @@ def register_routes():
         (r"^/-/entries\.jsonl$", entries_jsonl),
         (r"^/-/snapshots/(?P<sha256>[^/]*)$", snapshot),
         (r"^/-/ledger\.json$", ledger_json),
+        (r"^/-/tlog/checkpoint$", tlog_checkpoint),
+        (r"^/-/tlog/tile/(?P<path>.+)$", tlog_tile),
         (r"^/-/feed\.atom$", feed),
         (r"^/robots\.txt$", robots),
         (rf"^/claim/(?P<slug>{SLUG})$", claim_page),
         (rf"^/source/(?P<slug>{SLUG})$", source_page),
+        (r"^/how-to-verify$", how_to_verify),
     ]
 
 
 # --- the home page, cells, CSS, search functions -----------------------------------------
 
-@hookimpl
-def extra_template_vars(template, datasette, request):
-    if template != "index.html":
-        return {}
+async def _home(site) -> dict:
+    """The home page's ledger: publisher, size, latest checkpoint, log key, newest claims, counts."""
+    ledger = site.ledger
+    newest = await _rows(site.db, """select id, text, language, translation, translation_language, verdict,
+                                            verdict_label, status, source_id, source_title, created
+                                     from claims order by entry_idx desc limit 10""")
+    for c in newest:
+        c["path"] = claim_path(c["id"])
+        c["gloss"] = rating_gloss(c["verdict"])
+    counts = {t: (await site.db.execute(f"select count(*) from {t}")).first()[0]
+              for t in ("claims", "sources", "reviews", "notices", "editors")}
+    latest = ledger.latest_checkpoint()
+    return {
+        "db": site.db.name,
+        "origin": ledger.origin,
+        "size": ledger.size,
+        "vkey": ledger.log_vkey,
+        "fingerprint": grouped_fingerprint(key_fingerprint(ledger.log_vkey)),
+        "checkpoint": latest[1] if latest else None,
+        "checkpoint_size": latest[0] if latest else None,
+        "newest": newest,
+        "counts": counts,
+        "publisher": await site.publisher(),
+    }
 
-    async def home():
+
+async def _site_nav(datasette, site) -> dict:
+    """What every page's header and footer show: the site, who publishes it, where readers and auditors go."""
+    return {
+        "title": datasette.metadata("title") or "Fact ledger",
+        "publisher": await site.publisher(),
+        "db": site.db.name,
+        "license": datasette.metadata("license"),
+        "license_url": http_url(datasette.metadata("license_url")),
+    }
+
+
+@hookimpl
+def extra_template_vars(template, datasette):
+    async def variables():
         try:
             site = await ledger_site(datasette)
         except NotFoundError:
-            return {"ledger": None}
-        ledger = site.ledger
-        newest = await _rows(site.db, """select id, text, translation, verdict, verdict_label, status, source_title, created
-                                         from claims order by entry_idx desc limit 10""")
-        for c in newest:
-            c["path"] = claim_path(c["id"])
-        counts = {t: (await site.db.execute(f"select count(*) from {t}")).first()[0]
-                  for t in ("claims", "sources", "reviews", "notices", "editors")}
-        latest = ledger.latest_checkpoint()
-        return {"ledger": {
-            "db": site.db.name,
-            "origin": ledger.origin,
-            "size": ledger.size,
-            "vkey": ledger.log_vkey,
-            "checkpoint": latest[1] if latest else None,
-            "checkpoint_size": latest[0] if latest else None,
-            "newest": newest,
-            "counts": counts,
-            "publisher": _config(datasette).get("publisher"),
-        }}
+            return {"ledger": None} if template == "index.html" else {}
+        found = {"site_nav": await _site_nav(datasette, site)}
+        if template == "index.html":
+            found["ledger"] = await _home(site)
+        return found
 
-    return home
+    return variables
+
+
+@hookimpl
+def prepare_jinja2_environment(env):
+    # Filters the reader pages' templates use (ledger.readable decides how values read).
+    env.filters.update({
+        "dir_of": text_direction, "readable_url": readable_url, "readable_date": readable_date,
+        "readable_time": readable_time, "gloss": rating_gloss, "linked_ids": linked_ids,
+        "claim_path": claim_path, "source_path": source_path,
+    })
 
 
 @hookimpl
@@ -495,6 +754,60 @@ def _link(path, record_id, text, prefix):
     if not (isinstance(record_id, str) and record_id.startswith(prefix)):
         return None
     return Markup('<a href="{}">{}</a>').format(path(record_id), text)
+
+
+# --- auditor tables: a facet that counts what is not set -----------------------------------------
+
+class FacetWithNull(Facet):
+    """A column facet that counts NULL too, under a label: the claims' verdict facet shows "not yet rated".
+
+    Datasette's column facet leaves NULL out (``where col is not null``), so a
+    table's verdict facet said nothing of the claims nobody has reviewed yet.
+    Configured in metadata.json as ``{"with_null": {"column": "verdict",
+    "null_label": "not yet rated"}}``; the NULL value toggles ``?verdict__isnull=1``.
+    Counting NULL costs nothing more: the column's index holds the NULLs too.
+    """
+
+    type = "with_null"
+
+    async def facet_results(self):
+        results, timed_out = [], []
+        pairs = self.get_querystring_pairs()
+        for source_and_config in self.get_configs():
+            config = source_and_config["config"]
+            column = config["column"]
+            sql = (f"select {escape_sqlite(column)} as value, count(*) as count from ({self.sql}) "
+                   f"group by value order by count desc, value limit {self.get_facet_size() + 1}")
+            try:
+                rows = (await self.ds.execute(self.database, sql, self.params, truncate=False,
+                                              custom_time_limit=self.ds.setting("facet_time_limit_ms"))).rows
+            except QueryInterrupted:
+                timed_out.append(column)
+                continue
+            results.append({
+                "name": column, "type": "column", "hideable": source_and_config["source"] != "metadata",
+                "toggle_url": self.ds.urls.path(path_with_removed_args(self.request, {"_facet_with_null": column})),
+                "results": [self._value(column, row, config.get("null_label", "none"), pairs) for row in rows[:self.get_facet_size()]],
+                "truncated": len(rows) > self.get_facet_size(),
+            })
+        return results, timed_out
+
+    def _value(self, column, row, null_label, pairs) -> dict:
+        key, value = (f"{column}__isnull", "1") if row["value"] is None else (column, str(row["value"]))
+        selected = (key, value) in pairs
+        toggle = path_with_removed_args(self.request, {key: value}) if selected else path_with_added_args(self.request, {key: value})
+        return {"value": row["value"], "label": null_label if row["value"] is None else row["value"], "count": row["count"],
+                "toggle_url": self.ds.absolute_url(self.request, self.ds.urls.path(toggle)), "selected": selected}
+
+
+@hookimpl
+def register_facet_classes():
+    # Datasette's plugin manager is one per process. When two copies of this file
+    # are loaded (publish/plugin.py and a bundle's plugins/fact_ledger.py, as the
+    # tests do), only the first copy's facet counts: else every table would show
+    # its verdict facet twice.
+    first = next((plugin for _, plugin in pm.list_name_plugin() if hasattr(plugin, "FacetWithNull")), None)
+    return [FacetWithNull] if first is None or first.FacetWithNull is FacetWithNull else []
 
 
 @hookimpl
@@ -583,7 +896,8 @@ def _without_repeated_facets(datasette, scope):
     except KeyError:
         return scope
     configured = datasette.metadata("facets", database=database, table=tilde_decode(match[2]), fallback=False) or []
-    defaults = {facet for facet in configured if isinstance(facet, str)}
+    # A column facet, or one counting NULL too (FacetWithNull), counts the same column as "?_facet=".
+    defaults = {facet_column(facet) for facet in configured if isinstance(facet, str) or FacetWithNull.type in facet}
     pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
     kept = [(key, value) for key, value in pairs if not (key == "_facet" and value in defaults)]
     if len(kept) == len(pairs):

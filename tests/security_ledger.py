@@ -3,18 +3,26 @@
 ``build_full_ledger(path)`` appends, in many batches (so there are many
 checkpoints): the log key, three editor keys (one revoked later), sources
 with text snapshots and typed links, claims anchored to quotes in those
-snapshots, reviews, revisions, corrections, retractions and, when the
-``ratingmap`` kind exists, a rating map and its revision. Everything is
+snapshots, reviews, revisions, corrections, retractions, a rating map and
+its revision, and two witnesses (one removed later) whose cosignatures of
+the checkpoints after they were added are stored (made in process, by
+witnesses in folders beside the ledger, with a fixed clock). Everything is
 deterministic (fixed seeds and timestamps), so two builds are byte-identical.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import itertools
+import shutil
+from pathlib import Path
 
 from ledger.api import Ledger
+from ledger.cosignature import Cosignature, CosignatureSigner, parse_signature_lines_untrusted
 from ledger.note import Signer
 from ledger.schema import RECORD_KINDS
+from ledger.witness import Witness, format_add_checkpoint, init
 
 T = "2024-05-01T10:00:00Z"
 ORIGIN = "security.fact-ledger.example/log"
@@ -22,6 +30,8 @@ LOG = Signer.from_seed(ORIGIN, b"\x51" * 32)
 ANA = Signer.from_seed("ana@security.example", b"\x52" * 32)
 BOB = Signer.from_seed("bob@security.example", b"\x53" * 32)
 MIHAI = Signer.from_seed("mihai@security.example", b"\x54" * 32)
+WITNESSES = (CosignatureSigner(Signer.from_seed("w1.security.example", b"\x55" * 32)),
+             CosignatureSigner(Signer.from_seed("w2.security.example", b"\x56" * 32)))
 SNAPSHOT_SOURCES = 12
 SOURCES = 30
 CLAIMS = 80
@@ -34,6 +44,34 @@ def snapshot_text(s: int) -> str:
 
 def quote_of(s: int, k: int) -> str:
     return f"valoarea elementului {k} a fost de {k * 7} unități"
+
+
+def _add_witnesses(ledger: Ledger, path: Path) -> None:
+    """Two witnesses, each cosigning every checkpoint from the one that adds it; the second is removed later."""
+    clock = itertools.count(1714557600)  # T, then one second per cosignature
+    witnesses = []
+    for signer in WITNESSES:
+        directory = path.parent / f"{path.stem}-{signer.name}"
+        shutil.rmtree(directory, ignore_errors=True)
+        init(directory, signer.name, None, signer=signer)
+        witnesses.append(Witness(directory, [LOG.vkey], clock=lambda: next(clock)))
+        ledger.add_witness(signer.vkey, f"https://{signer.name}/", LOG, display_name=f"Witness {signer.name}")
+        _cosign(ledger, witnesses)
+    ledger.append([{"kind": "source", "id": "source:witnessed", "created": T, "type": "other", "title": "Witnessed"}], ANA, LOG)
+    _cosign(ledger, witnesses)
+    ledger.remove_witness(WITNESSES[1].vkey, "operator retired it", LOG)
+    _cosign(ledger, witnesses[:1])
+
+
+def _cosign(ledger: Ledger, witnesses: list) -> None:
+    size, note = ledger.latest_checkpoint()
+    for witness in witnesses:
+        old = max((row[0] for row in witness.cosigned(LOG.name)), default=0)
+        proof = [base64.b64decode(h) for h in ledger.prove_consistency(old)["hashes"]] if 0 < old < size else []
+        answer = witness.add_checkpoint(format_add_checkpoint(old, proof, note))
+        assert answer.status == 200, answer
+        ledger.add_cosignatures(size, [Cosignature.from_note_signature_untrusted(s)
+                                       for s in parse_signature_lines_untrusted(answer.body)])
 
 
 def _key(signer, key_id, name):
@@ -111,6 +149,8 @@ def build_full_ledger(path, *, with_change=None) -> Ledger:
                          {"label": "Adevărat", "normalized": "true", "language": "ro"}]}], ANA)
         add([ledger.revision("ratingmap:desk", "Added a label", labels=[{"label": "Fals", "normalized": "false", "language": "ro"},
                                                                          {"label": "Înșelător", "normalized": "misleading", "language": "ro"}])], ANA)
+    if "witness" in RECORD_KINDS:
+        _add_witnesses(ledger, Path(path))
     # Mihai's key is revoked; what he signed before stays valid.
     add([ledger.revision("key:mihai", "Revoked: laptop lost", status="revoked", reason="laptop lost")], LOG)
     add([{"kind": "claim", "id": f"claim:late{c}", "created": T, "text": f"late claim {c}", "language": "en", "source": "source:s20"}

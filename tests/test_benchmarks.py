@@ -11,7 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-ROWS = ("1. bulk append", "2. verify", "3. proofs", "4. site", "5. CLI", "5. disk")
+ROWS = ("1. bulk append", "2. verify", "3. proofs", "4. site", "5. CLI", "5. disk", "6. witnesses", "7. tiles", "8. monitor",
+        "9. import")
 SITE_PAGES = ("home", "claim page", "table page", "facet", "rare-term search", "common-term search",
               "ranked common-term search", "table search, common term")
 
@@ -21,7 +22,8 @@ def test_benchmark_command_writes_a_well_formed_table(tmp_path):
     pytest.importorskip("datasette")
     out = tmp_path / "RESULTS.md"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--size", "150", "--big", "400", "--requests", "3", "--samples", "3", "--out", str(out)],
+        [sys.executable, "-m", "benchmarks", "--size", "150", "--big", "400", "--requests", "3", "--samples", "3", "--feed", "200",
+         "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -33,6 +35,7 @@ def test_benchmark_command_writes_a_well_formed_table(tmp_path):
     assert {row[0] for row in rows} == set(ROWS)
     assert [row[1].split(" at ")[0] for row in rows if row[0] == "4. site"] == list(SITE_PAGES)
     assert {row[1].split(" proof")[0] for row in rows if row[0] == "3. proofs"} == {"inclusion", "consistency"}
+    assert [row[1].split(" of ")[0] for row in rows if row[0] == "9. import"] == ["`ledger import`", "the same feed again, 5%"]
     assert all(row[6] in ("met", "**missed**", "—") for row in rows)
 
     report = out.read_text(encoding="utf-8")

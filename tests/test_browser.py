@@ -51,7 +51,7 @@ def page(browser):
 def test_search_then_claim_page_shows_chain_and_history(servers, page, tmp_path):
     base = servers["demo"]
     page.goto(base + "/")
-    assert page.locator("pre.note").inner_text().startswith("demo.fact-ledger.example/log\n")
+    assert page.locator("pre.note").text_content().startswith("demo.fact-ledger.example/log\n")
     page.fill("input[name=q]", "microelectronica")
     page.click("form.ledger-search button")
     page.wait_for_url("**/demo/newest_matches?q=microelectronica*")
@@ -65,7 +65,8 @@ def test_search_then_claim_page_shows_chain_and_history(servers, page, tmp_path)
     page.screenshot(path=str(tmp_path / "claim.png"), full_page=True)
     page.goto(base + "/claim/ro-imports-q4-2023-70pct")
     assert page.locator(".notice-corrected").is_visible()
-    assert page.locator("ol.history > li").count() >= 3
+    assert page.locator("ol.history > li").count() == 2  # version 2 tells its correction: no separate notice
+    assert page.locator("ol.history del").inner_text() == "billion" and page.locator("ol.history ins").inner_text() == "million"
     page.screenshot(path=str(tmp_path / "corrected.png"), full_page=True)
     assert page.csp_errors == []
 

@@ -31,7 +31,7 @@ def test_cli_imports_only_click_and_errors():
     loaded = loaded_after("import ledger.cli")
     ledger_modules = {m for m in loaded if m.startswith("ledger.")}
     assert ledger_modules == {"ledger.cli", "ledger.cli.group", "ledger.cli.keys", "ledger.cli.records", "ledger.cli.reading",
-                              "ledger.cli.site", "ledger.errors"}
+                              "ledger.cli.site", "ledger.cli.witness", "ledger.cli.monitor", "ledger.errors"}
     assert not {m for m in loaded if m.split(".")[0] in ("datasette", "sqlite_utils", "jsonschema")}
 
 

@@ -26,8 +26,8 @@ def _fresh_ledger(path: Path) -> Path:
     return path
 
 
-def _export(run, db, fmt, out):
-    result = run("export", db, "--format", fmt, "-o", out)
+def _export(run, db, fmt, out, *extra):
+    result = run("export", db, "--format", fmt, "-o", out, *extra)
     assert result.exit_code == 0, result.stderr
     return json.loads(Path(out).read_text(encoding="utf-8"))
 
@@ -84,7 +84,8 @@ def test_claimreview_nodes(run, imported, tmp_path):
     graph = _export(run, imported, "claimreview", tmp_path / "a.json")["@graph"]
     node = next(n for n in graph if n.get("url") == "https://factcheck.example.org/2024/04/microchips")
     assert node["author"] == {"@type": "Organization", "name": "Example Fact Check Desk", "url": "https://factcheck.example.org/"}
-    assert node["reviewRating"] == {"@type": "Rating", "alternateName": "Pants on Fire!", "ratingValue": 1, "bestRating": 6, "worstRating": 1}
+    assert node["reviewRating"] == {"@type": "Rating", "alternateName": "Pants on Fire!", "name": "Pants on Fire!",
+                                    "ratingValue": 1, "bestRating": 6, "worstRating": 1}
     item = node["itemReviewed"]
     assert item["author"] == {"@type": "Person", "name": "Jane Blogger", "url": "https://social.example.com/@jane"}
     assert item["firstAppearance"]["archivedAt"].startswith("https://web.archive.org/")
@@ -212,3 +213,108 @@ def test_bundle_of_an_imported_ledger_verifies_with_only_the_package(run, import
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert proc.stdout.endswith("OK: every check holds.\n")
+
+
+# --- issue 15: the export as Google and aggregators read it, and read back by this ledger -----------
+BASE = "https://facts.desk.example"
+# Google's ClaimReview structured-data documentation (developers.google.com/search/docs/appearance/
+# structured-data/factcheck, "Structured data type definitions"): what each node must and should have.
+GOOGLE_REQUIRED = {"ClaimReview": ("claimReviewed", "reviewRating", "url"), "Rating": ("alternateName",)}
+GOOGLE_RECOMMENDED = {"ClaimReview": ("author", "datePublished", "itemReviewed"),
+                      "Claim": ("author", "datePublished", "appearance", "firstAppearance"),
+                      "Rating": ("bestRating", "name", "ratingValue", "worstRating")}
+
+
+def _missing(node: dict, fields) -> list[str]:
+    return [field for field in fields if node.get(field) in (None, "", [], {})]
+
+
+def test_claimreview_has_what_google_requires(run, demo_db, imported, tmp_path):
+    # Red on main: no url on the desk's own reviews, and the author of imported ones was the desk.
+    for db in (demo_db, imported):
+        graph = _export(run, db, "claimreview", tmp_path / f"{db.stem}.json", "--base-url", BASE)["@graph"]
+        assert graph
+        for node in graph:
+            assert node["@type"] == "ClaimReview" and _missing(node, GOOGLE_REQUIRED["ClaimReview"]) == [], node.get("url")
+            assert _missing(node["reviewRating"], GOOGLE_REQUIRED["Rating"]) == []
+            assert node["url"].startswith("https://") and node["itemReviewed"]["@type"] == "Claim"
+            assert "name" in node.get("author", {"name": "(the feed named no publisher)"})
+    demo = _export(run, demo_db, "claimreview", tmp_path / "demo-again.json", "--base-url", BASE)["@graph"]
+    for node in demo:  # the desk's own reviews have every recommended field but the numbers they do not give
+        assert _missing(node, GOOGLE_RECOMMENDED["ClaimReview"]) == []
+        assert _missing(node["itemReviewed"], GOOGLE_RECOMMENDED["Claim"]) == []
+        assert node["url"] == f"{BASE}/claim/{node['identifier'].split(':', 1)[1]}"
+        assert node["author"] == {"@type": "Organization", "name": "Demo fact-ledger log", "url": BASE + "/"}
+
+
+def test_claimreview_carries_an_appearance_for_every_source_link(run, demo_db, tmp_path):
+    graph = _export(run, demo_db, "claimreview", tmp_path / "demo.json", "--base-url", BASE)["@graph"]
+    with Ledger.open(demo_db) as ledger:
+        claim = ledger.current("claim:ro-microelectronics-90pct").record
+        source = ledger.current(claim.source).record
+        translated = [link.source for link in source.links if link.rel == "translation-of"]
+        original = ledger.current(translated[0]).record
+    node = next(n for n in graph if n["identifier"] == "review:ro-microelectronics-90pct")
+    appearances = node["itemReviewed"]["appearance"]
+    assert appearances[0] == node["itemReviewed"]["firstAppearance"]
+    assert appearances[0]["archivedAt"] == f"{BASE}/-/snapshots/{source.snapshot.sha256}"
+    assert [a.get("headline") for a in appearances] == [source.title, original.title]
+
+
+def test_own_export_imports_to_nothing(run, demo_db, tmp_path, file_hash):
+    # Red on main: a duplicate claim and review, its own labels unrated.
+    keys = tmp_path / "demo-keys"
+    for name, extra in (("without.json", ()), ("with-base.json", ("--base-url", BASE))):
+        _export(run, demo_db, "claimreview", tmp_path / name, *extra)
+        before = file_hash(demo_db)
+        result = run("import", demo_db, tmp_path / name, "--format", "claimreview", "--key", keys / "ana.key",
+                     "--log-key", keys / "log.key", "--json")
+        assert result.exit_code == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert (report["created"], report["updated"], report["refused"], report["unrated"]) == ([], [], [], []), name
+        assert len(report["unchanged"]) == 2 * report["items"]  # each review and its claim
+        assert file_hash(demo_db) == before
+
+
+def test_own_review_changed_in_the_file_is_refused(run, demo_db, tmp_path):
+    path = tmp_path / "changed.json"
+    document = _export(run, demo_db, "claimreview", path)
+    document["@graph"][0]["reviewRating"]["alternateName"] = "Fals"
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    keys = tmp_path / "demo-keys"
+    result = run("import", demo_db, path, "--key", keys / "ana.key", "--log-key", keys / "log.key", "--json")
+    report = json.loads(result.stdout)
+    review_id = document["@graph"][0]["identifier"]
+    assert report["refused"] == [{"at": '$["@graph"][0]', "reason": f"{review_id} is this ledger's own review, and the file "
+                                  "changes its rating.label: an import never changes the desk's own records (use 'ledger revise')"}]
+
+
+def test_claimreview_node_of_one_review_is_the_exports(run, demo_db, tmp_path):
+    from ledger.interop.claimreview_export import claimreview_node
+
+    graph = _export(run, demo_db, "claimreview", tmp_path / "demo.json", "--base-url", BASE)["@graph"]
+    with Ledger.open(demo_db) as ledger:
+        for node in graph:
+            assert claimreview_node(ledger, node["identifier"], BASE) == {"@context": "https://schema.org", **node}
+    keys = tmp_path / "demo-keys"
+    retracted = graph[0]["identifier"]
+    assert run("retract", demo_db, retracted, "--key", keys / "ana.key", "--log-key", keys / "log.key",
+               "--reason", "withdrawn").exit_code == 0
+    with Ledger.open(demo_db) as ledger:
+        assert claimreview_node(ledger, retracted, BASE) is None
+
+
+def test_a_datafeed_of_the_ledgers_own_nodes_reads_back_to_nothing(run, demo_db, tmp_path):
+    # Issue 18's /-/claimreview.json: a schema.org DataFeed of claimreview_node, one DataFeedItem each.
+    from ledger.interop.claimreview_export import claimreview_node
+
+    with Ledger.open(demo_db) as ledger:
+        nodes = [claimreview_node(ledger, h.id, BASE) for h in ledger.heads("review")]
+    feed = {"@context": "https://schema.org", "@type": "DataFeed",
+            "dataFeedElement": [{"@type": "DataFeedItem", "item": node} for node in nodes if node]}
+    path = tmp_path / "claimreview.json"
+    path.write_text(json.dumps(feed, ensure_ascii=False), encoding="utf-8")
+    keys = tmp_path / "demo-keys"
+    result = run("import", demo_db, path, "--key", keys / "ana.key", "--log-key", keys / "log.key", "--json")
+    report = json.loads(result.stdout)
+    assert (report["shape"], report["created"], report["updated"], report["refused"]) == ("a schema.org DataFeed", [], [], [])

@@ -2,6 +2,9 @@
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,7 +53,7 @@ def test_claimreview_fields_land_where_docs_say(run, ledger_db, editor_key_file)
     url = "https://factcheck.example.org/2024/04/microchips"
     review = _current(ledger_db, f"review:cr-{_hex(url)}")
     assert review["rating"] == {"label": "Pants on Fire!", "label_language": "en", "normalized": "false", "value": 1, "best": 6, "worst": 1}
-    assert review["reviewed"] == "2024-04-14" and review["url"] == url
+    assert review["reviewed"] == "2024-04-14T09:30:00+00:00" and review["url"] == url  # the time as the feed gave it
     assert review["explanation"] == "Customs data analysed by researchers show about 90%, not all."
     claim = _current(ledger_db, review["claim"])
     assert claim["text"] == "China supplies 100% of Russia's microchips." and claim["language"] == "en"
@@ -130,7 +133,7 @@ def test_dry_run_appends_nothing(run, ledger_db, editor_key_file, file_hash):
     before = file_hash(ledger_db)
     result = _import(run, ledger_db, CLAIMREVIEW, "claimreview", editor_key_file, "--dry-run")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith("Dry run: claimreview-graph.json (claimreview)\n  Would create 33 records")
+    assert result.stdout.startswith("Dry run: claimreview-graph.json (claimreview, JSON-LD with an @graph)\n  Would create 33 records")
     assert 'REFUSED $["@graph"][9]: no claimReviewed: the text of the claim is required' in result.stdout
     assert "unrated $[\"@graph\"][7]: label 'Ceva ciudat' is not in the rating map" in result.stdout
     assert file_hash(ledger_db) == before
@@ -140,7 +143,7 @@ def test_factcheck_api_import(run, ledger_db, editor_key_file):
     report = _json_report(run, ledger_db, FACTCHECK, "factcheck-api", editor_key_file)
     assert report["refused"] == [
         {"at": "$.claims[2]", "reason": "no claimReview: a claim without a review has no verdict to import"},
-        {"at": "$.claims[3].claimReview[0]", "reason": "reviewRating has no alternateName (textualRating): the desk's own label is required"},
+        {"at": "$.claims[3].claimReview[0]", "reason": "no textualRating: the desk's own label is required"},
     ]
     es = _current(ledger_db, f"review:cr-{_hex('https://verificador.example.es/2024/microelectronica')}")
     de = _current(ledger_db, f"review:cr-{_hex('https://faktencheck.example.de/mikroelektronik')}")
@@ -221,10 +224,12 @@ def test_large_file_is_one_atomic_batch(run, ledger_db, editor_key_file, tmp_pat
 
 
 BAD_INPUTS = [
-    ("not-json.json", b"{not json", "claimreview", "Error: not-json.json is not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+    ("not-json.json", b"{not json", "claimreview", "Error: not-json.json is not valid JSON: expected a member name in double quotes at line 1 column 2"),
     ("latin1.json", "{\"claimReviewed\": \"Faux\xe9\"}".encode("latin-1"), "claimreview", "Error: latin1.json is not UTF-8 text: invalid continuation byte at byte 23"),
     ("empty.json", b"[]", "claimreview", "Error: empty.json: no ClaimReview found; is --format right?"),
-    ("wrong-shape.json", b'{"items": []}', "factcheck-api", "Error: $: not the Fact Check Tools API shape: expected an object with a 'claims' array"),
+    ("wrong-shape.json", b'{"items": []}', "factcheck-api",
+     "Error: wrong-shape.json: no Fact Check Tools API claims found ($: not a Fact Check Tools API claim (an object with 'text' "
+     "and 'claimReview') or response (an object with a 'claims' array)); is --format right?"),
     ("all-refused.json", b'[{"@type": "ClaimReview", "url": "https://x.example/1"}]', "claimreview",
      "Error: nothing to import from {path}: every record was refused"),
 ]
@@ -249,10 +254,12 @@ def test_wrong_passphrase_changes_nothing(run, ledger_db, editor_key_file, file_
     assert file_hash(ledger_db) == before
 
 
-def test_missing_format_is_a_usage_error(run, ledger_db, editor_key_file):
-    result = run("import", ledger_db, CLAIMREVIEW, "--key", editor_key_file)
-    assert result.exit_code == 1
-    assert result.stderr.startswith("Error: Missing option '--format'")
+def test_format_is_detected_when_not_given(run, ledger_db, editor_key_file):
+    result = run("import", ledger_db, CLAIMREVIEW, "--key", editor_key_file, "--dry-run", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["format"], report["shape"], report["detected"]) == ("claimreview", "JSON-LD with an @graph", True)
+    assert len(report["created"]) == 33
 
 
 def test_retracted_claim_is_not_reviewed_again(run, ledger_db, editor_key_file, tmp_path):
@@ -265,3 +272,56 @@ def test_retracted_claim_is_not_reviewed_again(run, ledger_db, editor_key_file, 
     path.write_text(json.dumps(data, ensure_ascii=False))
     report = _json_report(run, ledger_db, path, "claimreview", editor_key_file)
     assert {"at": '$["@graph"][3]', "reason": f"review:cr-{_hex('https://verificat.example.ro/alta')}: claim {ro['claim']} was retracted in this ledger"} in report["refused"]
+
+
+def _big_feed(path, reviews: int):
+    body = "Customs data analysed by researchers show about 90%, not all. " * 60
+    with open(path, "w", encoding="utf-8") as f:
+        f.write('{"@context": "https://schema.org", "@graph": [\n')
+        for i in range(reviews):
+            node = {"@type": "ClaimReview", "url": f"https://desk.example/check/{i}", "claimReviewed": f"Claim number {i}",
+                    "inLanguage": "en", "author": {"@type": "Organization", "name": "Desk"}, "reviewBody": body,
+                    "reviewRating": {"@type": "Rating", "alternateName": "False"}}
+            f.write(("," if i else "") + json.dumps(node) + "\n")
+        f.write("]}\n")
+
+
+def _peak_rss(*args) -> int:
+    """The peak resident memory, in bytes, of ``python -m ledger ARGS`` (Linux: ru_maxrss is in KiB)."""
+    proc = subprocess.Popen([sys.executable, "-m", "ledger", *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, proc.stderr.read()
+    return usage.ru_maxrss * 1024
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB is Linux's")
+def test_import_memory_follows_the_batch_not_the_file(ledger_db, tmp_path):
+    # Red on main: the whole file is parsed into memory (its peak grows by several times the file).
+    small, big = tmp_path / "small.json", tmp_path / "big.json"
+    _big_feed(small, 1500)
+    _big_feed(big, 6000)
+    peaks = [_peak_rss("import", ledger_db, path, "--format", "claimreview", "--dry-run", "--json") for path in (small, big)]
+    growth, more_file = peaks[1] - peaks[0], big.stat().st_size - small.stat().st_size
+    # What grows is a few hundred bytes a record (its ID, where it is in the file and in the batch): the records
+    # themselves wait in a temporary file, and the file is read a piece at a time.
+    assert more_file > 15_000_000 and growth < more_file / 4, (more_file, growth)
+
+
+def test_an_import_that_fails_at_its_append_changes_nothing_and_names_the_item(ledger_db, file_hash):
+    # Between planning and appending, another editor takes an ID the plan creates: the whole batch is refused.
+    from conftest import TEST_EDITOR, TEST_ORIGIN, test_signer
+    from ledger.errors import RecordError
+    from ledger.interop.importer import plan_import
+
+    editor, log = test_signer(TEST_EDITOR), test_signer(TEST_ORIGIN)
+    with Ledger.open(ledger_db) as ledger, plan_import(ledger, CLAIMREVIEW.read_bytes(), "graph.json") as plan:
+        records = [json.loads(text.text) for text in plan.records]
+        n, taken = next((i, r) for i, r in enumerate(records) if r["id"].startswith("source:cr-review-"))
+        ledger.append([{"kind": "source", "id": taken["id"], "type": "other", "title": "Someone else's"}], editor, log)
+        before = file_hash(ledger_db)
+        with pytest.raises(RecordError) as e:
+            plan.append(ledger, editor, log)
+        assert file_hash(ledger_db) == before
+        assert str(e.value).startswith(f"record {n + 1} (graph.json {plan.records.origin(n)}): ")
+        assert plan.records.origin(n) == '$["@graph"][0]' and "already exists" in str(e.value)

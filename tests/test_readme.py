@@ -44,6 +44,9 @@ def test_walkthrough_runs_as_written(tmp_path):
     chain = sqlite3.connect(tmp_path / "desk.db").execute(
         "SELECT source_id FROM claim_chain WHERE claim_id = 'claim:microelectronics-90' ORDER BY position").fetchall()
     assert [c[0] for c in chain] == ["source:ro-article", "source:ap-report", "source:us-officials", "source:us-assessment"]
+    # The publisher readers see on the site: the log key's display name, given at `ledger init`.
+    publisher = sqlite3.connect(tmp_path / "desk.db").execute("SELECT display_name FROM editors WHERE role = 'log'").fetchone()
+    assert publisher == ("Example Fact-Check Desk",)
 
 
 def test_library_example_runs_as_written(tmp_path):

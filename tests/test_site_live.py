@@ -1,13 +1,23 @@
-"""The verify command printed on a claim page, run as printed against a real `ledger serve` on 127.0.0.1."""
+"""Every command the site prints, run as printed against a real `ledger serve` on 127.0.0.1.
+
+The claim page's verify command is also run on altered proof bytes; the
+how-to-verify page's sample outputs are checked against what its commands
+really print (… stands for what varies), OK against the demo and FAILED
+against a copy of it whose claims row was changed in place.
+"""
 
 import base64
 import html
 import json
+import os
 import re
 import shlex
+import shutil
+import sqlite3
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 import rfc8785
@@ -21,12 +31,23 @@ CLAIM = "claim:ro-microelectronics-90pct"
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """(base URL, the served demo ledger opened read-only)."""
+def served(tmp_path_factory):
+    """The demo served, and a copy of it whose claims row text was changed in place, served too."""
     tmp = tmp_path_factory.mktemp("site-live")
     build_demo(tmp / "demo.db", tmp / "keys").close()
-    with ledger_server(tmp / "demo.db") as base, Ledger.open(tmp / "demo.db", readonly=True) as ledger:
-        yield base, ledger
+    shutil.copyfile(tmp / "demo.db", tmp / "altered.db")
+    with sqlite3.connect(tmp / "altered.db") as conn:
+        conn.execute("UPDATE claims SET text = 'Altered.' WHERE id = ?", (CLAIM,))
+    conn.close()
+    with ledger_server(tmp / "demo.db") as base, ledger_server(tmp / "altered.db") as altered, \
+            Ledger.open(tmp / "demo.db", readonly=True) as ledger:
+        yield {"base": base, "altered": altered, "ledger": ledger}
+
+
+@pytest.fixture(scope="module")
+def site(served):
+    """(base URL, the served demo ledger opened read-only)."""
+    return served["base"], served["ledger"]
 
 
 def fetch(url: str) -> bytes:
@@ -130,3 +151,74 @@ def test_the_printed_verify_command_fails_on_altered_proof_bytes(site, tmp_path,
     assert result.stderr.startswith(error.format(signer=signer)), result.stderr
     if "computed root" in error:
         assert result.stderr.endswith(f", expected {root.hex()}\n"), result.stderr
+
+
+# --- every command on every page -----------------------------------------------------------------------
+
+PRE = re.compile(r'<pre class="(command|output)">(.*?)</pre>', re.S)
+
+
+def printed(page_html: str) -> list[tuple[str, str]]:
+    """The page's commands and sample outputs, in order: ("command" | "output", text as shown)."""
+    return [(kind, html.unescape(text)) for kind, text in PRE.findall(page_html)]
+
+
+def run_in_shell(command: str, cwd) -> subprocess.CompletedProcess:
+    """The command as a reader pastes it into bash, with this package's `ledger` on the PATH."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def matches_sample(sample: str, output: str) -> bool:
+    """The output has the sample's shape: its text exactly, with … standing for anything."""
+    pattern = ".*?".join(re.escape(part) for part in sample.strip().split("…"))
+    return re.fullmatch(pattern, output.strip(), re.S) is not None
+
+
+def reader_pages(ledger) -> list[str]:
+    return (["/", "/how-to-verify"] + ["/claim/" + h.id.split(":", 1)[1] for h in ledger.heads("claim")]
+            + ["/source/" + h.id.split(":", 1)[1] for h in ledger.heads("source")])
+
+
+def test_every_command_on_every_page_works_as_printed(served, tmp_path):
+    base, ledger = served["base"], served["ledger"]
+    ran = 0
+    for path in reader_pages(ledger):
+        cwd = tmp_path / (path.strip("/").replace("/", "_") or "home")
+        cwd.mkdir()
+        for kind, command in printed(fetch(base + path.lstrip("/")).decode("utf-8")):
+            if kind == "command":
+                result = run_in_shell(command, cwd)
+                assert result.returncode == 0, (path, command, result.stdout, result.stderr)
+                ran += 1
+    assert ran == len(ledger.heads("claim")) + 5  # one per claim page; five on how-to-verify
+
+
+def test_the_how_to_verify_samples_are_what_its_commands_print(served, tmp_path):
+    base, ledger = served["base"], served["ledger"]
+    shown = printed(fetch(base + "how-to-verify").decode("utf-8"))
+    commands, samples = [], {}  # the commands, and the sample outputs printed after each
+    for kind, text in shown:
+        if kind == "command":
+            commands.append(text)
+        else:
+            samples.setdefault(commands[-1], []).append(text)
+    fingerprint, whole, claim = commands[0], commands[1], commands[2]
+    assert samples[fingerprint] == [run_in_shell(fingerprint, tmp_path).stdout.strip()]
+    ok_sample, failed_sample = samples[whole]
+    assert matches_sample(ok_sample, run_in_shell(whole, tmp_path).stdout)
+    claim_ok, claim_failed = samples[claim]
+    assert matches_sample(claim_ok, run_in_shell(claim, tmp_path).stdout)
+    # FAIL, as shown: the same command against the altered copy, and the claim's bundle with a wrong hash.
+    altered = printed(fetch(served["altered"] + "how-to-verify").decode("utf-8"))
+    result = run_in_shell([text for kind, text in altered if kind == "command"][1], tmp_path)
+    assert result.returncode == 1 and matches_sample(failed_sample, result.stdout[result.stdout.index("FAILED"):]), result.stdout
+    url, file, arguments = command_steps(claim)
+    (tmp_path / file).write_text(_other_hash(fetch(url).decode("utf-8")), encoding="utf-8")
+    result = run_ledger(arguments, tmp_path)
+    assert result.returncode == 1 and matches_sample(claim_failed, result.stderr), result.stderr
+
+
+def test_samples_are_matched_as_their_shape():
+    assert matches_sample("OK: a … b", "OK: a x y b\n") and not matches_sample("OK: a … b", "OK: a x y c")
+    assert not matches_sample("Verified X\n  …\nOK: every check holds.", "Verified X\n  ...\nFAILED: 1 problem(s):")

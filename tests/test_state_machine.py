@@ -2,7 +2,8 @@
 
 Random batches of new sources, claims and reviews (later records of a batch
 may name earlier ones), revisions, corrections, retractions, editor keys
-registered and revoked, and operations the rules refuse. After every step:
+registered and revoked, witnesses added, removed and added again, and
+operations the rules refuse. After every step:
 what ``Ledger`` shows (current version, history and notices of every record;
 status and verdict as the browsing tables hold them) equals the model; every
 entry's inclusion proof against the latest checkpoint and every earlier
@@ -30,6 +31,7 @@ from conftest import sha256_of_file, test_signer
 from ledger import tree
 from ledger.api import Ledger
 from ledger.checkpoint import open_checkpoint_untrusted
+from ledger.cosignature import CosignatureSigner
 from ledger.errors import RecordError, SignatureError
 from ledger.records import Record
 
@@ -37,6 +39,7 @@ ORIGIN = "state-machine.test.example/log"
 LOG = test_signer(ORIGIN)
 EDITORS = {name: test_signer(f"{name}@state-machine.test.example") for name in ("ana", "bob", "cid", "dan")}
 STRANGER = test_signer("eve@state-machine.test.example")  # never registered
+WITNESSES = {name: CosignatureSigner(test_signer(f"{name}.state-machine.test.example")) for name in ("w1", "w2")}
 T = "2024-05-01T10:00:00Z"
 WORDS = st.text(st.characters(categories=("L", "N", "Zs")), min_size=1, max_size=12)  # a title or claim, as the schemas allow
 RATINGS = ("true", "mostly-true", "mixed", "mostly-false", "false", "misleading", "unproven", "unrated")
@@ -96,6 +99,7 @@ class LogMachine(RuleBasedStateMachine):
         self.leaf_hashes: list[bytes] = []
         self.checkpoints: list[tuple[int, bytes, str]] = []  # (tree size, root hash, note), oldest first
         self.keys: dict[str, int | None] = {}  # editor name -> index of the entry that revoked it, None while active
+        self.witnesses: dict[str, str] = {}  # witness name -> status of its record
         self.serial = 0
         self._stored([self.ledger.entry(0)], [{"kind": "key", "id": "key:log", "version": 1, "created": T, "vkey": LOG.vkey,
                                                "display_name": ORIGIN, "role": "log", "status": "active"}], LOG)
@@ -266,6 +270,31 @@ class LogMachine(RuleBasedStateMachine):
                                            revoked.created)
         self._stored(self.ledger.append([revoked], LOG, LOG), [expected], LOG)
 
+    @precondition(lambda self: len([w for w in WITNESSES if self.witnesses.get(w) != "active"]))
+    @rule(data=st.data())
+    def add_witness(self, data):
+        name = data.draw(st.sampled_from([w for w in WITNESSES if self.witnesses.get(w) != "active"]))
+        record_id, vkey, url = f"witness:{name}", WITNESSES[name].vkey, f"https://{name}.witness.example/"
+        entries = self.ledger.add_witness(vkey, url, LOG, record_id=record_id)
+        if name in self.witnesses:  # removed before: a new version, without the removal's reason
+            expected = self._expected_revision(record_id, {"status": "active"}, "Added again", entries[0].record.created)
+            del expected["reason"]
+        else:
+            expected = {"kind": "witness", "id": record_id, "version": 1, "created": entries[0].record.created, "vkey": vkey,
+                        "url": url, "status": "active"}
+        self._stored(entries, [expected], LOG)
+        self.witnesses[name] = "active"
+
+    @precondition(lambda self: "active" in self.witnesses.values())
+    @rule(data=st.data())
+    def remove_witness(self, data):
+        name = data.draw(st.sampled_from(sorted(w for w, status in self.witnesses.items() if status == "active")))
+        entries = self.ledger.remove_witness(f"witness:{name}", "retired", LOG)
+        expected = self._expected_revision(f"witness:{name}", {"status": "removed", "reason": "retired"}, "Removed: retired",
+                                           entries[0].record.created)
+        self._stored(entries, [expected], LOG)
+        self.witnesses[name] = "removed"
+
     # --- refusals ---------------------------------------------------------------------------------
     def _refusals(self) -> dict:
         """Operations the rules must refuse here, by kind: [(records, signer, error class, exact message)]."""
@@ -289,6 +318,16 @@ class LogMachine(RuleBasedStateMachine):
         out["key registered by an editor"].append(([key], editor, SignatureError,
                                                    f"record 1: entry {size} (key:again v1): only the log key may register or "
                                                    f"revoke keys; signed by editor key {editor.verifier.signer_id}"))
+        witness = {"kind": "witness", "id": "witness:again", "version": 1, "created": T, "vkey": WITNESSES["w1"].vkey,
+                   "url": "https://again.example/", "status": "active"}
+        out["witness added by an editor"].append(([witness], editor, SignatureError,
+                                                  f"record 1: entry {size} (witness:again v1): only the log key may add or "
+                                                  f"remove witnesses; signed by editor key {editor.verifier.signer_id}"))
+        if "w1" in self.witnesses:
+            out["witness named twice"].append(([witness], LOG, RecordError,
+                                               f"record 1: entry {size} (witness:again v1): witness "
+                                               f"{WITNESSES['w1'].verifier.name}+{WITNESSES['w1'].verifier.key_id.hex()} "
+                                               "is already witness:w1; revise that record instead"))
         for record_id in self._ids("source") + self._ids("claim") + self._ids("review"):
             for kind, refusal in self._refusals_of(record_id, new, editor, size):
                 out[kind].append(refusal)
@@ -347,6 +386,7 @@ class LogMachine(RuleBasedStateMachine):
             assert [e.record.id for e in self.ledger.notices_for(record_id)] == kept.notices
             assert status[record_id] == kept.status, record_id
         assert verdicts == {claim_id: self._verdict(claim_id) for claim_id in self._ids("claim")}
+        assert {w.record_id: w.status for w in self.ledger.witnesses()} == {f"witness:{n}": s for n, s in self.witnesses.items()}
 
     @invariant()
     def every_proof_checks(self):

@@ -282,6 +282,8 @@ def _expected_where(label):
         return ("snapshot ", "entry ", "file")
     if table == "meta":
         return ("meta", "file", "open")
+    if table == "cosignatures":
+        return ("cosignature of checkpoint", "file")
     if table in FTS_SHADOW:
         return ("table claims_fts", "file")
     return (f"table {table}", "file", "schema")
@@ -350,6 +352,12 @@ def explain_invisible(template, path, changed):
             return ("meta row other than format/origin/log_vkey (e.g. log_key_file, the writer's hint where its key file is): "
                     "hidden on the site, never signed; a wrong log key is refused when signing")
         return None
+    if changed == ["cosignatures"]:
+        rows = lambda p: set(sqlite3.connect(f"file:{p}?mode=ro", uri=True).execute("SELECT * FROM cosignatures").fetchall())
+        if rows(path) < rows(template):
+            return ("a witness's cosignature deleted (limitation): the log does not sign its cosignatures, and one fewer can "
+                    "only make a reader's quorum fail, never pass")
+        return None
     if changed == ["checkpoints"]:
         rows = lambda p: sqlite3.connect(f"file:{p}?mode=ro", uri=True).execute("SELECT tree_size, note FROM checkpoints").fetchall()
         old, new = rows(template), rows(path)
@@ -385,6 +393,7 @@ def value_specs(template, count, rng):
              ("snapshot content", "snapshots", "content")]
     cats += [("snapshot column", "snapshots", c) for c in ("sha256", "media_type", "size")]
     cats += [("meta", "meta", "value")]
+    cats += [("cosignature", "cosignatures", c) for c in ("tree_size", "witness", "timestamp", "line")]
     log_and_fts = set(LOG_TABLES) | set(FTS_SHADOW)
     for table in _tables(conn):
         if table in log_and_fts:

@@ -297,7 +297,7 @@ def test_older_tree_heads_from_the_same_tiles(log_70000):
     assert sorted(reader.fetched) == ["tile/0/001", "tile/0/001.p/44", "tile/1/000", "tile/1/000.p/1"]
     # Size 69,999's partial tiles were never written and their full tiles do not exist yet.
     reader = TileHashReader(69_999, tree.tree_hash(69_999, hashes), directory_fetcher(directory))
-    with pytest.raises(NotFoundError, match="tile/0/273 not found"):
+    with pytest.raises(NotFoundError, match="the log serves neither tile/0/273.p/111 nor the full tile tile/0/273"):
         tree.tree_hash(69_999, reader)
 
 

@@ -225,17 +225,26 @@ def test_a_repeated_log_signature_line(demo):
     assert failures(report)[0] == (f"checkpoint {size}", "a signature line appears twice")
 
 
-def test_a_cosignature_by_a_witness_given_passes_and_by_another_fails(demo):
+def test_a_cosignature_line_by_a_witness_the_log_named_passes_and_by_another_fails(tmp_path):
     from ledger.cosignature import CosignatureSigner, add_cosignatures, sign_cosignature
 
-    witness = CosignatureSigner(Signer.from_seed("witness.example/w1", b"\x71" * 32))
-    conn = sqlite3.connect(demo)
-    size, note = conn.execute("SELECT tree_size, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1").fetchone()
-    conn.close()
-    cosigned = add_cosignatures(note, [sign_cosignature(note[:note.rfind("\n\n") + 1], witness, 1714557600)])
-    attacks.add_signature_line(demo, cosigned[len(note):], size)
-    assert verify(demo, witnesses=[witness.verifier]).ok
-    assert_failure(verify(demo), f"checkpoint {size}", "a signature line by witness.example/w1+")
+    log = Signer.from_seed("cosigned.test.example/log", b"\x70" * 32)
+    named, stranger = (CosignatureSigner(Signer.from_seed(f"witness.example/w{i}", bytes([0x71 + i]) * 32)) for i in (1, 2))
+    with Ledger.create(tmp_path / "w.db", log, created="2024-05-01T00:00:00Z") as ledger:
+        ledger.add_witness(named.vkey, "https://w1.example/", log)
+        size, note = ledger.latest_checkpoint()
+    body = note[:note.rfind("\n\n") + 1]
+
+    def with_line_by(witness):
+        copy = tmp_path / f"{witness.name.replace('/', '_')}.db"
+        shutil.copyfile(tmp_path / "w.db", copy)
+        line = add_cosignatures(note, [sign_cosignature(body, witness, 1714557600)])[len(note):]
+        attacks.add_signature_line(copy, line, size)
+        return copy
+
+    report = verify(with_line_by(named), vkey=log.vkey)
+    assert report.ok, failures(report)
+    assert_failure(verify(with_line_by(stranger), vkey=log.vkey), f"checkpoint {size}", "a signature line by witness.example/w2+")
 
 
 @pytest.mark.parametrize("table, column, sql_type, where, found", [

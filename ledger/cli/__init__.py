@@ -10,11 +10,12 @@ Only passphrases are asked for here. Datasette is imported only by
 shares; each other module holds one family of commands and registers them on
 the group when imported: ``keys`` (keys and ``init``), ``records`` (adding and
 changing records), ``reading`` (reading, exporting, proving, verifying) and
-``site`` (serving, publishing, the demo). A new command goes in the module of
+``site`` (serving, publishing, the demo), ``witness`` (running a witness,
+and a ledger's witnesses) and ``monitor`` (following a published ledger). A new command goes in the module of
 its family, or in a new module imported below.
 """
 
 from ledger.cli.group import cli, main
-from ledger.cli import keys, reading, records, site  # noqa: E402,F401 - importing registers the commands
+from ledger.cli import keys, monitor, reading, records, site, witness  # noqa: E402,F401 - importing registers the commands
 
 __all__ = ["cli", "main"]

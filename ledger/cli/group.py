@@ -87,8 +87,9 @@ def append_signed(db, key, log_key, as_json, verb, *, log_key_signs=False, repor
         else:
             signer = load_key(key)
         entries = verb(ledger, signer, ledger.log_signer_for(signer, load_log_key, log_key))
+        answers = cosign_appended(ledger, db)
         if report:
-            _report(entries, ledger, as_json)
+            _report(entries, ledger, as_json, answers)
 
 
 def records_appender(records, snapshots=(), *, progress=True):
@@ -99,13 +100,14 @@ def records_appender(records, snapshots=(), *, progress=True):
     return append_records
 
 
-def _report(entries, ledger, as_json):
+def _report(entries, ledger, as_json, answers=()):
     size = ledger.size
     if as_json:
         click.echo(json.dumps({
             "entries": [{"index": e.index, "id": e.record.id, "kind": e.record.kind, "version": e.record.version,
                          "entry_hash": e.hash_hex, "signer": e.signer} for e in entries],
             "tree_size": size,
+            "witnesses": [{"vkey": a.vkey, "cosigned": a.ok, "error": a.error} for a in answers],
         }, ensure_ascii=False, indent=2))
         return
     for e in entries[:20]:
@@ -113,6 +115,46 @@ def _report(entries, ledger, as_json):
     if len(entries) > 20:
         click.echo(f"... and {len(entries) - 20} more")
     click.echo(f"Signed checkpoint: tree size {size}")
+    if answers:
+        # The append is done either way; a witness that did not cosign is a warning, on stderr.
+        click.echo(describe_cosigning(answers, ledger.path), err=not all(a.ok for a in answers))
+
+
+# --- witnesses (docs/witness.md) ---------------------------------------------------------------
+def cosign_appended(ledger, db):
+    """Ask the ledger's active witnesses to cosign the checkpoint just signed (``Ledger.cosign``).
+
+    Never fails the append, which is already done: a cosignature that
+    cannot be stored is reported in the answers.
+    """
+    try:
+        return ledger.cosign()
+    except LedgerError as e:
+        click.echo(f"The append is done, but its cosignatures could not be stored ({_one_line(str(e))}); "
+                   f"run 'ledger witness sync {db}'", err=True)
+        return []
+
+
+def describe_cosigning(answers, db) -> str:
+    """One line: how many witnesses cosigned, and why the others did not."""
+    cosigned = sum(a.ok for a in answers)
+    line = f"Cosigned by {cosigned} of {len(answers)} witness{'es' if len(answers) != 1 else ''}"
+    failed = [a for a in answers if not a.ok]
+    if not failed:
+        return line + "."
+    reasons = "; ".join(f"{'+'.join(a.vkey.split('+', 2)[:2])}: {_why(a)}" for a in failed)
+    return f"{line} ({reasons}); run 'ledger witness sync {db}' later"
+
+
+def _why(answer) -> str:
+    """Why a witness did not cosign, in words (tlog-witness status codes)."""
+    if answer.status == 409:
+        return f"it has cosigned size {answer.size} of this log, which this checkpoint does not extend (409)"
+    if answer.status == 422:
+        return "it refused: this checkpoint is not consistent with the one it cosigned (422)"
+    if answer.status is None and answer.error and "cannot reach" in answer.error:
+        return "cannot reach it" + (": timed out" if "timed out" in answer.error else "")
+    return _one_line(answer.error or "no answer").split(": ", 1)[-1]
 
 
 def write_output(output, write):

@@ -113,18 +113,22 @@ def rebuild(db, as_json):
 @db_argument
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "claimreview", "prov", "bundle"]), default="jsonl", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of standard output.")
+@click.option("--base-url", help="The published site's URL (claimreview): a review without a URL of its own points to "
+                                 "its claim page there, and archived snapshots are linked.")
 @click.argument("outdir", required=False, type=click.Path(file_okay=False))
-def export(db, fmt, output, outdir):
+def export(db, fmt, output, base_url, outdir):
     """Export the log (jsonl: line i is exactly the leaf bytes of entry i), ClaimReview JSON-LD,
     PROV-JSON, or a verifiable offline bundle (docs/interop.md).
 
     \b
     Examples:
       ledger export desk.db --format jsonl -o entries.jsonl
-      ledger export desk.db --format claimreview -o claimreviews.json
+      ledger export desk.db --format claimreview --base-url https://facts.desk.example -o claimreviews.json
       ledger export desk.db --format prov -o provenance.json
       ledger export desk.db --format bundle desk-bundle && ledger verify desk-bundle
     """
+    if base_url and fmt != "claimreview":
+        raise click.ClickException("--base-url is for --format claimreview")
     if fmt == "bundle":
         _export_bundle(db, outdir or output)
     elif outdir:
@@ -137,7 +141,7 @@ def export(db, fmt, output, outdir):
             count = write_output(output, ledger.export_jsonl)
         click.echo(f"Wrote {count} entries to {output}", err=True)
     else:
-        _export_document(db, fmt, output)
+        _export_document(db, fmt, output, base_url)
 
 
 def _export_bundle(db, outdir):
@@ -151,20 +155,24 @@ def _export_bundle(db, outdir):
                f"{outdir}; check it with 'ledger verify {outdir}'", err=True)
 
 
-def _export_document(db, fmt, output):
+def _export_document(db, fmt, output, base_url):
     from ledger.canonical import canonical_bytes
-    from ledger.interop.claimreview import export_claimreviews
+    from ledger.interop.claimreview_export import export_claimreviews
     from ledger.interop.provenance import export_prov
 
+    notes: list[str] = []
     with open_ledger(db) as ledger:
-        document = export_claimreviews(ledger) if fmt == "claimreview" else export_prov(ledger)
+        document = export_claimreviews(ledger, base_url, notes) if fmt == "claimreview" else export_prov(ledger)
     # Not signed, so plain JSON is fine; canonical bytes keep the output stable between runs.
     data = canonical_bytes(document) + b"\n"
-    if not output:
+    if output:
+        write_output(output, lambda f: f.write(data))
+    else:
         sys.stdout.buffer.write(data)
-        return
-    write_output(output, lambda f: f.write(data))
-    click.echo(f"Wrote {fmt} to {output}", err=True)
+    for note in notes:
+        click.echo(f"Note: {note}", err=True)
+    if output:
+        click.echo(f"Wrote {fmt} to {output}", err=True)
 
 
 # --- the log: checkpoints, proofs, verification ----------------------------------------
@@ -172,7 +180,7 @@ def _export_document(db, fmt, output):
 @db_argument
 @click.option("--size", type=int, help="The checkpoint signed at this tree size (default: the latest).")
 def checkpoint(db, size):
-    """Print the latest signed checkpoint (a C2SP signed note).
+    """Print the latest signed checkpoint (a C2SP signed note), with every witness's cosignature of it.
 
     Save it: 'ledger verify DB --since saved.checkpoint' later proves the log
     only grew since.
@@ -182,7 +190,7 @@ def checkpoint(db, size):
       ledger checkpoint desk.db > saved.checkpoint
     """
     with open_ledger(db) as ledger:
-        click.echo(ledger.latest_checkpoint_note() if size is None else ledger.checkpoint_note(size), nl=False)
+        click.echo(ledger.cosigned_checkpoint_note(size), nl=False)
 
 
 @cli.command()
@@ -226,23 +234,39 @@ def prove(db, index, size, old_size, fmt):
 @click.option("--vkey", help="Pin the log's verifier key (recommended).")
 @click.option("--proof", "proof_file", type=click.Path(dir_okay=False), help="Verify one claim (SOURCE is its ID) from a tlog-proof bundle.")
 @click.option("--workers", type=int, help="Processes for signature checks (default: all cores).")
+@click.option("--witness", "witness_vkeys", multiple=True,
+              help="A witness's verifier key that must have cosigned the latest checkpoint (repeatable).")
+@click.option("--quorum", type=click.IntRange(min=0), help="How many of the --witness keys must have cosigned (default: all).")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False),
+              help="A policy file naming the log keys, the witnesses and the quorum (docs/witness.md).")
 @json_option
-def verify(source, checkpoint_file, snapshot_dir, since_file, vkey, proof_file, workers, as_json):
-    """Verify a ledger file, a JSONL export with its checkpoint, or a published site, trusting nothing else.
+def verify(source, checkpoint_file, snapshot_dir, since_file, vkey, proof_file, workers, witness_vkeys, quorum, policy_file,
+           as_json):
+    """Verify a ledger file, a JSONL export with its checkpoint, a published site, or its tiles, trusting nothing else.
 
     Exit code 0 only when every check holds. With --proof, SOURCE is a claim ID
-    and the bundle is checked offline against --vkey.
+    and the bundle is checked offline against --vkey. A URL ending in /tlog/
+    (or a folder of tiles) is read as C2SP tlog-tiles, from any static mirror.
+    With --witness (or --policy), the latest checkpoint must be cosigned by
+    that quorum of witnesses.
 
     \b
     Examples:
       ledger verify desk.db --vkey "$(cat log.vkey)" --since saved.checkpoint
       ledger verify entries.jsonl --checkpoint checkpoint.txt
       ledger verify http://127.0.0.1:8001/
+      ledger verify https://mirror.example/ledger/tlog/ --vkey "..." --witness "$W1" --witness "$W2" --quorum 2
       ledger verify claim:microelectronics-90 --proof claim.tlog-proof --vkey "..."
     """
     from ledger import verify as verifying
     from ledger.errors import FormatError
+    from ledger.policy import policy_from_options
 
+    policy = policy_from_options(policy_file, witness_vkeys, quorum)
+    if policy is not None:
+        if proof_file:
+            raise click.ClickException("--witness and --policy check a whole ledger's latest checkpoint, not a --proof bundle")
+        vkey = policy.log_vkey(vkey)
     if proof_file:
         if not vkey:
             raise click.ClickException("verifying a proof bundle needs the log's key: --vkey 'name+keyid+key'")
@@ -263,9 +287,10 @@ def verify(source, checkpoint_file, snapshot_dir, since_file, vkey, proof_file, 
     total = src.size() if sys.stderr.isatty() and not as_json else None
     if total:
         with click.progressbar(length=total, label="Verifying", file=sys.stderr) as bar:
-            report = verifying.verify_ledger(src, vkey=vkey, since_note=since_note, progress=bar.update, workers=workers)
+            report = verifying.verify_ledger(src, vkey=vkey, since_note=since_note, progress=bar.update, workers=workers,
+                                             policy=policy)
     else:
-        report = verifying.verify_ledger(src, vkey=vkey, since_note=since_note, workers=workers)
+        report = verifying.verify_ledger(src, vkey=vkey, since_note=since_note, workers=workers, policy=policy)
     click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2) if as_json else report.summary())
     if not report.ok:
         sys.exit(1)

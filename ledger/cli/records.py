@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from ledger.cli.group import (append_signed, cli, db_argument, json_option, key_option, log_key_option, open_ledger,
-                        records_appender, waiting)
+                              progress_bar, records_appender, waiting)
 
 
 @cli.group()
@@ -181,7 +181,7 @@ def review():
               help="The normalized rating.")
 @click.option("--explanation")
 @click.option("--evidence", multiple=True, help="Source ID used as evidence (repeatable).")
-@click.option("--reviewed", help="Date of the review (YYYY-MM-DD).")
+@click.option("--reviewed", help="When the review was published: YYYY-MM-DD, or an RFC 3339 time (2025-04-28T19:23:46Z).")
 @click.option("--url", help="Where the review is published.")
 @json_option
 def review_add(db, key, log_key, claim_id, label, rating, as_json, **fields):
@@ -267,41 +267,56 @@ def append(db, file, key, log_key, snapshot_files, as_json):
 @cli.command("import")
 @db_argument
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(["claimreview", "factcheck-api", "jsonl"]), required=True,
-              help="claimreview: schema.org ClaimReview JSON-LD; factcheck-api: the Fact Check Tools API shape; jsonl: records or an export.")
+@click.option("--format", "fmt", type=click.Choice(["claimreview", "factcheck-api", "jsonl"]),
+              help="claimreview: schema.org ClaimReview JSON-LD (also in HTML pages); factcheck-api: the Fact Check Tools "
+                   "API shape; jsonl: records or an export. Default: detected from the file.")
+@click.option("--base-url", help="The URL of the page the file came from: relative URLs in it are resolved against it.")
 @key_option
 @log_key_option
 @click.option("--dry-run", is_flag=True, help="Report what would be created, updated and refused; append nothing.")
 @json_option
-def import_command(db, file, fmt, key, log_key, dry_run, as_json):
+def import_command(db, file, fmt, base_url, key, log_key, dry_run, as_json):
     """Import a fact-check feed as one signed, atomic batch; importing it again creates nothing new.
 
-    Every record the file holds is created, updated (a new version with a
-    note), unchanged, or refused with where it is in the file and why.
-    Labels are kept verbatim; the normalized rating comes from the rating
-    map ('ledger ratings show'). See docs/interop.md.
+    The format and shape are detected (a JSON array of API claims, API pages
+    one after another, ClaimReview in JSON-LD, a DataFeed, an HTML page...)
+    unless --format says. Every record the file holds is created, updated (a
+    new version with a note), unchanged, or refused with where it is in the
+    file and why. Labels are kept verbatim; the normalized rating comes from
+    the rating map ('ledger ratings show'). See docs/interop.md.
 
     \b
     Examples:
-      ledger import desk.db claimreviews.json --format claimreview --key ana.key --dry-run
+      ledger import desk.db claimreviews.json --key ana.key --dry-run
       ledger import desk.db search-results.json --format factcheck-api --key ana.key
+      ledger import desk.db fact-check.html --base-url https://desk.example/checks/x --key ana.key
     """
-    from ledger.editing import read_file
-    from ledger.interop.importer import plan_import
+    from ledger.interop.importer import feed_stream, plan_import
 
-    data = sys.stdin.buffer.read() if file == "-" else read_file(file)
-    with open_ledger(db) as ledger:
-        plan = plan_import(ledger, data, fmt, Path(file).name)
-    report = plan.report
-    if not dry_run and plan.records:
-        append_signed(db, key, log_key, as_json, records_appender(plan.records, progress=not as_json), report=not as_json)
-    if as_json:
-        click.echo(json.dumps({"dry_run": dry_run, **report.to_json()}, ensure_ascii=False, indent=2))
-    else:
-        click.echo(report.summary(dry_run))
-    if not plan.records and not report.unchanged:
-        raise click.ClickException(f"nothing to import from {file}: every record was refused" if report.refused
-                                   else f"nothing to import from {file}")
+    name = "standard input" if file == "-" else Path(file).name
+    size = 0 if file == "-" or as_json or not Path(file).is_file() else Path(file).stat().st_size
+    with open_ledger(db) as ledger, feed_stream(file, sys.stdin.buffer) as stream, \
+            progress_bar(size if size >= 1 << 20 else 0, f"Reading {name}") as update:
+        plan = plan_import(ledger, stream, name, fmt, base_url, progress=update)
+    with plan:
+        report = plan.report
+        if not dry_run and len(plan.records):
+            append_signed(db, key, log_key, as_json, import_appender(plan, progress=not as_json), report=not as_json)
+        if as_json:
+            click.echo(json.dumps({"dry_run": dry_run, **report.to_json()}, ensure_ascii=False, indent=2))
+        else:
+            click.echo(report.summary(dry_run))
+        if not len(plan.records) and not report.unchanged:
+            raise click.ClickException(f"nothing to import from {file}: every record was refused" if report.refused
+                                       else f"nothing to import from {file}")
+
+
+def import_appender(plan, *, progress=True):
+    """The verb of ``append_signed`` that appends an import's planned records."""
+    def append_plan(ledger, signer, log_signer):
+        with progress_bar(len(plan.records) if progress else 0, "Signing and appending") as update:
+            return plan.append(ledger, signer, log_signer, progress=update, on_wait=waiting)
+    return append_plan
 
 
 @cli.group()
@@ -330,6 +345,69 @@ def ratings_show(db, as_json):
             click.echo(f"  {entry['label']!r:<32} {entry.get('language', ''):<4} -> {entry['normalized']}")
         for position in m.get("positions", ()):
             click.echo(f"  scale position {position['at']:<6} -> {position['normalized']}")
+
+
+@ratings.command("unmapped")
+@db_argument
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Labels to list.")
+@json_option
+def ratings_unmapped(db, limit, as_json):
+    """List the verdict labels of the ledger's reviews that no rating map knows, commonest first.
+
+    Labels are counted once folded (case, diacritics, Arabic tashkeel and
+    letter forms, punctuation). Map them with 'ledger ratings add', then
+    import the feed again to rate its reviews.
+
+    \b
+    Example:
+      ledger ratings unmapped desk.db
+      ledger ratings add desk.db false "خبر كاذب" "Bulo" --key ana.key --note "Labels our feeds use"
+    """
+    from ledger.interop.ratings import unmapped_in
+
+    with open_ledger(db) as ledger:
+        found = unmapped_in(ledger)
+    if as_json:
+        click.echo(json.dumps(found[:limit], ensure_ascii=False, indent=2))
+        return
+    if not found:
+        click.echo("Every label of the ledger's reviews is in a rating map")
+        return
+    click.echo(f"{'reviews':>8} {'unrated':>8}  label (languages)")
+    for entry in found[:limit]:
+        click.echo(f"{entry['count']:>8} {entry['unrated']:>8}  {entry['label']!r} ({', '.join(entry['languages']) or '-'})")
+    if len(found) > limit:
+        click.echo(f"... and {len(found) - limit} more labels (--limit, --json)")
+    click.echo(f"Map one: ledger ratings add {db} RATING {found[0]['label']!r} --key KEY --note WHY  "
+               "(RATING: true, mostly-true, mixed, mostly-false, false, misleading, unproven)")
+
+
+@ratings.command("add")
+@db_argument
+@click.argument("rating", type=click.Choice(["true", "mostly-true", "mixed", "mostly-false", "false", "misleading", "unproven", "unrated"]))
+@click.argument("labels", nargs=-1, required=True)
+@click.option("--language", help="BCP 47 tag of the labels, e.g. ar, pt.")
+@key_option
+@log_key_option
+@click.option("--note", help="Why the mapping changes (required when the desk's map exists).")
+@json_option
+def ratings_add(db, rating, labels, language, key, log_key, note, as_json):
+    """Map verdict labels to a normalized RATING in the desk's own map (a new version of ratingmap:desk).
+
+    A label the desk's map already has (the same once folded) is mapped
+    anew. Importing a feed again rates its reviews with the new map.
+
+    \b
+    Example:
+      ledger ratings add desk.db false "خبر كاذب" "كاذب" --language ar --key ana.key --note "Arabic desks' labels"
+    """
+    from ledger.interop.ratings import DESK_MAP_ID, desk_map_with
+
+    def add(ledger, signer, log_signer):
+        desk = ledger.current(DESK_MAP_ID).record.to_dict() if ledger.head(DESK_MAP_ID) else None
+        return ledger.set_rating_map(desk_map_with(desk, labels, rating, language), signer, log_signer, note=note,
+                                     on_wait=waiting)
+    append_signed(db, key, log_key, as_json, add)
 
 
 @ratings.command("set")

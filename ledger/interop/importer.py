@@ -1,47 +1,58 @@
 """Import fact-check feeds as signed records: stable IDs, no duplicates, a full report.
 
-``plan_import`` reads a file (``claimreview``, ``factcheck-api`` or ``jsonl``)
-and compares what it says with the ledger. It returns the records to append
-as one batch and an ``ImportReport``: what is created, updated (a new
-version, with a note naming the changed fields), unchanged, refused (with
-where in the file and why), skipped, which labels stayed unrated, and every
-value that was left out. Nothing is appended here; the caller appends the
-batch with ``Ledger.append`` (all or nothing).
+``plan_import`` reads a file (``claimreview``, ``factcheck-api`` or
+``jsonl``; detected when not given, ``shapes``), item by item, and compares
+what each item says with the ledger. It returns the records to append as one
+batch (``PlannedBatch``, kept in a temporary file) and an ``ImportReport``:
+what is created, updated (a new version, with a note naming the changed
+fields), unchanged, refused (with where in the file and why), skipped, which
+labels stayed unrated, and every value that was left out or changed. Each
+record ID is in exactly one of created, updated and unchanged; each item the
+file holds is read into records, or is in refused or skipped. An item is
+all or nothing: when one of its records cannot be imported, none is.
 
-Identity (docs/interop.md): a review is identified by its URL (or, without
-one, by its ``@id``, or by publisher, claim text and date); the review's
-published page by the same key; the publisher by its name; the claimant and
-each appearance by URL, else name; a claim by its text and claimant, or by the
-claim an existing review of the same key already reviews. IDs are
-``<kind>:cr-<role>-<first 16 hex digits of SHA-256(key)>``, so importing the
-same file again finds the same records and creates nothing.
+Nothing is appended here; the caller appends the batch with
+``Ledger.append`` (all or nothing). Identity is ``identity`` and
+``feed_records``; docs/interop.md says it all in one place.
 """
 
 from __future__ import annotations
 
-import hashlib
-from typing import Optional
+import contextlib
+import io
+import re
+from typing import BinaryIO, Callable, Iterator, Optional, Union
 
 import attrs
 
-from ledger.errors import FormatError, RecordError
+from ledger.canonical import canonical_bytes
+from ledger.errors import FormatError, LedgerError, RecordError
 from ledger.interop import claimreview, factcheck_api
-from ledger.interop.feed import (
-    PUBLISHER_ID_PREFIX, REVIEW_PAGE_ID_PREFIX, TITLE_NOT_GIVEN, UNKNOWN_SOURCE_ID, Appearance, FeedItem, Party, Refused,
-    parse_feed_untrusted,
-)
-from ledger.interop.ratings import DEFAULT_MAP_ID, DESK_MAP_ID, RatingTable, default_map, fold_label
-from ledger.records import Record, utc_now
+from ledger.interop.batch import PlannedBatch
+from ledger.interop.feed import FeedItem, Refusal, Skip
+from ledger.interop.feed_records import records_of, review_key
+from ledger.interop.identity import Identities, Identity
+from ledger.interop.ratings import DEFAULT_MAP_ID, DESK_MAP_ID, RatingTable, default_map
+from ledger.interop.shapes import FORMATS, FeedFile, open_feed_untrusted
+from ledger.records import Record
 
-FORMATS = ("claimreview", "factcheck-api", "jsonl")
 _SKIP = ("version", "replaces", "created", "note")
-_KIND_ORDER = {"ratingmap": 0, "source": 1, "claim": 2, "review": 3}
+_RECORD_NUMBER = re.compile(r"\brecord (\d+)")
+_CHECK_TIME = "2000-01-01T00:00:00Z"
+_SAME = object()  # a record's digest when it is the same as its last occurrence
+_ASK = object()  # _Planner.head: ask the ledger  # a record is checked with a time; the append gives the real one
+
+__all__ = ["FORMATS", "ImportPlan", "ImportReport", "plan_import"]
 
 
 @attrs.define
 class ImportReport:
     file: str
     format: str
+    shape: str = ""
+    detected: bool = False
+    base_url: Optional[str] = None
+    items: int = 0
     created: list = attrs.Factory(list)
     updated: list = attrs.Factory(list)
     unchanged: list = attrs.Factory(list)
@@ -55,332 +66,416 @@ class ImportReport:
 
     def summary(self, dry_run: bool) -> str:
         verb = "Would create" if dry_run else "Created"
-        lines = [f"{'Dry run: ' if dry_run else ''}{self.file} ({self.format})",
+        how = "detected: " if self.detected else ""
+        lines = [f"{'Dry run: ' if dry_run else ''}{self.file} ({self.format}, {how}{self.shape})",
                  f"  {verb} {len(self.created)} records, {'would update' if dry_run else 'updated'} {len(self.updated)}, "
                  f"{len(self.unchanged)} unchanged, {len(self.refused)} refused, {len(self.skipped)} skipped"]
-        for record_id in self.created[:50]:
-            lines.append(f"  + {record_id}")
+        if self.base_url:
+            lines.append(f"  relative URLs resolved against {self.base_url}")
+        lines += [f"  + {record_id}" for record_id in self.created[:50]]
         if len(self.created) > 50:
             lines.append(f"  ... and {len(self.created) - 50} more (use --json for all)")
-        for u in self.updated:
-            lines.append(f"  ~ {u['id']} v{u['version']}: {', '.join(u['changed'])} changed")
-        for r in self.refused:
-            lines.append(f"  REFUSED {r['at']}: {r['reason']}")
-        for s in self.skipped:
-            lines.append(f"  skipped {s['at']}: {s['reason']}")
-        for u in self.unrated:
-            lines.append(f"  unrated {u['at']}: label {u['label']!r} is not in the rating map")
-        for w in self.warnings:
-            lines.append(f"  note {w['at']}: {w['message']}")
+        lines += [f"  ~ {u['id']} v{u['version']}: {', '.join(u['changed'])} changed" for u in self.updated]
+        lines += [f"  REFUSED {r['at']}: {r['reason']}" for r in self.refused]
+        lines += [f"  skipped {s['at']}: {s['reason']}" for s in self.skipped]
+        lines += [f"  unrated {u['at']}: label {u['label']!r} is not in the rating map" for u in self.unrated]
+        lines += [f"  note {w['at']}: {w['message']}" for w in self.warnings]
         return "\n".join(lines)
 
 
 @attrs.define
 class ImportPlan:
-    records: list
+    records: PlannedBatch
     report: ImportReport
 
+    def append(self, ledger, signer, log_signer, **kw) -> list:
+        """``ledger.append`` of the planned records (one atomic batch); an error names the item it comes from."""
+        try:
+            return ledger.append(self.records, signer, log_signer, **kw)
+        except LedgerError as e:
+            found = _RECORD_NUMBER.search(str(e))
+            if found is None or not 0 < int(found.group(1)) <= len(self.records):
+                raise
+            where = f" ({self.report.file} {self.records.origin(int(found.group(1)) - 1)})"
+            raise type(e)(str(e)[:found.end(1)] + where + str(e)[found.end(1):]) from e
 
-def _hex(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    def close(self) -> None:
+        self.records.close()
 
+    def __enter__(self):
+        return self
 
-def _drop_none(d: dict) -> dict:
-    return {k: v for k, v in d.items() if v is not None and v != [] and v != ()}
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _content(d: dict) -> dict:
     return {k: v for k, v in d.items() if k not in _SKIP}
 
 
-# --- the sources one feed item names -----------------------------------------------------------
-def _review_key(item: FeedItem) -> str:
-    """What identifies the review: its URL (or @id), else its publisher, claim text and date."""
-    if item.review_key:
-        return item.review_key
-    who = item.publisher.name or item.publisher.site or "" if item.publisher else ""
-    item.warnings.append("no review URL: identified by publisher, claim text and review date")
-    return "content\n" + fold_label(who) + "\n" + " ".join(item.claim_text.split()) + "\n" + (item.review_date or "")
+def _digest(record: dict) -> int:
+    return hash(canonical_bytes(_content(record)))
 
 
-def _publisher_source(publisher: Party, note: str) -> dict:
-    # By name: the one thing every format gives (ClaimReview has no 'site', the API no URL).
-    key = fold_label(publisher.name) if publisher.name else publisher.url or (publisher.site or "").lower()
-    return _drop_none({
-        "kind": "source", "id": f"{PUBLISHER_ID_PREFIX}{_hex(key)}", "type": "organization",
-        "title": publisher.name or publisher.site or publisher.url, "url": publisher.url,
-        "description": f"Site as given by the feed: {publisher.site}" if publisher.site else None, "note": note,
-    })
+@attrs.define
+class _Planned:
+    """One record ID in this import: its place in the batch (None: nothing to append), the digest of
+    its first occurrence's content, and where in the file that was."""
+
+    place: Optional[int]
+    digest: Optional[int]  # None until the record is met again
+    at: str
 
 
-def _review_page_source(item: FeedItem, review_key: str, note: str) -> dict:
-    return _drop_none({
-        "kind": "source", "id": f"{REVIEW_PAGE_ID_PREFIX}{_hex(review_key)}", "type": "article",
-        "title": item.review_title or item.review_url, "url": item.review_url,
-        "publisher": item.publisher.name if item.publisher else None, "language": item.review_language,
-        "published": item.review_date, "note": note,
-    })
+@attrs.frozen
+class _Decision:
+    """What one occurrence of a record does: create (``content`` is version 1), revise (``content`` is the
+    next version), unchanged, or same (it adds nothing to an earlier occurrence); ``warnings`` for the report."""
 
-
-def _claimant_source(claimant: Party, note: str) -> dict:
-    return _drop_none({"kind": "source", "id": f"source:cr-claimant-{_hex(claimant.url or fold_label(claimant.name or ''))}",
-                       "type": claimant.type, "title": claimant.name or claimant.url, "url": claimant.url, "note": note})
-
-
-def _appearance_sources(appearances: list[Appearance], note: str) -> list[dict]:
-    """One source per appearance; each after the first republishes the first."""
-    sources = []
-    for a in appearances:
-        links = [{"rel": "republishes", "source": sources[0]["id"]}] if sources else None
-        sources.append(_drop_none({
-            "kind": "source", "id": f"source:cr-appearance-{_hex(a.url or (a.archives[0] if a.archives else '') or a.title)}",
-            "type": "document", "title": a.title or a.url or a.archives[0],
-            "url": a.url, "published": a.published, "archives": list(a.archives), "links": links,
-            "description": None if a.title else TITLE_NOT_GIVEN, "note": note,
-        }))
-    return sources
-
-
-def _unknown_source(note: str) -> dict:
-    return {"kind": "source", "id": UNKNOWN_SOURCE_ID, "type": "other",
-            "title": "Unknown appearance (not given by the feed)",
-            "description": "The source of claims whose feed said neither where the claim appeared nor who made it.",
-            "note": note}
+    action: str
+    content: Optional[dict] = None
+    changed: tuple = ()
+    warnings: tuple = ()
 
 
 class _Planner:
-    def __init__(self, ledger, fmt: str, file_name: str):
-        self.ledger = ledger
-        self.fmt = fmt
-        self.file_name = file_name
-        self.report = ImportReport(file=file_name, format=fmt)
-        self.pending: dict[str, tuple[dict, str]] = {}
-        self.map_note = None
+    """Plans an import record by record against the ledger as it is (see the module docstring)."""
 
+    def __init__(self, ledger, feed: FeedFile, file_name: str):
+        self.ledger = ledger
+        self.feed = feed
+        self.file_name = file_name
+        self.report = ImportReport(file=file_name, format=feed.format, shape=feed.shape, detected=feed.detected,
+                                   base_url=feed.context.base_url)
+        self.batch = PlannedBatch(file_name)
+        self.planned: dict[str, _Planned] = {}
+        self.status: dict[str, str] = {}  # record ID -> created, updated or unchanged, in first-seen order
+        self.updated: dict[str, dict] = {}
+        self.table: Optional[RatingTable] = None
+        self.default_map_record: Optional[dict] = None  # the packaged map, when the ledger does not have it yet
+        self.map_note = ""
+        self._heads: dict[str, object] = {}
+        self._recent: dict[str, dict] = {}  # the content of the records met last, by ID
+        self._cache: dict[str, Optional[dict]] = {}
+
+    # --- the ledger, as it is before the import -------------------------------------------
     def head(self, record_id):
-        return self.ledger.head(record_id)
+        """Where a record is in the ledger (None: not there); the records of the last items are remembered."""
+        if record_id not in self._heads:
+            self._forget_old()
+            self._heads[record_id] = self.ledger.head(record_id)
+        return self._heads[record_id]
+
+    def _forget_old(self) -> None:
+        if len(self._heads) > 4096:
+            self._heads.clear()
+            self._cache.clear()
 
     def current(self, record_id) -> Optional[dict]:
-        return self.ledger.current(record_id).record.to_dict() if self.head(record_id) else None
+        """The current version of a record in the ledger, as a dict (None if there is none)."""
+        if record_id not in self._cache:
+            head = self.head(record_id)
+            self._cache[record_id] = self.ledger.entry(head.entry_idx).record.to_dict() if head else None
+        return self._cache[record_id]
 
     def note(self, at: str) -> str:
-        return f"Imported from {self.fmt} file {self.file_name} at {at}"[:1000]
+        return f"Imported from {self.feed.format} file {self.file_name} at {at}"[:1000]
 
-    # --- rating maps ---------------------------------------------------------------
+    # --- rating maps -------------------------------------------------------------------------
     def rating_table(self) -> RatingTable:
+        """The desk's map then the packaged default (whose record is planned with the first review that uses it,
+        when the ledger does not have this version of it: ``plan``)."""
+        if self.table is not None:
+            return self.table
         default = default_map()
         current = self.current(DEFAULT_MAP_ID)
-        if current is None:
-            self.pending[DEFAULT_MAP_ID] = ({**default, "note": "The default rating map shipped with fact-ledger"}, "rating map")
-            version = 1
-        elif _content(current) != _content(default):
-            self.pending[DEFAULT_MAP_ID] = ({**default, "note": "The default rating map shipped with fact-ledger changed"}, "rating map")
-            version = current["version"] + 1
-        else:
-            version = current["version"]
+        version = current["version"] if current else 1
+        if current is None or _content(current) != _content(default):
+            why = "The default rating map shipped with fact-ledger" + (" changed" if current else "")
+            self.default_map_record = {**default, "note": why}
+            version = current["version"] + 1 if current else 1
         desk = self.current(DESK_MAP_ID)
         self.map_note = (f"{DESK_MAP_ID} v{desk['version']}, then " if desk else "") + f"{DEFAULT_MAP_ID} v{version}"
-        return RatingTable(([desk] if desk else []) + [default])
+        self.table = RatingTable(([desk] if desk else []) + [default])
+        self.report.warnings.extend({"at": "rating map", "message": m} for m in self.table.ambiguous)
+        return self.table
 
-    # --- feed items to records ---------------------------------------------------------
-    def records_for_item(self, item: FeedItem, table: RatingTable) -> list[dict]:
-        """The sources, the claim and the review that one feed item becomes (IDs as in the module docstring)."""
-        note = self.note(item.path)
-        review_key = _review_key(item)
-        review_id = f"review:cr-{_hex(review_key)}"
-        if not item.label:
-            raise Refused("reviewRating has no alternateName (textualRating): the desk's own label is required")
-        publisher = _publisher_source(item.publisher, note) if item.publisher else None
-        page = _review_page_source(item, review_key, note) if item.review_url or item.review_title else None
-        claimant = _claimant_source(item.claimant, note) if item.claimant else None
-        appearances = _appearance_sources(item.appearances, note)
-        sources = [source for source in (publisher, page, claimant) if source] + appearances
-        # Where the claim appeared, else who made it, else the shared unknown source.
-        if appearances:
-            source_id = appearances[0]["id"]
-        elif claimant:
-            source_id = claimant["id"]
-        else:
-            sources.append(_unknown_source(note))
-            source_id = UNKNOWN_SOURCE_ID
-        claim = self.claim_record(item, review_id, source_id, claimant["id"] if claimant else None, note)
-        return sources + [claim, self.review_record(item, review_id, claim["id"], table, note)]
-
-    def claim_record(self, item: FeedItem, review_id: str, source_id: str, claimant_id: Optional[str], note: str) -> dict:
-        existing_review = self.current(review_id)
-        claimant_name = item.claimant.name or item.claimant.url if item.claimant else None
-        # The claim an earlier import of this review reviews, else the claim of this text by this claimant.
-        claim_id = existing_review["claim"] if existing_review else \
-            f"claim:cr-{_hex(fold_label(item.claim_text) + chr(10) + fold_label(claimant_name or ''))}"
-        return _drop_none({
-            "kind": "claim", "id": claim_id, "text": item.claim_text, "language": item.claim_language or "und",
-            "source": source_id,
-            "attribution": _drop_none({"text": claimant_name, "source": claimant_id}) if claimant_name else None,
-            "claim_date": item.claim_date, "note": note,
-        })
-
-    def review_record(self, item: FeedItem, review_id: str, claim_id: str, table: RatingTable, note: str) -> dict:
-        normalized, how = table.normalize(item.label, item.value, item.best, item.worst)
-        if how is None:
-            self.report.unrated.append({"at": item.path, "label": item.label})
-        return _drop_none({
-            "kind": "review", "id": review_id, "claim": claim_id,
-            "rating": _drop_none({"label": item.label, "label_language": item.review_language, "normalized": normalized,
-                                  "value": item.value, "best": item.best, "worst": item.worst}),
-            "explanation": item.review_body, "reviewed": item.review_date, "url": item.review_url,
-            "note": f"{note}; rating " + (f"normalized by {how} with {self.map_note}" if how else f"unrated: not in {self.map_note}"),
-        })
-
-    # --- jsonl lines to records ----------------------------------------------------------
-    def records_from_jsonl(self, data: bytes) -> list[tuple[str, dict]]:
-        out = []
-        for number, line in enumerate(data.split(b"\n"), 1):
-            if not line.strip():
-                continue
-            at = f"line {number}"
-            try:
-                value = parse_feed_untrusted(line, "the line")
-            except FormatError as e:
-                self.report.refused.append({"at": at, "reason": str(e)})
-                continue
-            if isinstance(value, dict) and isinstance(value.get("record"), dict) and "sig" in value:
-                value = value["record"]  # an entry of another ledger's export: its signature is for that ledger
-            if not isinstance(value, dict):
-                self.report.refused.append({"at": at, "reason": "expected a record (a JSON object)"})
-                continue
-            if value.get("kind") in ("key", "correction", "retraction"):
-                self.report.skipped.append({"at": at, "reason": f"{value.get('kind')} records belong to the ledger they were signed in; not imported"})
-                continue
-            record = {k: v for k, v in value.items() if k not in ("version", "replaces")}
-            record.setdefault("note", self.note(at))
-            out.append((at, record))
-        return out
-
-    def _references(self, record: dict) -> list[str]:
-        refs = []
-        if record["kind"] == "source":
-            refs = [link.get("source") for link in record.get("links") or () if isinstance(link, dict)]
-        elif record["kind"] == "claim":
-            refs = [record.get("source"), (record.get("attribution") or {}).get("source")]
-        elif record["kind"] == "review":
-            refs = [record.get("claim"), *(record.get("evidence") or ())]
-        return [r for r in refs if r]
-
-    # --- checking and merging --------------------------------------------------------------
-    def validate(self, record: dict) -> None:
-        Record.from_dict({**record, "version": 1, "created": record.get("created") or utc_now()})
-
-    def add_item(self, at: str, records: list[dict], first_wins: bool) -> None:
-        """Validate every record of one item, then merge them into the batch (all or none)."""
-        for record in records:
-            try:
-                self.validate(record)
-            except RecordError as e:
-                raise Refused(f"{record.get('id')}: {str(e).removeprefix('$')}") from e
-        for record in records:
-            record_id = record["id"]
-            if record_id not in self.pending:
-                self.pending[record_id] = (record, at)
-                continue
-            old, old_at = self.pending[record_id]
-            if first_wins:
-                merged = {**record, **old}
-                for field in sorted(set(_content(old)) & set(_content(record))):
-                    if old[field] != record[field]:
-                        self.report.warnings.append({"at": at, "message": f"{record_id}: {field} differs from {old_at}; the value from {old_at} is kept"})
-                self.pending[record_id] = (merged, old_at)
+    # --- feed items ----------------------------------------------------------------------------
+    def add_feed(self) -> None:
+        """Each item of a ClaimReview or Fact Check API file, as its sources, claim and review."""
+        reader = claimreview if self.feed.format == "claimreview" else factcheck_api
+        identities = Identities(self, self.ledger.origin)
+        self.report.refused.extend({"at": r.path, "reason": r.reason} for r in self.feed.refused)
+        foreign = []  # refusals of values that are not of the format at all
+        for result in reader.items_from_units(self.feed.units, self.feed.context):
+            if isinstance(result, Skip):
+                self.report.skipped.append({"at": result.path, "reason": result.reason})
+            elif isinstance(result, Refusal):
+                self.refuse(result.path, result.reason, result.warnings)
+                foreign += [result] if result.foreign else []
             else:
-                self.pending[record_id] = (record, at)
+                self.report.items += 1
+                if not result.review_key:
+                    result.warnings.append("no review URL: identified by publisher, claim text and review date")
+                identity = identities.resolve(result)
+                if identity is not None:
+                    self.add_item(result, identity)
+        for item, identity in identities.settle():
+            self.add_item(item, identity)
+        if not self.report.items and len(foreign) == len(self.report.refused):
+            self.not_this_format(foreign)
 
-    def compare(self) -> list[dict]:
-        """Records to append: new ones (version 1) and changed ones (the next version)."""
-        out = []
-        ordered = sorted(self.pending.items(), key=lambda kv: _KIND_ORDER.get(kv[1][0]["kind"], 9))
-        refused_ids = set()
-        for record_id, (record, at) in ordered:
-            try:
-                if any(ref in refused_ids for ref in self._references(record)):
-                    raise Refused(f"{record_id}: refers to a record refused above")
-                head = self.head(record_id)
-                planned = self.first_version(record_id, record) if head is None else self.next_version(record_id, record, at, head)
-            except Refused as e:
-                refused_ids.add(record_id)
-                self.report.refused.append({"at": at, "reason": str(e)})
-                continue
-            if planned is not None:
-                out.append(planned)
-        return out
+    def not_this_format(self, foreign: list) -> None:
+        what = "ClaimReview" if self.feed.format == "claimreview" else "Fact Check Tools API claims"
+        why = f" ({foreign[0].path}: {foreign[0].reason})" if foreign else ""
+        raise FormatError(f"{self.file_name}: no {what} found{why}; is --format right?")
 
-    def first_version(self, record_id: str, record: dict) -> dict:
-        claim_head = self.head(record["claim"]) if record["kind"] == "review" else None
-        if claim_head is not None and claim_head.status == "retracted":
-            raise Refused(f"{record_id}: claim {record['claim']} was retracted in this ledger")
-        self.report.created.append(record_id)
-        return {**record, "version": 1, "created": record.get("created") or utc_now()}
+    def refuse(self, at: str, reason: str, warnings=()) -> None:
+        self.report.refused.append({"at": at, "reason": reason})
+        self.report.warnings.extend({"at": at, "message": w} for w in warnings)
 
-    def next_version(self, record_id: str, record: dict, at: str, head) -> Optional[dict]:
-        """The next version of a record already in the ledger, or None when the import changes nothing in it."""
-        current = self.current(record_id)
-        if current["kind"] != record["kind"]:
-            raise Refused(f"{record_id} is a {current['kind']} in the ledger, not a {record['kind']}")
-        merged = {**_content(current), **_content(record)}
-        changed = sorted(k for k in set(merged) | set(_content(current)) if merged.get(k) != current.get(k))
-        if not changed:
-            self.report.unchanged.append(record_id)
+    def add_item(self, item: FeedItem, identity: Identity) -> None:
+        """Plan the records of one item, all or none; a refused item is reported with its warnings."""
+        try:
+            if identity.own:
+                self.compare_own(item, identity)
+            else:
+                normalized, how = self.rating_table().normalize(item.label, item.value, item.best, item.worst)
+                rating = (normalized, f"normalized by {how} with {self.map_note}" if how else f"unrated: not in {self.map_note}")
+                self.plan(item.path, records_of(item, identity, review_key(item), rating, self.note(item.path)),
+                          first_wins=True)
+                if how is None:
+                    self.report.unrated.append({"at": item.path, "label": item.label})
+        except RecordError as e:
+            self.refuse(item.path, str(e), item.warnings)
+            return
+        self.report.warnings.extend({"at": item.path, "message": w} for w in item.warnings)
+
+    def compare_own(self, item: FeedItem, identity: Identity) -> None:
+        """A review this desk wrote, exported and read back: unchanged when the file says what the ledger says."""
+        review, claim = self.current(identity.review_id), self.current(identity.claim_id)
+        given = {"rating.label": (item.label, review["rating"]["label"]), "claim text": (item.claim_text, claim["text"]),
+                 "explanation": (item.review_body, review.get("explanation")),
+                 "reviewed": (item.review_date, review.get("reviewed")),
+                 "rating.label_language": (item.review_language, review["rating"].get("label_language"))}
+        differ = [name for name, (in_file, in_ledger) in given.items() if in_file is not None and in_file != in_ledger]
+        if differ:
+            raise RecordError(f"{identity.review_id} is this ledger's own review, and the file changes its "
+                              f"{', '.join(differ)}: an import never changes the desk's own records (use 'ledger revise')")
+        for record_id in (identity.claim_id, identity.review_id):
+            self.status.setdefault(record_id, "unchanged")
+
+    # --- records ---------------------------------------------------------------------------------
+    def plan(self, at: str, records: list[dict], first_wins: bool = False) -> None:
+        """Plan each of ``records`` (one item's): all of them, or none when one cannot be imported.
+
+        A record met again: with ``first_wins`` (feeds) the first occurrence's
+        values are kept and only fields it did not give are added; otherwise
+        (records files, where a later line is a later version) the later one replaces it.
+        """
+        digests = [self.digest(record) for record in records]
+        decisions = [self.decide(at, record, digest, first_wins) for record, digest in zip(records, digests)]
+        if self.default_map_record and any(r["kind"] == "review" and d.action in ("create", "revise")
+                                           for r, d in zip(records, decisions)):
+            # The map that rates these reviews goes in the log before them.
+            record, self.default_map_record = self.default_map_record, None
+            self.plan("rating map", [record])
+        for record, digest, decision in zip(records, digests, decisions):
+            self.commit(at, record["id"], digest, decision, first_wins)
+
+    def digest(self, record: dict) -> Optional[int]:
+        """The digest of a record's content when it is met again, or is in the ledger; None for a first
+        occurrence of a new record (computed from the batch if it is met again: ``decide``).
+
+        A record met again soon (the publisher of every review) is compared with its last occurrence
+        instead: ``SAME`` when nothing but the note differs.
+        """
+        planned, content = self.planned.get(record["id"]), _content(record)
+        if planned is None and self.head(record["id"]) is None:
+            self._remember(record["id"], content)
             return None
-        if head.status == "retracted":
-            raise Refused(f"{record_id} was retracted in this ledger; it is not revised")
-        if record["kind"] == "review" and merged["claim"] != current["claim"]:
-            raise Refused(f"{record_id} reviews {current['claim']} in this ledger; a review cannot move to another claim")
-        note = record["note"] if record["kind"] == "ratingmap" else \
-            f"Re-imported from {self.fmt} file {self.file_name} at {at}: {', '.join(changed)} changed"
-        self.report.updated.append({"id": record_id, "version": head.version + 1, "changed": changed})
-        return {"kind": record["kind"], **merged, "id": record_id, "version": head.version + 1,
-                "replaces": head.entry_hash, "created": utc_now(), "note": note[:1000]}
+        if planned is not None and self._recent.get(record["id"]) == content:
+            return _SAME
+        if planned is not None and planned.digest is None:
+            planned.digest = _digest(self.batch.record(planned.place))
+        self._remember(record["id"], content)
+        return _digest(record)
 
-    # --- reading the input ---------------------------------------------------------------
-    def add_jsonl(self, data: bytes) -> None:
-        """Each record of a JSONL file, when what it refers to is in the ledger or before it in the file."""
-        for at, record in self.records_from_jsonl(data):
+    def _remember(self, record_id: str, content: dict) -> None:
+        if len(self._recent) >= 4096:
+            self._recent.clear()
+        self._recent[record_id] = content
+
+    def decide(self, at: str, record: dict, digest: Optional[int], first_wins: bool) -> _Decision:
+        record_id, planned = record["id"], self.planned.get(record["id"])
+        warnings = ()
+        if planned is not None and (digest is _SAME or planned.digest == digest):
+            return _Decision("same")
+        if planned is None or not first_wins:
+            if not first_wins:  # a records file: what it says is checked here (a feed's records are built valid)
+                self.validate(record)
+            target = record
+        else:
+            first = self.batch.record(planned.place) if planned.place is not None else self.current(record_id)
+            warnings = tuple(f"{record_id}: {field} differs from {planned.at}; the value from {planned.at} is kept"
+                             for field in sorted(set(_content(first)) & set(_content(record))) if first[field] != record[field])
+            added = {k: v for k, v in _content(record).items() if k not in first}
+            if not added:
+                return _Decision("same", warnings=warnings)
+            target = {**first, **added}
+        return self.against_ledger(target, planned.at if planned is not None and first_wins else at, warnings)
+
+    def against_ledger(self, target: dict, at: str, warnings: tuple) -> _Decision:
+        """What ``target`` (the record as the file gives it, merged) does to the ledger's record."""
+        record_id = target["id"]
+        head = self.head(record_id)
+        if head is None:
+            if target["kind"] == "review" and (claim := self.head(target["claim"])) is not None and claim.status == "retracted":
+                raise RecordError(f"{record_id}: claim {target['claim']} was retracted in this ledger")
+            return _Decision("create", {k: v for k, v in target.items() if k not in ("version", "replaces")},
+                             warnings=warnings)
+        current = self.current(record_id)
+        if current["kind"] != target["kind"]:
+            raise RecordError(f"{record_id} is a {current['kind']} in the ledger, not a {target['kind']}")
+        merged = {**_content(current), **_content(target)}
+        changed = tuple(sorted(k for k in set(merged) | set(_content(current)) if merged.get(k) != current.get(k)))
+        if not changed:
+            return _Decision("unchanged", warnings=warnings)
+        if head.status == "retracted":
+            raise RecordError(f"{record_id} was retracted in this ledger; it is not revised")
+        if target["kind"] == "review" and merged["claim"] != current["claim"]:
+            raise RecordError(f"{record_id} reviews {current['claim']} in this ledger; a review cannot move to another claim")
+        note = target["note"] if target["kind"] == "ratingmap" else \
+            f"Re-imported from {self.feed.format} file {self.file_name} at {at}: {', '.join(changed)} changed"
+        return _Decision("revise", {"kind": target["kind"], **merged, "id": record_id, "version": head.version + 1,
+                                    "replaces": head.entry_hash, "note": note[:1000]}, changed, warnings)
+
+    def validate(self, record: dict) -> None:
+        try:
+            Record.check_dict({**record, "version": record.get("version", 1), "created": record.get("created", _CHECK_TIME)})
+        except RecordError as e:
+            raise RecordError(f"{record.get('id')}: {str(e).removeprefix('$')}") from e
+
+    def commit(self, at: str, record_id: str, digest: Optional[int], decision: _Decision, first_wins: bool) -> None:
+        planned = self.planned.get(record_id)
+        if planned is None:
+            planned = self.planned[record_id] = _Planned(None, digest, at)
+        elif not first_wins and digest is not _SAME:
+            planned.digest, planned.at = digest, at
+        self.report.warnings.extend({"at": at, "message": w} for w in decision.warnings)
+        if decision.action == "same":
+            return
+        if decision.action == "unchanged":
+            if planned.place is not None:  # a later line of a records file undid an earlier change
+                self.batch.drop(planned.place)
+                planned.place = None
+            self.status[record_id] = "unchanged"
+            return
+        content = decision.content
+        if decision.action == "revise":
+            self.updated[record_id] = {"id": record_id, "version": content["version"], "changed": list(decision.changed)}
+        if planned.place is None:
+            planned.place = self.batch.add(content, at)
+        else:
+            self.batch.replace(planned.place, content)
+        self.status[record_id] = "created" if decision.action == "create" else "updated"
+
+    # --- records files -------------------------------------------------------------------------
+    def add_records(self) -> None:
+        """Each record of a JSONL (or JSON) file of records, when what it refers to is in the ledger or before it."""
+        for unit in self.feed.units:
             try:
-                self.check_references(record)
-                self.add_item(at, [record], first_wins=False)
-            except Refused as e:
-                self.report.refused.append({"at": at, "reason": str(e)})
+                record = self.record_of(unit)
+                if record is not None:
+                    self.report.items += 1
+                    self.check_references(record)
+                    self.plan(unit.path, [record])
+            except LedgerError as e:
+                self.refuse(unit.path, str(e))
+
+    def record_of(self, unit) -> Optional[dict]:
+        """The record a unit of a records file holds (None: skipped); raises a LedgerError when it holds none."""
+        value = unit.value
+        if isinstance(value, FormatError):
+            raise value
+        if isinstance(value, dict) and isinstance(value.get("record"), dict) and "sig" in value:
+            value = value["record"]  # an entry of another ledger's export: its signature is for that ledger
+        if not isinstance(value, dict):
+            raise RecordError("expected a record (a JSON object)")
+        if value.get("kind") in ("key", "correction", "retraction"):
+            self.report.skipped.append({"at": unit.path, "reason": f"{value.get('kind')} records belong to the ledger "
+                                                                   "they were signed in; not imported"})
+            return None
+        record = {k: v for k, v in value.items() if k not in ("version", "replaces")}
+        record.setdefault("note", self.note(unit.path))
+        return record
 
     def check_references(self, record: dict) -> None:
-        missing = [r for r in self._references(record) if r not in self.pending and self.head(r) is None]
+        missing = [r for r in references(record) if r not in self.planned and self.head(r) is None]
         if missing:
-            raise Refused(f"{record.get('id')}: refers to {', '.join(missing)}, which is neither in this ledger nor imported before it")
+            raise RecordError(f"{record.get('id')}: refers to {', '.join(missing)}, which is neither in this ledger "
+                              "nor imported before it")
         snapshot = record.get("snapshot") if record.get("kind") == "source" else None
         if isinstance(snapshot, dict) and self.ledger.snapshot(snapshot.get("sha256")) is None:
-            raise Refused(f"{record.get('id')}: its snapshot {snapshot.get('sha256')} is not stored; append it with 'ledger append --snapshot FILE'")
+            raise RecordError(f"{record.get('id')}: its snapshot {snapshot.get('sha256')} is not stored; "
+                              "append it with 'ledger append --snapshot FILE'")
 
-    def add_feed(self, data: bytes) -> None:
-        """Each item of a ClaimReview or Fact Check API file, as its sources, claim and review."""
-        reader = claimreview if self.fmt == "claimreview" else factcheck_api
-        items, refused, skipped = reader.items_from_untrusted(parse_feed_untrusted(data, self.file_name))
-        self.report.refused.extend({"at": at, "reason": reason} for at, reason in refused)
-        self.report.skipped.extend({"at": at, "reason": reason} for at, reason in skipped)
-        if not items and not refused:
-            raise FormatError(f"{self.file_name}: no {'ClaimReview' if self.fmt == 'claimreview' else 'claims'} found; is --format right?")
-        table = self.rating_table() if items else None
-        for item in items:
-            try:
-                self.add_item(item.path, self.records_for_item(item, table), first_wins=True)
-            except Refused as e:
-                self.report.refused.append({"at": item.path, "reason": str(e)})
-                continue
-            self.report.warnings.extend({"at": item.path, "message": w} for w in item.warnings)
+    # --- the report ----------------------------------------------------------------------------
+    def finish(self) -> ImportPlan:
+        for record_id, status in self.status.items():
+            if status == "created":
+                self.report.created.append(record_id)
+            elif status == "updated":
+                self.report.updated.append(self.updated[record_id])
+            else:
+                self.report.unchanged.append(record_id)
+        self.batch.seal()
+        return ImportPlan(records=self.batch, report=self.report)
 
 
-def plan_import(ledger, data: bytes, fmt: str, file_name: str) -> ImportPlan:
-    """Read ``data`` in ``fmt`` and work out the batch that brings it into ``ledger``."""
-    if fmt not in FORMATS:
-        raise FormatError(f"unknown import format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    planner = _Planner(ledger, fmt, file_name)
-    if fmt == "jsonl":
-        planner.add_jsonl(data)
-    else:
-        planner.add_feed(data)
-    return ImportPlan(records=planner.compare(), report=planner.report)
+def references(record: dict) -> list[str]:
+    """The IDs a record refers to."""
+    kind, refs = record.get("kind"), []
+    if kind == "source":
+        refs = [link.get("source") for link in record.get("links") or () if isinstance(link, dict)]
+    elif kind == "claim":
+        refs = [record.get("source"), (record.get("attribution") or {}).get("source")]
+    elif kind == "review":
+        refs = [record.get("claim"), *(record.get("evidence") or ())]
+    return [r for r in refs if isinstance(r, str)]
+
+
+@contextlib.contextmanager
+def feed_stream(path, stdin: Optional[BinaryIO] = None) -> Iterator[BinaryIO]:
+    """The feed file ``path`` opened for reading (``-``: ``stdin``); one that cannot be opened is a LedgerError."""
+    if path == "-":
+        yield stdin
+        return
+    try:
+        stream = open(path, "rb")
+    except OSError as e:
+        raise LedgerError(f"cannot read {path}: {e.strerror}") from e
+    with stream:
+        yield stream
+
+
+def plan_import(ledger, source: Union[bytes, BinaryIO], file_name: str, fmt: Optional[str] = None,
+                base_url: Optional[str] = None, progress: Optional[Callable[[int], None]] = None) -> ImportPlan:
+    """Read ``source`` (bytes or a binary file) in ``fmt`` (None: detected) and work out the batch that brings it
+    into ``ledger``; ``base_url`` is the URL of the page the file came from, for relative URLs; ``progress(n)``
+    hears of every ``n`` bytes read.
+
+    Close the plan (or use it with ``with``) when done: its records are in a temporary file.
+    """
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    feed = open_feed_untrusted(stream, file_name, fmt, base_url, progress)
+    planner = _Planner(ledger, feed, file_name)
+    try:
+        if feed.format == "jsonl":
+            planner.add_records()
+        else:
+            planner.add_feed()
+        return planner.finish()
+    except BaseException:
+        planner.batch.close()
+        raise

@@ -9,8 +9,9 @@ ledger's core modules): no Datasette, sqlite-utils or jsonschema.
 
 Modules: ``sources`` (the ``Source`` protocol and ``open_source``) with one
 module per kind of source (``file_source``, ``export_source``,
-``site_source``); ``procedure`` (the steps in order); ``replay`` (steps 1–3);
-``workers`` (the process pool); ``checkpoints`` (steps 4 and 6);
+``site_source``, ``tile_source``); ``procedure`` (the steps in order);
+``replay`` (steps 1–3); ``workers`` (the process pool); ``checkpoints``
+(steps 4 and 6); ``witnesses`` (cosignatures and the reader's quorum);
 ``tables``, ``sqlite_checks`` and ``file_schema`` (step 5 on a file),
 ``site_checks`` and ``site_search`` (step 5 on a site); ``report``;
 ``claim_proof``; ``servable`` (the start-up check of the site).
@@ -25,8 +26,10 @@ from ledger.verify.report import Failure, Report
 from ledger.verify.servable import check_servable, open_as_served
 from ledger.verify.site_source import SiteSource
 from ledger.verify.sources import Source, open_source
+from ledger.verify.tile_source import TileSource
 
 __all__ = [
-    "ClaimProofReport", "ExportSource", "Failure", "LedgerFileSource", "Report", "SiteSource", "Source", "check_servable",
-    "open_as_served", "open_source", "saved_checkpoint_from_untrusted", "verify_claim_proof", "verify_ledger",
+    "ClaimProofReport", "ExportSource", "Failure", "LedgerFileSource", "Report", "SiteSource", "Source", "TileSource",
+    "check_servable", "open_as_served", "open_source", "saved_checkpoint_from_untrusted", "verify_claim_proof",
+    "verify_ledger",
 ]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
-from ledger.cosignature import CosignatureVerifier
 from ledger.note import parse_verifier_key_untrusted
+from ledger.policy import Policy
 from ledger.verify.checkpoints import check_checkpoints, check_since, saved_size
 from ledger.verify.replay import Replay
 from ledger.verify.report import Report
@@ -15,24 +15,27 @@ from ledger.verify.sources import Source
 from ledger.verify.site_checks import check_site
 from ledger.verify.site_source import SiteSource
 from ledger.verify.sqlite_checks import check_ledger_file, file_findings
+from ledger.verify.witnesses import check_witnesses, witness_verifiers
 from ledger.verify.workers import Workers
 
 
 def verify_ledger(source: Source, *, vkey: Optional[str] = None, since_note: Optional[str] = None,
                   progress: Optional[Callable[[int], None]] = None, workers: Optional[int] = None,
-                  witnesses: Sequence[CosignatureVerifier] = ()) -> Report:
+                  policy: Optional[Policy] = None) -> Report:
     """Run every check of docs/verify.md on ``source``, trusting only the log key ``vkey``.
 
     ``since_note`` is a checkpoint saved earlier (step 6); ``progress(n)`` is
     called as entries are replayed; ``workers`` processes share the checks
-    (default: one per core); ``witnesses`` are the witness keys whose
-    cosignatures a stored checkpoint may carry (any other line fails step 4).
-    The report's ``ok`` is True when every check held.
+    (default: one per core); ``policy`` names the witnesses that must cosign
+    the latest checkpoint (docs/witness.md). A stored checkpoint's signature
+    lines must each be the log key's or a cosignature by a witness the log
+    named (or the policy names); any other line fails step 4. The report's
+    ``ok`` is True when every check held.
     """
     report = Report(source=source.name)
     with Workers(workers) as pool:
         try:
-            _run_steps(report, source, pool, vkey=vkey, since_note=since_note, progress=progress, witnesses=witnesses)
+            _run_steps(report, source, pool, vkey=vkey, since_note=since_note, progress=progress, policy=policy)
         except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
             # A damaged file: SQLite refuses to read part of it, or its schema
             # text is no longer UTF-8. Keep what was found before.
@@ -40,7 +43,7 @@ def verify_ledger(source: Source, *, vkey: Optional[str] = None, since_note: Opt
     return report
 
 
-def _run_steps(report: Report, source: Source, pool: Workers, *, vkey, since_note, progress, witnesses) -> None:
+def _run_steps(report: Report, source: Source, pool: Workers, *, vkey, since_note, progress, policy=None) -> None:
     pinned = parse_verifier_key_untrusted(vkey) if vkey else None
     report.vkey_pinned = pinned is not None
     notes = source.checkpoint_notes()
@@ -52,7 +55,9 @@ def _run_steps(report: Report, source: Source, pool: Workers, *, vkey, since_not
         if replay.log_verifier is None:
             report.fail("entry 0", "no log key: the ledger is empty or its first entry is unreadable")
             return
-        check_checkpoints(notes, replay, report, witnesses)  # step 4
+        known_witnesses = witness_verifiers(replay) + (policy.verifiers() if policy is not None else [])
+        check_checkpoints(notes, replay, report, known_witnesses)  # step 4
+        check_witnesses(source, notes, replay, report, policy)  # step 4: cosignatures, and the reader's quorum
         if since_note is not None:
             check_since(since_note, replay, report)          # step 6
         _check_snapshots(source, replay, report)             # step 2.6, for every snapshot a file holds

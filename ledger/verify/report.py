@@ -46,6 +46,8 @@ class Report:
     indexes_checked: int = 0
     claims_found: Optional[int] = None
     since: Optional[dict] = None
+    cosignatures: int = 0  # stored cosignatures checked (a ledger file)
+    witnesses: Optional[dict] = None  # the quorum asked for: {size, quorum, ok, cosigned: {witness: time}}
     failures: list = attrs.Factory(list)
     warnings: list = attrs.Factory(list)
 
@@ -81,6 +83,12 @@ class Report:
             lines.append(f"  search        {self.claims_found} claims found by the words of their own text")
         if self.since:
             lines.append(f"  since         extends the checkpoint of size {self.since['size']} (append-only)")
+        if self.cosignatures:
+            lines.append(f"  cosignatures  {self.cosignatures} stored cosignatures by the log's witnesses verify")
+        if self.witnesses:
+            cosigned = ", ".join(f"{name} at {t}" for name, t in self.witnesses["cosigned"].items()) or "none"
+            lines.append(f"  witnesses     size {self.witnesses['size']} cosigned by {cosigned}; "
+                         f"quorum {self.witnesses['quorum']}: {'met' if self.witnesses['ok'] else 'NOT met'}")
         for warning in self.warnings:
             lines.append(f"  warning: {warning}")
         if self.ok:

@@ -11,7 +11,9 @@ lacks; the steps that need it are skipped:
 - ``ExportSource``: leaves and checkpoints; snapshots when given a folder of them;
 - ``SiteSource``: leaves, checkpoints and snapshots through the site's
   verifier routes, and every table it serves, through its SQL API
-  (``site_checks`` then checks what its pages read).
+  (``site_checks`` then checks what its pages read);
+- ``TileSource``: the leaves and the latest checkpoint of a log published as
+  C2SP tlog-tiles (a URL ending in ``/tlog/``, or a folder of them).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ledger.store import Store
 from ledger.verify.export_source import ExportSource
 from ledger.verify.file_source import LedgerFileSource
 from ledger.verify.site_source import SiteSource
+from ledger.verify.tile_source import TileSource, is_tile_location
 
 # What a ledger file stores beside each leaf, read back from it (the entries
 # table): entry hash (hex), kind, record ID, version, signer.
@@ -66,7 +69,10 @@ class Source(Protocol):
 
 
 def open_source(spec: str, checkpoint: Optional[str] = None, snapshot_dir: Optional[str] = None) -> Source:
-    """A source from what the user typed: a site URL, a bundle folder, an export (with ``checkpoint``) or a ledger file."""
+    """A source from what the user typed: a site URL, tiles (a URL ending in /tlog/, or their folder),
+    a bundle folder, an export (with ``checkpoint``) or a ledger file."""
+    if is_tile_location(spec):
+        return TileSource(spec)
     if spec.startswith(("http://", "https://")):
         return SiteSource(spec)
     path = Path(spec)
