@@ -129,6 +129,20 @@ def test_since_over_a_proxy_that_answers_the_rewrite_first_and_the_original_afte
     assert proxy.asked_twice() == []  # every root comes from the one set of bytes that was checked
 
 
+def test_since_over_tiles_from_a_proxy_that_answers_the_rewrite_first_and_the_original_after(rewrite, serve):
+    tmp, vkey = rewrite
+    rewritten, original = serve(tmp / "rewritten.db"), serve(tmp / "original.db")
+
+    def choose(path, seen):
+        return (rewritten if seen == 0 else original), None
+
+    with RewritingProxy(choose) as proxy:
+        result = verify(proxy.base + "-/tlog/", "--vkey", vkey, "--since", tmp / "saved.checkpoint")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "  - --since: history was rewritten: the saved checkpoint of size " in result.stdout
+    assert proxy.asked_twice() == []  # the tiles are read once: the saved size's root comes from them too
+
+
 def test_since_over_the_honest_site_passes(rewrite, serve):
     tmp, vkey = rewrite
     result = verify(serve(tmp / "original.db"), "--vkey", vkey, "--since", tmp / "saved.checkpoint")
