@@ -75,20 +75,7 @@ class Report:
         lines.append(f"  tree          size {self.tree_size}, root {self.root}")
         lines.append(f"  checkpoints   {self.checkpoints} signed checkpoints match the tree")
         lines.append(f"  snapshots     {self.snapshots} checked; {self.quotes_checked} quote anchors checked")
-        if self.tables_checked:
-            lines.append(f"  site tables   {', '.join(self.tables_checked)} equal the projection of the entries")
-        if self.indexes_checked:
-            lines.append(f"  indexes       {self.indexes_checked} indexes lead to exactly the rows of their tables")
-        if self.claims_found is not None:
-            lines.append(f"  search        {self.claims_found} claims found by the words of their own text")
-        if self.since:
-            lines.append(f"  since         extends the checkpoint of size {self.since['size']} (append-only)")
-        if self.cosignatures:
-            lines.append(f"  cosignatures  {self.cosignatures} stored cosignatures by the log's witnesses verify")
-        if self.witnesses:
-            cosigned = ", ".join(f"{name} at {t}" for name, t in self.witnesses["cosigned"].items()) or "none"
-            lines.append(f"  witnesses     size {self.witnesses['size']} cosigned by {cosigned}; "
-                         f"quorum {self.witnesses['quorum']}: {'met' if self.witnesses['ok'] else 'NOT met'}")
+        lines.extend(self._optional_lines())
         for warning in self.warnings:
             lines.append(f"  warning: {warning}")
         if self.ok:
@@ -99,3 +86,22 @@ class Report:
             if len(self.failures) > 50:
                 lines.append(f"  ... and {len(self.failures) - 50} more (use --json for all)")
         return "\n".join(lines)
+
+    def _optional_lines(self) -> list[str]:
+        """The summary's lines for checks only some sources allow or only some options ask for."""
+        found = []
+        if self.tables_checked:
+            found.append(f"  site tables   {', '.join(self.tables_checked)} equal the projection of the entries")
+        if self.indexes_checked:
+            found.append(f"  indexes       {self.indexes_checked} indexes lead to exactly the rows of their tables")
+        if self.claims_found is not None:
+            found.append(f"  search        {self.claims_found} claims found by the words of their own text")
+        if self.since:
+            found.append(f"  since         extends the checkpoint of size {self.since['size']} (append-only)")
+        if self.cosignatures:
+            found.append(f"  cosignatures  {self.cosignatures} stored cosignatures by the log's witnesses verify")
+        if self.witnesses:
+            cosigned = ", ".join(f"{name} at {t}" for name, t in self.witnesses["cosigned"].items()) or "none"
+            found.append(f"  witnesses     size {self.witnesses['size']} cosigned by {cosigned}; "
+                         f"quorum {self.witnesses['quorum']}: {'met' if self.witnesses['ok'] else 'NOT met'}")
+        return found
