@@ -29,12 +29,12 @@ def serve(db, host, port, base_url):
       ledger serve desk.db --host 0.0.0.0 --base-url https://ledger.example.org
     """
     from ledger import site
-    from ledger.api import Ledger
 
-    Ledger.open(db, immutable=True).close()  # a bad file is one 'Error:' line, before the banner
     base_url = site.served_base_url(host, port, base_url)
-    click.echo(f"Serving {db} read-only at http://{host}:{port}/ as {base_url}/ (Ctrl-C to stop)", err=True)
-    site.serve(db, host=host, port=port, base_url=base_url)
+    # The banner once the file passed its checks: a bad file is one 'Error:' line.
+    site.serve(db, host=host, port=port, base_url=base_url,
+               on_ready=lambda: click.echo(f"Serving {db} read-only at http://{host}:{port}/ as {base_url}/ (Ctrl-C to stop)",
+                                           err=True))
 
 
 @cli.command()
