@@ -25,10 +25,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable, Optional
 
 import ledger
 from ledger.api import Ledger
 from ledger.errors import LedgerError
+from ledger.verify.servable import check_servable
 
 DATASETTE_VERSION = "0.65.5"
 METADATA_DB_NAME = "ledger"  # the database name publish/metadata.json is written for
@@ -203,9 +205,10 @@ def make_datasette(db_path, base_url: str | None = None, metadata: dict | None =
     )
 
 
-def serve(db_path, host: str = "127.0.0.1", port: int = 8001, base_url: str | None = None, workers: int = 1) -> None:
-    """Run ``datasette serve`` on the ledger in this process until Ctrl-C; with ``workers`` > 1,
-    that many server processes on one listening socket (``serve_workers``).
+def serve(db_path, host: str = "127.0.0.1", port: int = 8001, base_url: str | None = None, workers: int = 1,
+          on_ready: Optional[Callable[[], None]] = None) -> None:
+    """Run ``datasette serve`` on the ledger in this process until Ctrl-C; ``on_ready()`` once the file passed its
+    checks; with ``workers`` > 1, that many server processes on one listening socket (``serve_workers``).
 
     ``base_url`` is the address readers use (see ``check_base_url``); by
     default the address served, which a wildcard host does not give.
@@ -215,9 +218,12 @@ def serve(db_path, host: str = "127.0.0.1", port: int = 8001, base_url: str | No
     from ledger import distribution
 
     path = _check_ledger(db_path)
+    check_servable(path)  # refuse a file readers must not be shown (docs/security.md)
     base_url = served_base_url(host, port, base_url)
     root = distribution.source_checkout()
     verifier = {"commit": distribution.source_commit(root)} if root else None  # no wheel: the source commit it runs
+    if on_ready:
+        on_ready()
     if workers > 1:
         serve_workers(path, host, port, workers, site_metadata(path, base_url, verifier))
         return
@@ -406,6 +412,7 @@ def publish_bundle(db_path, outdir, base_url: str | None = None, wheel=None) -> 
     """
     path = _check_ledger(db_path)
     base_url = None if base_url is None else check_base_url(base_url)
+    check_servable(path)  # refuse a file readers must not be shown (docs/security.md)
     out = Path(outdir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise LedgerError(f"{out} is not an empty directory; choose a new output directory")

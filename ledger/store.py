@@ -276,9 +276,11 @@ class Store:
             yield idx, leaf.encode("utf-8")
 
     def entry_rows(self, start: int = 0, end: Optional[int] = None) -> Iterator[tuple]:
-        """Raw stored rows (idx, leaf_hash, kind, record_id, version, signer, leaf) for checks."""
+        """Raw stored rows (idx, leaf_hash, kind, record_id, version, signer, leaf) for checks
+        (the leaf read as text even if something stored it as another type: verify reports the type)."""
         end = self.size() if end is None else end
-        yield from self.conn.execute("SELECT * FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end))
+        yield from self.conn.execute("SELECT idx, leaf_hash, kind, record_id, version, signer, CAST(leaf AS TEXT) FROM entries "
+                                     "WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end))
 
     def record_versions(self, record_id: str) -> list[int]:
         """Entry indexes of every version of a record, oldest first."""
@@ -297,7 +299,7 @@ class Store:
         return [bytes(found[i]) for i in indexes]
 
     def stored_hash_rows(self) -> Iterator[tuple[int, bytes]]:
-        for idx, h in self.conn.execute("SELECT idx, hash FROM tree_hashes ORDER BY idx"):
+        for idx, h in self.conn.execute("SELECT idx, CAST(hash AS BLOB) FROM tree_hashes ORDER BY idx"):
             yield idx, bytes(h)
 
     # --- checkpoints --------------------------------------------------------------
@@ -343,12 +345,17 @@ class Store:
         )
 
     def snapshot(self, sha256: str) -> Optional[tuple[str, bytes]]:
-        row = self.conn.execute("SELECT media_type, content FROM snapshots WHERE sha256 = ?", (sha256,)).fetchone()
+        row = self.conn.execute("SELECT media_type, CAST(content AS BLOB) FROM snapshots WHERE sha256 = ?", (sha256,)).fetchone()
         return (row[0], bytes(row[1])) if row else None
 
     def snapshot_rows(self) -> Iterator[tuple[str, str, int, bytes]]:
-        for sha, media_type, size, content in self.conn.execute("SELECT * FROM snapshots ORDER BY sha256"):
+        for sha, media_type, size, content in self.conn.execute(
+                "SELECT sha256, media_type, size, CAST(content AS BLOB) FROM snapshots ORDER BY sha256"):
             yield sha, media_type, size, bytes(content)
+
+    def snapshot_names(self) -> list[str]:
+        """The SHA-256 (hex) of every stored snapshot, in order."""
+        return [row[0] for row in self.conn.execute("SELECT sha256 FROM snapshots ORDER BY sha256")]
 
     # --- counts ------------------------------------------------------------------------
     def record_count(self, kind: str) -> int:

@@ -32,13 +32,13 @@ def serve(db, host, port, base_url, workers):
       ledger serve desk.db --port 8001 --workers 2
     """
     from ledger import site
-    from ledger.api import Ledger
 
-    Ledger.open(db, immutable=True).close()  # a bad file is one 'Error:' line, before the banner
     base_url = site.served_base_url(host, port, base_url)
     processes = f" by {workers} processes" if workers > 1 else ""
-    click.echo(f"Serving {db} read-only at http://{host}:{port}/ as {base_url}/{processes} (Ctrl-C to stop)", err=True)
-    site.serve(db, host=host, port=port, base_url=base_url, workers=workers)
+    # The banner once the file passed its checks: a bad file is one 'Error:' line.
+    site.serve(db, host=host, port=port, base_url=base_url, workers=workers,
+               on_ready=lambda: click.echo(f"Serving {db} read-only at http://{host}:{port}/ as {base_url}/{processes} "
+                                           "(Ctrl-C to stop)", err=True))
 
 
 @cli.command()
