@@ -17,6 +17,7 @@ import io
 import json
 import re
 import shlex
+import sqlite3
 import weakref
 import xml.etree.ElementTree as ET
 from hashlib import sha256
@@ -41,6 +42,8 @@ from ledger.errors import LedgerError, NotFoundError, ProofError
 from ledger.readable import (grouped_fingerprint, key_fingerprint, rating_gloss, readable_date, readable_time,
                              readable_url, text_direction)
 from ledger.site import facet_column
+from ledger.search import (MAX_QUERY_CHARS, SORTS, Hit, SearchQuery, SearchResults, SearchTimeout, published_languages, search,
+                           table_search_expression)
 
 PLUGIN = "fact-ledger"
 ENTRIES_PAGE_CAP = 10_000
@@ -51,9 +54,6 @@ VERIFIER_PREFIXES = ("/-/checkpoint", "/-/vkey", "/-/proof/", "/-/entries.jsonl"
 DEFAULT_ROBOTS_DISALLOW = ("/-/entries.jsonl", "/-/proof/", "/-/snapshots/", "/-/tlog/")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 SLUG = r"[a-z0-9][a-z0-9._-]{0,127}"
-# Private-use code points that the search query's snippet() puts around
-# matches; render_cell turns them into <mark> after escaping the text.
-MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"
 
 _sites: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -645,6 +645,135 @@ async def _not_found(datasette, request, message):
     return Response.html(html, status=404)
 
 
+# --- search: /search and /search.json (docs/site.md, "Search") --------------------------------
+
+def marked(text, spans) -> Markup:
+    """``text`` escaped, with each (start, end) span in <mark>: marks are placed after escaping,
+    never by markers inside the text."""
+    if not text:
+        return Markup("")
+    pieces, at = [], 0
+    for start, end in spans:
+        pieces += [escape(text[at:start]), Markup("<mark>"), escape(text[start:end]), Markup("</mark>")]
+        at = end
+    pieces.append(escape(text[at:]))
+    return Markup("").join(pieces)
+
+
+def _search_url(path: str, query: SearchQuery, **changes) -> str:
+    params = query.params(**changes)
+    return path + ("?" + urlencode(params) if params else "")
+
+
+def _hit_json(hit: Hit) -> dict:
+    return {
+        "id": hit.claim_id, "url": claim_path(hit.claim_id), "version": hit.version,
+        "text": hit.text, "language": hit.language,
+        "translation": hit.translation, "translation_language": hit.translation_language, "quote": hit.quote,
+        "marks": {"text": [list(m) for m in hit.text_marks], "translation": [list(m) for m in hit.translation_marks],
+                  "quote": [list(m) for m in hit.quote_marks]},
+        "verdict": hit.verdict, "verdict_label": hit.verdict_label, "status": hit.status, "status_reason": hit.status_reason,
+        "source": {"id": hit.source_id, "title": hit.source_title, "published": hit.source_published, "url": source_path(hit.source_id)},
+        "tags": list(hit.tags), "claim_date": hit.claim_date, "recorded": hit.first_created, "updated": hit.created,
+        "entry_index": hit.entry_index,
+    }
+
+
+def _facets_json(results: SearchResults, path: str) -> dict:
+    return {facet.name: {
+        "counted_over": "every match" if facet.counted_over is None else f"the newest {facet.counted_over} matches",
+        "values": [{"value": v.value, "label": v.label, "count": v.count, "selected": v.selected,
+                    "url": _search_url(path, results.query, **{facet.name: None if v.selected else v.value})}
+                   for v in facet.values]} for facet in results.facets}
+
+
+def search_json_body(results: SearchResults) -> dict:
+    """The JSON of /search.json (docs/site.md, "Search")."""
+    query, path = results.query, "/search.json"
+    page = query.page
+    return {
+        "ok": True,
+        "query": {"q": query.text, "filters": dict(query.filters), "sort": query.sort, "page": page, "size": query.size},
+        "words": results.words, "stemmed_in": list(results.languages),
+        "total": results.total, "more": results.more, "pages": results.pages,
+        "results": [_hit_json(hit) for hit in results.hits],
+        "facets": _facets_json(results, path),
+        "previous": _search_url(path, query, page=page - 1) if page > 1 else None,
+        "next": _search_url(path, query, page=page + 1) if page < results.pages else None,
+    }
+
+
+async def _run_search(datasette, request) -> SearchResults:
+    site = await ledger_site(datasette)
+    query = SearchQuery.from_untrusted(parse_qsl(request.query_string, keep_blank_values=True))
+    # On Datasette's thread pool, with its read-only connection to the immutable file.
+    return await site.db.execute_fn(lambda conn: search(conn, query))
+
+
+async def _publisher(datasette) -> str:
+    """Who publishes the ledger, as the home page names them (the log key's display name, entry 0)."""
+    try:
+        name = await (await ledger_site(datasette)).publisher()
+    except NotFoundError:
+        name = None
+    return name or _config(datasette).get("publisher") or datasette.metadata("title") or "Fact ledger"
+
+
+async def search_json(datasette, request):
+    try:
+        results = await _run_search(datasette, request)
+    except NotFoundError as e:
+        return _error(404, str(e))
+    except SearchTimeout as e:
+        return _error(503, str(e))
+    except LedgerError as e:
+        return _error(400, str(e))
+    return Response.json(search_json_body(results))
+
+
+def _search_context(results: SearchResults) -> dict:
+    query = results.query
+    links = {"sort": {sort: _search_url("/search", query, sort=sort) for sort in SORTS},
+             "previous": _search_url("/search", query, page=query.page - 1) if query.page > 1 else None,
+             "next": _search_url("/search", query, page=query.page + 1) if query.page < results.pages else None,
+             "json": _search_url("/search.json", query)}
+    facets = [{"name": f.name, "title": FACET_TITLES[f.name], "counted_over": f.counted_over,
+               "options": [{"label": v.label, "count": v.count, "selected": v.selected, "value": v.value,
+                           "url": _search_url("/search", query, **{f.name: None if v.selected else v.value})}
+                          for v in f.values]} for f in results.facets if f.values]
+    hits = [{"hit": h, "path": claim_path(h.claim_id), "source_path": source_path(h.source_id),
+             "tags": [{"label": tag, "url": _search_url("/search", query, tag=tag)} for tag in h.tags],
+             "text": marked(h.text, h.text_marks), "translation": marked(h.translation, h.translation_marks),
+             "quote": marked(h.quote, h.quote_marks) if h.quote_marks and not (h.text_marks or h.translation_marks) else None}
+            for h in results.hits]
+    removals = [{"title": FACET_TITLES[facet], "label": next((v.label for f in results.facets if f.name == facet
+                                                             for v in f.values if v.selected), value),
+                 "url": _search_url("/search", query, **{facet: None})} for facet, value in query.filters]
+    return {"results": results, "query": query, "hits": hits, "facets": facets, "links": links, "filters": removals,
+            "hidden_filters": query.filters}
+
+
+async def search_page(datasette, request):
+    status, error, context = 200, None, {}
+    try:
+        context = _search_context(await _run_search(datasette, request))
+    except NotFoundError as e:
+        return await _not_found(datasette, request, str(e))
+    except SearchTimeout as e:
+        status, error = 503, str(e)
+    except LedgerError as e:
+        status, error = 400, str(e)
+    if error:
+        q = parse_qsl(request.query_string, keep_blank_values=True)
+        context = {"error": error, "query": SearchQuery(text=next((v for k, v in q if k == "q"), "")[:MAX_QUERY_CHARS]),
+                   "hidden_filters": ()}
+    context["publisher"] = await _publisher(datasette)
+    return Response.html(await datasette.render_template("search.html", context, request=request), status=status)
+
+
+FACET_TITLES = {"language": "Language", "verdict": "Verdict", "source": "Source", "tag": "Tag", "status": "Status"}
+
+
 @hookimpl
 def register_routes():
     return [
@@ -663,6 +792,8 @@ def register_routes():
         (r"^/robots\.txt$", robots),
         (rf"^/claim/(?P<slug>{SLUG})$", claim_page),
         (rf"^/source/(?P<slug>{SLUG})$", source_page),
+        (r"^/search$", search_page),
+        (r"^/search\.json$", search_json),
         (r"^/how-to-verify$", how_to_verify),
     ]
 
@@ -745,8 +876,6 @@ def render_cell(row, value, column, table, database, datasette):
         return Markup('<a href="/-/snapshots/{}">{}</a>').format(value, value)
     if table is None and column == "id" and re.fullmatch(rf"claim:{SLUG}", value):
         return _link(claim_path, value, value, "claim:")
-    if table is None and column == "snippet" and MARK_OPEN in value:
-        return Markup(str(escape(value)).replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>"))
     return None
 
 
@@ -815,15 +944,19 @@ def extra_css_urls():
     return ["/ledger-assets/ledger.css"]
 
 
-def fts_query(text):
-    """A user's words as an FTS5 query: every word must match, and no operator is interpreted."""
-    words = re.findall(r"[^\s\"]+", text or "")
-    return " ".join('"' + w + '"' for w in words) or '""'
+def _table_search_function(conn):
+    """Datasette's ``escape_fts``, as the claims table's ``?_search=`` calls it: the reader's words
+    folded as /search folds them (docs/site.md, "Search"), in the published languages."""
+    try:
+        languages = published_languages(conn)
+    except sqlite3.Error:
+        languages = ()  # not a ledger: words are still folded, not stemmed
+    return lambda text: table_search_expression(text or "", languages)
 
 
-@hookimpl
+@hookimpl(trylast=True)  # after Datasette's own prepare_connection, whose escape_fts this replaces
 def prepare_connection(conn):
-    conn.create_function("ledger_fts_query", 1, fts_query, deterministic=True)
+    conn.create_function("escape_fts", 1, _table_search_function(conn), deterministic=True)
 
 
 @hookimpl

@@ -169,7 +169,7 @@ def test_changed_snapshot_byte(demo):
 
 
 def test_fts_index_corrupted(demo):
-    sql(demo, "INSERT INTO claims_fts(rowid, text, translation, quote, source_title) VALUES (99999, 'fake', 'fake', 'fake', 'fake')")
+    sql(demo, "INSERT INTO claims_fts(rowid, facets, text, translation, quote) VALUES (99999, 'fake', 'fake', 'fake', 'fake')")
     report = verify(demo)
     assert_failure(report, "table claims_fts", "the search index does not match the claims table")
 

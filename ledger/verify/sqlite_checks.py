@@ -2,8 +2,9 @@
 
 SQLite's ``integrity_check``; the schema objects (tables, indexes, triggers,
 views in ``sqlite_master``) exactly the ledger's own; ``meta`` agreeing
-with entry 0; the full-text search index holding exactly what the claims
-table gives; and the browsing tables equal to the replay's (``tables``).
+with entry 0; the full-text search index holding exactly what its content
+table ``claim_terms`` gives (itself a browsing table, compared with the
+replay's); and the browsing tables equal to the replay's (``tables``).
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ def expected_schema() -> set:
 
 
 def _check_fts(path, conn: sqlite3.Connection) -> tuple[list[str], bool]:
-    # FTS5's integrity-check compares the full-text index with the claims
-    # table; it is a write statement, so run it on a private copy.
+    # FTS5's integrity-check compares the full-text index with its content
+    # table, claim_terms; it is a write statement, so run it on a private copy.
     size = Path(path).stat().st_size
     with tempfile.TemporaryDirectory() as tmp:
         target = sqlite3.connect(":memory:" if size < 256 * 2**20 else str(Path(tmp) / "copy.db"))
