@@ -162,6 +162,10 @@ FTS_TRIGGERS = (
 FTS_INSERT_TRIGGER = "claim_terms_ai"
 # The search index's tables, which only a rebuild fills for an older file.
 SEARCH_INDEX_TABLES = ("claim_terms", "search_facets")
+# Tables of counts updated in place (ON CONFLICT ... DO UPDATE, and a row deleted
+# when its count reaches 0): a row's rowid depends on how the entries were
+# batched, not on the entries, so verify compares their rows without rowids.
+COUNT_TABLES = frozenset({"search_facets"})
 _FACET_COUNT = ("INSERT INTO search_facets (facet, value, claims) VALUES (?, ?, ?)"
                 " ON CONFLICT (facet, value) DO UPDATE SET claims = claims + excluded.claims")
 

@@ -128,12 +128,12 @@ def rtl(rtl_path):
 
 @pytest.fixture
 def ds(demo_path):
-    return make_datasette(demo_path)
+    return make_datasette(demo_path, base_url="http://localhost")  # the ASGI client's own address
 
 
 @pytest.fixture
 def rtl_ds(rtl_path):
-    return make_datasette(rtl_path)
+    return make_datasette(rtl_path, base_url="http://localhost")
 
 
 async def page(ds, path) -> tuple[str, Page]:
