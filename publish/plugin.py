@@ -12,12 +12,14 @@ Datasette sees the request.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
 import re
 import shlex
 import weakref
+from collections import OrderedDict
 import xml.etree.ElementTree as ET
 from hashlib import sha256
 from pathlib import Path
@@ -38,9 +40,13 @@ from ledger import tiles
 from ledger.api import Ledger
 from ledger.diff import word_diff
 from ledger.errors import LedgerError, NotFoundError, ProofError
+from ledger.interop.claimreview_export import claimreview_node
 from ledger.readable import (grouped_fingerprint, key_fingerprint, rating_gloss, readable_date, readable_time,
                              readable_url, text_direction)
+from ledger.share_card import render_card
 from ledger.site import facet_column
+from ledger.sitemap import KINDS, URLS_PER_SITEMAP, sitemap_index, urlset
+from ledger.sitemap import parts as sitemap_parts
 
 PLUGIN = "fact-ledger"
 ENTRIES_PAGE_CAP = 10_000
@@ -547,6 +553,7 @@ async def claim_page(datasette, request):
     if claim is None:
         return await _not_found(datasette, request, f"No claim claim:{request.url_vars['slug']} in this ledger.")
     context = await _claim_context(datasette, request, site, claim)
+    context.update(await claim_share(datasette, request, site, claim, context["verdict"]))
     return Response.html(await datasette.render_template("ledger_claim.html", context, request=request))
 
 
@@ -598,6 +605,7 @@ async def source_page(datasette, request):
         "checkpoint": _checkpoint(site.ledger, source["entry_idx"]),
         "ledger_db": db.name,
         "row_url": datasette.urls.row(db.name, "sources", tilde_encode(source_id)),
+        **(await source_share(datasette, request, site, source)),
     }
     return Response.html(await datasette.render_template("ledger_source.html", context, request=request))
 
@@ -640,6 +648,189 @@ async def how_to_verify(datasette, request):
     return Response.html(await datasette.render_template("how_to_verify.html", context, request=request))
 
 
+# --- sharing (issue 18; docs/site.md "Found and shared"): canonical URLs, JSON-LD, share meta and cards, -----
+# --- the embeddable claim, the sitemap and the ClaimReview DataFeed -----------------------------------------
+
+CLAIMREVIEW_FEED_PAGE = 100  # reviews per page of /-/claimreview.json
+CARD_CACHE_ENTRIES = 512  # share cards kept in memory (about 40 kB each)
+_card_cache: "OrderedDict[tuple, bytes]" = OrderedDict()
+
+
+def canonical_base(datasette, request) -> str:
+    """The site's public URL with a trailing '/': ``plugins.fact-ledger.base_url`` when configured, else ``_site_base``."""
+    configured = _config(datasette).get("base_url")
+    return configured.rstrip("/") + "/" if configured else _site_base(datasette, request)
+
+
+def json_ld(node) -> Markup:
+    """``node`` as JSON for a ``<script type="application/ld+json">``: ``<``, ``>`` and ``&`` as JSON escapes, so no
+    value can close the element or open a comment (HTML "Restrictions for contents of script elements")."""
+    text = json.dumps(node, ensure_ascii=False, separators=(",", ":"))
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def _card_key(record: dict, verdict: Optional[dict]) -> str:
+    """The entry hash a page's share card is named by: the newest entry the card shows (the record, or its verdict)."""
+    return verdict["entry_hash"] if verdict and verdict["entry_idx"] > record["entry_idx"] else record["entry_hash"]
+
+
+def _said_by(claim: dict) -> str:
+    return f" Said by {claim['attribution']}." if claim["attribution"] else ""
+
+
+async def claim_share(datasette, request, site, claim: dict, verdict: Optional[dict]) -> dict:
+    """A claim page's canonical URL, ClaimReview JSON-LD (the export's node), share meta and embed URL."""
+    base = canonical_base(datasette, request)
+    url = base + claim_path(claim["id"]).lstrip("/")
+    node = claimreview_node(site.ledger, verdict["id"], base.rstrip("/")) if verdict else None
+    gloss = rating_gloss(claim["verdict"])
+    label = f" (the desk's label: {verdict['label']})" if verdict and verdict["label"] != gloss.name else ""
+    return {"share": {
+        "canonical": url, "json_ld": json_ld(node) if node else None, "type": "article",
+        "title": claim["text"], "description": f"Verdict: {gloss.name}{label}.{_said_by(claim)}",
+        "image": base + f"card/{_card_key(claim, verdict)}.png", "image_alt": f"{gloss.name}: {claim['text']}",
+        "site_name": await site.publisher() or datasette.metadata("title") or "Fact ledger", "embed": url + "/embed",
+        # Shown as text in a <textarea>: the HTML to paste, its attribute values escaped once.
+        "snippet": str(Markup('<iframe src="{}" title="Fact check: {}" width="100%" height="300" style="border:0;max-width:640px" '
+                              'loading="lazy"></iframe>').format(url + "/embed", claim["text"])),
+    }}
+
+
+async def source_share(datasette, request, site, source: dict) -> dict:
+    base = canonical_base(datasette, request)
+    about = " · ".join(v for v in (source["type"], source["publisher"], source["published"]) if v)
+    return {"share": {
+        "canonical": base + source_path(source["id"]).lstrip("/"), "json_ld": None, "type": "website",
+        "title": source["title"], "description": f"A source in the fact ledger: {about}.",
+        "image": base + f"card/{source['entry_hash']}.png", "image_alt": source["title"],
+        "site_name": await site.publisher() or datasette.metadata("title") or "Fact ledger", "embed": None,
+    }}
+
+
+async def _card_subject(db, entry_hash: str) -> Optional[dict]:
+    """What the card named ``entry_hash`` shows (a claim with its verdict, or a source) and the page's current card hash."""
+    found = await _rows(db, "select record_id from record_versions where entry_hash = :h", {"h": entry_hash})
+    record_id = found[0]["record_id"] if found else None
+    if record_id and record_id.startswith("review:"):
+        record_id = (await _rows(db, "select claim_id from reviews where id = :id", {"id": record_id}) or [{}])[0].get("claim_id")
+    if record_id and record_id.startswith("source:"):
+        source = await _record_row(db, "sources", record_id)
+        return {"key": source["entry_hash"], "path": source_path(record_id), "kind": "Source", "text": source["title"],
+                "language": source["language"], "verdict_key": "", "verdict_name": ""}
+    claim = await _record_row(db, "claims", record_id) if record_id and record_id.startswith("claim:") else None
+    if claim is None:
+        return None
+    verdict = await _record_row(db, "reviews", claim["review_id"]) if claim["review_id"] else None
+    gloss = rating_gloss(claim["verdict"])
+    return {"key": _card_key(claim, verdict), "path": claim_path(record_id), "kind": "Claim", "text": claim["text"],
+            "language": claim["language"], "verdict_key": gloss.key, "verdict_name": gloss.name}
+
+
+def _png(body: bytes, entry_hash: str) -> Response:
+    # Named by the entry hash of what it shows: the bytes for a name never change.
+    return Response(body, content_type="image/png", headers={
+        "Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"{entry_hash}"'})
+
+
+async def share_card(datasette, request):
+    """The PNG share card named by an entry hash (ledger/share_card.py): made once, then served from memory."""
+    site = await ledger_site(datasette)
+    entry_hash = request.url_vars["hash"]
+    cache_key = (site.db.path, entry_hash)
+    if cache_key in _card_cache:
+        _card_cache.move_to_end(cache_key)
+        return _png(_card_cache[cache_key], entry_hash)
+    subject = await _card_subject(site.db, entry_hash) if SHA256_HEX.fullmatch(entry_hash) else None
+    if subject is None:
+        return _error(404, f"no claim or source entry has the hash {entry_hash!r}")
+    if subject["key"] != entry_hash:
+        # A card of an older version: the page's current card shows what the page shows now.
+        return Response.redirect(f"/card/{subject['key']}.png", status=302)
+    site_name = await site.publisher() or datasette.metadata("title") or "Fact ledger"
+    body = await asyncio.to_thread(render_card, site_name=site_name, text=subject["text"], language=subject["language"],
+                                   verdict_key=subject["verdict_key"], verdict_name=subject["verdict_name"], kind=subject["kind"])
+    _card_cache[cache_key] = body
+    while len(_card_cache) > CARD_CACHE_ENTRIES:
+        _card_cache.popitem(last=False)
+    return _png(body, entry_hash)
+
+
+async def claim_embed(datasette, request):
+    """``/claim/<slug>/embed``: the claim as a small card for an iframe, checking itself as the claim page does."""
+    site = await ledger_site(datasette)
+    claim = await _record_row(site.db, "claims", "claim:" + request.url_vars["slug"])
+    if claim is None:
+        return await _not_found(datasette, request, f"No claim claim:{request.url_vars['slug']} in this ledger.")
+    context = await _claim_context(datasette, request, site, claim)
+    context.update(await claim_share(datasette, request, site, claim, context["verdict"]))
+    return Response.html(await datasette.render_template("ledger_embed.html", context, request=request))
+
+
+def _sitemap_limit(datasette) -> int:
+    """URLs per sitemap: ``plugins.fact-ledger.sitemap_urls`` (the protocol's 50,000 at most, the default)."""
+    return max(1, min(int(_config(datasette).get("sitemap_urls", URLS_PER_SITEMAP)), URLS_PER_SITEMAP))
+
+
+SITEMAP_SQL = {
+    # lastmod: the newest entry the page shows (the claim's version, its verdict, a notice about it).
+    "claims": """select c.id, max(c.created, coalesce(r.created, ''),
+                                 coalesce((select max(n.created) from notices n where n.target_id = c.id), '')) as lastmod
+                   from claims c left join reviews r on r.id = c.review_id order by c.rowid limit :limit offset :offset""",
+    "sources": """select s.id, max(s.created, coalesce((select max(n.created) from notices n where n.target_id = s.id), ''))
+                         as lastmod from sources s order by s.rowid limit :limit offset :offset""",
+}
+
+
+async def _sitemap_urls(site, base: str, kind: str, limit: int, offset: int = 0) -> list:
+    path = claim_path if kind == "claims" else source_path
+    rows = await _rows(site.db, SITEMAP_SQL[kind], {"limit": limit, "offset": offset})
+    return [(base + path(r["id"]).lstrip("/"), r["lastmod"]) for r in rows]
+
+
+def _xml(body: bytes) -> Response:
+    return Response(body, content_type="application/xml; charset=utf-8", headers={"Cache-Control": "public, max-age=300"})
+
+
+async def sitemap(datasette, request):
+    """``/sitemap.xml``: every claim and source page; a sitemap index of numbered parts past ``sitemap_urls`` URLs."""
+    site, base, limit = await ledger_site(datasette), canonical_base(datasette, request), _sitemap_limit(datasette)
+    counts = {kind: (await site.db.execute(f"select count(*) from {kind}")).first()[0] for kind in KINDS}
+    if sum(counts.values()) <= limit:
+        return _xml(urlset([url for kind in KINDS for url in await _sitemap_urls(site, base, kind, limit)]))
+    return _xml(sitemap_index(base + part.path.lstrip("/") for part in sitemap_parts(counts, limit)))
+
+
+async def sitemap_part(datasette, request):
+    site, base, limit = await ledger_site(datasette), canonical_base(datasette, request), _sitemap_limit(datasette)
+    kind, page = request.url_vars["kind"], int(request.url_vars["page"])
+    urls = await _sitemap_urls(site, base, kind, limit, (page - 1) * limit) if page >= 1 else []
+    if not urls:
+        return _error(404, f"no sitemap {request.path}: see /sitemap.xml")
+    return _xml(urlset(urls))
+
+
+async def claimreview_feed(datasette, request):
+    """``/-/claimreview.json``: a schema.org DataFeed of every current review's ClaimReview node, the export's own,
+    ``CLAIMREVIEW_FEED_PAGE`` reviews a page; ``?after=N`` and the ``Link: rel="next"`` header page on."""
+    try:
+        site = await ledger_site(datasette)
+        after = _optional_uint(request, "after") or 0
+    except LedgerError as e:
+        return _error(404 if isinstance(e, NotFoundError) else 400, str(e))
+    base = canonical_base(datasette, request)
+    rows = await _rows(site.db, "select rowid, id from reviews where rowid > :after order by rowid limit :n",
+                       {"after": after, "n": CLAIMREVIEW_FEED_PAGE + 1})
+    nodes = [claimreview_node(site.ledger, r["id"], base.rstrip("/")) for r in rows[:CLAIMREVIEW_FEED_PAGE]]
+    feed_url = base + "-/claimreview.json"
+    body = {"@context": "https://schema.org", "@type": "DataFeed", "url": feed_url,
+            "name": f"{await site.publisher() or datasette.metadata('title') or 'Fact ledger'}: fact-checks (ClaimReview)",
+            "dataFeedElement": [{"@type": "DataFeedItem", "item": node} for node in nodes if node]}
+    headers = {"Cache-Control": "public, max-age=300"}
+    if len(rows) > CLAIMREVIEW_FEED_PAGE:
+        headers["Link"] = f'<{feed_url}?after={rows[CLAIMREVIEW_FEED_PAGE - 1]["rowid"]}>; rel="next"'
+    return Response(json.dumps(body, ensure_ascii=False), content_type="application/ld+json; charset=utf-8", headers=headers)
+
+
 async def _not_found(datasette, request, message):
     html = await datasette.render_template("error.html", {"ok": False, "error": message, "status": 404, "title": "Not found"}, request=request)
     return Response.html(html, status=404)
@@ -664,6 +855,11 @@ def register_routes():
         (rf"^/claim/(?P<slug>{SLUG})$", claim_page),
         (rf"^/source/(?P<slug>{SLUG})$", source_page),
         (r"^/how-to-verify$", how_to_verify),
+        (rf"^/claim/(?P<slug>{SLUG})/embed$", claim_embed),
+        (r"^/card/(?P<hash>[^/]+)\.png$", share_card),
+        (r"^/sitemap\.xml$", sitemap),
+        (r"^/sitemap-(?P<kind>claims|sources)-(?P<page>[0-9]{1,9})\.xml$", sitemap_part),
+        (r"^/-/claimreview\.json$", claimreview_feed),
     ]
 
 
@@ -868,6 +1064,14 @@ CSP = "; ".join([
     "frame-ancestors 'none'",
 ])
 HTML_HEADERS = ((b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DENY"))
+# The embeddable claim (/claim/<slug>/embed) is the one page any site may frame: same policy, frame-ancestors *.
+EMBED_PATH = re.compile(rf"/claim/{SLUG}/embed")
+EMBED_HTML_HEADERS = ((b"content-security-policy", CSP.replace("frame-ancestors 'none'", "frame-ancestors *").encode()),)
+
+
+def html_headers(path: str) -> tuple:
+    """The security headers of an HTML page at ``path``: every page refuses framing but the embed."""
+    return EMBED_HTML_HEADERS if EMBED_PATH.fullmatch(path) else HTML_HEADERS
 ALL_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"strict-origin-when-cross-origin"))
 CORS_HEADERS = ((b"access-control-allow-origin", b"*"), (b"access-control-allow-methods", b"GET, HEAD, OPTIONS"))
 
@@ -924,7 +1128,7 @@ def asgi_wrapper(datasette):
                     headers = list(event.get("headers") or [])
                     present = {k.lower() for k, _ in headers}
                     content_type = dict((k.lower(), v) for k, v in headers).get(b"content-type", b"")
-                    add = extra + (HTML_HEADERS if content_type.startswith(b"text/html") else ())
+                    add = extra + (html_headers(scope["path"]) if content_type.startswith(b"text/html") else ())
                     headers += [(k, v) for k, v in add if k not in present]
                     event = {**event, "headers": headers}
                 await send(event)
