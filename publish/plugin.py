@@ -341,12 +341,13 @@ def _config(datasette) -> dict:
     return datasette.plugin_config(PLUGIN) or {}
 
 
-async def robots(datasette):
+async def robots(datasette, request):
     config = _config(datasette)
     if config.get("robots", "allow") == "disallow":
         lines = ["User-agent: *", "Disallow: /"]
     else:
-        lines = ["User-agent: *"] + [f"Disallow: {p}" for p in config.get("robots_disallow", DEFAULT_ROBOTS_DISALLOW)] + ["Allow: /"]
+        lines = ["User-agent: *"] + [f"Disallow: {p}" for p in config.get("robots_disallow", DEFAULT_ROBOTS_DISALLOW)]
+        lines += await auditor_robots_lines(datasette, request) + ["Allow: /"]
     return Response.text("\n".join(lines) + "\n")
 
 
@@ -651,7 +652,7 @@ async def how_to_verify(datasette, request):
 # --- sharing (issue 18; docs/site.md "Found and shared"): canonical URLs, JSON-LD, share meta and cards, -----
 # --- the embeddable claim, the sitemap and the ClaimReview DataFeed -----------------------------------------
 
-CLAIMREVIEW_FEED_PAGE = 100  # reviews per page of /-/claimreview.json
+CLAIMREVIEW_FEED_PAGE = 100  # reviews per page of /-/claimreview.json (plugins.fact-ledger.claimreview_feed_page)
 CARD_CACHE_ENTRIES = 512  # share cards kept in memory (about 40 kB each)
 _card_cache: "OrderedDict[tuple, bytes]" = OrderedDict()
 
@@ -766,6 +767,18 @@ async def claim_embed(datasette, request):
     return Response.html(await datasette.render_template("ledger_embed.html", context, request=request))
 
 
+async def auditor_robots_lines(datasette, request) -> list[str]:
+    """robots.txt lines that keep auditor pages (tables, rows, SQL, JSON, proofs) out of crawls, let the ClaimReview
+    feed and the share cards in, and name the sitemap (RFC 9309: the longest matching rule wins)."""
+    try:
+        database = datasette.urls.database((await ledger_site(datasette)).db.name)
+    except NotFoundError:
+        return []
+    return ["Allow: /-/claimreview.json", "Disallow: /-/", f"Disallow: {database}$", f"Disallow: {database}/",
+            f"Disallow: {database}.", "Disallow: /*.json", "Disallow: /*?sql=", "Allow: /card/",
+            f"Sitemap: {canonical_base(datasette, request)}sitemap.xml"]
+
+
 def _sitemap_limit(datasette) -> int:
     """URLs per sitemap: ``plugins.fact-ledger.sitemap_urls`` (the protocol's 50,000 at most, the default)."""
     return max(1, min(int(_config(datasette).get("sitemap_urls", URLS_PER_SITEMAP)), URLS_PER_SITEMAP))
@@ -817,17 +830,17 @@ async def claimreview_feed(datasette, request):
         after = _optional_uint(request, "after") or 0
     except LedgerError as e:
         return _error(404 if isinstance(e, NotFoundError) else 400, str(e))
-    base = canonical_base(datasette, request)
+    base, size = canonical_base(datasette, request), int(_config(datasette).get("claimreview_feed_page", CLAIMREVIEW_FEED_PAGE))
     rows = await _rows(site.db, "select rowid, id from reviews where rowid > :after order by rowid limit :n",
-                       {"after": after, "n": CLAIMREVIEW_FEED_PAGE + 1})
-    nodes = [claimreview_node(site.ledger, r["id"], base.rstrip("/")) for r in rows[:CLAIMREVIEW_FEED_PAGE]]
+                       {"after": after, "n": size + 1})
+    nodes = [claimreview_node(site.ledger, r["id"], base.rstrip("/")) for r in rows[:size]]
     feed_url = base + "-/claimreview.json"
     body = {"@context": "https://schema.org", "@type": "DataFeed", "url": feed_url,
             "name": f"{await site.publisher() or datasette.metadata('title') or 'Fact ledger'}: fact-checks (ClaimReview)",
             "dataFeedElement": [{"@type": "DataFeedItem", "item": node} for node in nodes if node]}
     headers = {"Cache-Control": "public, max-age=300"}
-    if len(rows) > CLAIMREVIEW_FEED_PAGE:
-        headers["Link"] = f'<{feed_url}?after={rows[CLAIMREVIEW_FEED_PAGE - 1]["rowid"]}>; rel="next"'
+    if len(rows) > size:
+        headers["Link"] = f'<{feed_url}?after={rows[size - 1]["rowid"]}>; rel="next"'
     return Response(json.dumps(body, ensure_ascii=False), content_type="application/ld+json; charset=utf-8", headers=headers)
 
 
