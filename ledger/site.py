@@ -25,6 +25,7 @@ from pathlib import Path
 
 import ledger
 from ledger.api import Ledger
+from ledger.embed_cards import write_embed_cards
 from ledger.errors import LedgerError
 
 DATASETTE_VERSION = "0.65.5"
@@ -263,6 +264,7 @@ def publish_bundle(db_path, outdir) -> Path:
     (out / "requirements.txt").write_text(f"datasette=={DATASETTE_VERSION}\nfact-ledger=={ledger.__version__}\n", "utf-8")
     subprocess.run([sys.executable, "-m", "datasette", "inspect", "ledger.db", "--inspect-file", "inspect-data.json"],
                    cwd=out, check=True, capture_output=True)
+    write_embed_cards(out, STATIC_MOUNT)  # embed/<slug>.html, when metadata.json names the site's base URL
     common = ["ledger.db", "--metadata", "metadata.json", "--plugins-dir", "plugins", "--template-dir", "templates",
               "--static", f"{STATIC_MOUNT}:{STATIC_MOUNT}"]
     publish_args = common + ["--install", f"fact-ledger=={ledger.__version__}",

@@ -53,7 +53,7 @@ ENTRIES_PAGE_CAP = 10_000
 FEED_SIZE = 50
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 VERIFIER_PREFIXES = ("/-/checkpoint", "/-/vkey", "/-/proof/", "/-/entries.jsonl", "/-/snapshots/", "/-/ledger.json", "/-/feed.atom",
-                     "/-/tlog/")
+                     "/-/tlog/", "/-/claimreview.json", "/ledger-assets/ledger-verify.js", "/ledger-assets/ledger.css")
 DEFAULT_ROBOTS_DISALLOW = ("/-/entries.jsonl", "/-/proof/", "/-/snapshots/", "/-/tlog/")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 SLUG = r"[a-z0-9][a-z0-9._-]{0,127}"
@@ -764,6 +764,9 @@ async def claim_embed(datasette, request):
         return await _not_found(datasette, request, f"No claim claim:{request.url_vars['slug']} in this ledger.")
     context = await _claim_context(datasette, request, site, claim)
     context.update(await claim_share(datasette, request, site, claim, context["verdict"]))
+    # With a configured base URL, the card names the site absolutely (script, style, proofs): the same bytes then
+    # work as a static file on any host (``ledger publish`` writes them, ledger/embed_cards.py).
+    context["site_base"] = (_config(datasette).get("base_url") or "").rstrip("/")
     return Response.html(await datasette.render_template("ledger_embed.html", context, request=request))
 
 

@@ -7,6 +7,7 @@ by `python -m http.server` on another (a different origin, and both secure conte
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -58,14 +59,14 @@ def sites(tmp_path_factory):
                      "WHERE id = 'claim:ro-microelectronics-90pct'")
     conn.close()
     with ledger_server(tmp / "demo.db") as demo, ledger_server(tmp / "altered.db") as altered:
-        yield {"demo": demo.rstrip("/"), "altered": altered.rstrip("/")}
+        yield {"demo": demo.rstrip("/"), "altered": altered.rstrip("/"), "path": tmp / "demo.db"}
 
 
 @pytest.fixture(scope="module")
 def article(tmp_path_factory, sites):
     """A newsroom's article on another origin, embedding the claim from each site with the claim page's snippet markup."""
     directory = tmp_path_factory.mktemp("article")
-    for name, site in sites.items():
+    for name, site in (("demo", sites["demo"]), ("altered", sites["altered"])):
         (directory / f"{name}.html").write_text(
             f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>An article</title></head><body><p>Our story.</p>'
             f'<iframe id="card" src="{site}{CLAIM}/embed" title="Fact check" width="100%" height="300" style="border:0"></iframe>'
@@ -104,3 +105,27 @@ def test_the_embed_in_another_origins_iframe_verifies(browser, sites, article):
 def test_the_embed_of_an_altered_file_fails_in_the_iframe(browser, article):
     state, _, _ = embedded_result(browser, article + "altered.html")
     assert state == "failed"
+
+
+def test_a_static_embed_card_from_ledger_publish_verifies_on_another_host(browser, sites, tmp_path):
+    """``ledger publish`` with the site's base URL writes embed/<slug>.html; hosted anywhere, it checks itself."""
+    from ledger.embed_cards import write_embed_cards
+    from ledger.site import publish_bundle
+
+    bundle = publish_bundle(sites["path"], tmp_path / "bundle")
+    assert not (bundle / "embed").exists()  # no base URL: a card could not name the site
+    metadata = json.loads((bundle / "metadata.json").read_text("utf-8"))
+    metadata.setdefault("plugins", {}).setdefault("fact-ledger", {})["base_url"] = sites["demo"]
+    (bundle / "metadata.json").write_text(json.dumps(metadata), "utf-8")
+    assert write_embed_cards(bundle) == len(list((bundle / "embed").glob("*.html"))) > 0
+    card = (bundle / "embed" / "ro-microelectronics-90pct.html").read_text("utf-8")
+    assert f'src="{sites["demo"]}/ledger-assets/ledger-verify.js"' in card and f'data-base="{sites["demo"]}/"' in card
+    with static_server(bundle / "embed") as host:
+        context = browser.new_context()
+        page = context.new_page()
+        try:
+            page.goto(host + "ro-microelectronics-90pct.html")
+            page.locator(SETTLED).wait_for(timeout=60_000)
+            assert page.locator("[data-ledger-verify]").get_attribute("data-verification") == "verified"
+        finally:
+            context.close()
