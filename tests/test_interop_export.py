@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TEST_CREATED, TEST_EDITOR, TEST_ORIGIN, test_signer
+from ledger.demo import DEMO_PUBLISHER
 from ledger.api import Ledger
 from ledger.records import KeyRecord
 
@@ -244,7 +245,7 @@ def test_claimreview_has_what_google_requires(run, demo_db, imported, tmp_path):
         assert _missing(node, GOOGLE_RECOMMENDED["ClaimReview"]) == []
         assert _missing(node["itemReviewed"], GOOGLE_RECOMMENDED["Claim"]) == []
         assert node["url"] == f"{BASE}/claim/{node['identifier'].split(':', 1)[1]}"
-        assert node["author"] == {"@type": "Organization", "name": "Demo fact-ledger log", "url": BASE + "/"}
+        assert node["author"] == {"@type": "Organization", "name": DEMO_PUBLISHER, "url": BASE + "/"}
 
 
 def test_claimreview_carries_an_appearance_for_every_source_link(run, demo_db, tmp_path):

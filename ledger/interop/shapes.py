@@ -81,7 +81,12 @@ def open_feed_untrusted(stream: BinaryIO, name: str, fmt: Optional[str] = None, 
         if on_read:
             on_read(len(data))
         return _html_feed(data, name, fmt, base_url)
-    context = ReadContext(base_url, "--base-url" if base_url else None)
+    return _json_feed(head, stream, name, fmt, ReadContext(base_url, "--base-url" if base_url else None), on_read)
+
+
+def _json_feed(head: bytes, stream: BinaryIO, name: str, fmt: Optional[str], context: ReadContext,
+               on_read: Optional[Callable[[int], None]]) -> FeedFile:
+    """A JSON or JSON-lines feed: records a line, or units found in its first value's shape."""
     rest = _Rejoined(head, stream)
     starts_array = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
     if (fmt == "jsonl" and not starts_array) or (fmt in (None, "jsonl") and _first_line_is_record(head)):
