@@ -38,16 +38,16 @@ def _claim_slugs(db_path: Path) -> list[str]:
         conn.close()
 
 
-def write_embed_cards(bundle, static_mount: str = "ledger-assets") -> int:
-    """Write ``embed/<slug>.html`` for every claim of the bundle at ``bundle``; the number written."""
-    from datasette.app import Datasette
+def write_embed_cards(bundle, make_app) -> int:
+    """Write ``embed/<slug>.html`` for every claim of the bundle at ``bundle``; the number written.
 
+    ``make_app(bundle, metadata)`` is the bundle's Datasette app (ledger/site.py: the one module that imports Datasette).
+    """
     bundle = Path(bundle)
     base_url, metadata = bundle_base_url(bundle)
     if not base_url:
         return 0
-    app = Datasette(immutables=[str(bundle / "ledger.db")], metadata=metadata, plugins_dir=str(bundle / "plugins"),
-                    template_dir=str(bundle / "templates"), static_mounts=[(static_mount, str(bundle / static_mount))])
+    app = make_app(bundle, metadata)
     out = bundle / EMBED_DIR
     out.mkdir(exist_ok=True)
     slugs = _claim_slugs(bundle / "ledger.db")

@@ -158,6 +158,15 @@ def make_datasette(db_path):
     )
 
 
+def bundle_datasette(bundle: Path, metadata: dict):
+    """The Datasette app of a ``publish_bundle`` directory, as ``datasette serve`` runs it there."""
+    from datasette.app import Datasette
+
+    return Datasette(immutables=[str(bundle / "ledger.db")], metadata=metadata, plugins_dir=str(bundle / "plugins"),
+                     template_dir=str(bundle / "templates"), static_mounts=[(STATIC_MOUNT, str(bundle / STATIC_MOUNT))],
+                     settings=dict(SETTINGS))
+
+
 def serve(db_path, host: str = "127.0.0.1", port: int = 8001) -> None:
     """Run ``datasette serve`` on the ledger in this process until Ctrl-C."""
     from datasette.cli import cli
@@ -264,7 +273,7 @@ def publish_bundle(db_path, outdir) -> Path:
     (out / "requirements.txt").write_text(f"datasette=={DATASETTE_VERSION}\nfact-ledger=={ledger.__version__}\n", "utf-8")
     subprocess.run([sys.executable, "-m", "datasette", "inspect", "ledger.db", "--inspect-file", "inspect-data.json"],
                    cwd=out, check=True, capture_output=True)
-    write_embed_cards(out, STATIC_MOUNT)  # embed/<slug>.html, when metadata.json names the site's base URL
+    write_embed_cards(out, bundle_datasette)  # embed/<slug>.html, when metadata.json names the site's base URL
     common = ["ledger.db", "--metadata", "metadata.json", "--plugins-dir", "plugins", "--template-dir", "templates",
               "--static", f"{STATIC_MOUNT}:{STATIC_MOUNT}"]
     publish_args = common + ["--install", f"fact-ledger=={ledger.__version__}",

@@ -110,14 +110,14 @@ def test_the_embed_of_an_altered_file_fails_in_the_iframe(browser, article):
 def test_a_static_embed_card_from_ledger_publish_verifies_on_another_host(browser, sites, tmp_path):
     """``ledger publish`` with the site's base URL writes embed/<slug>.html; hosted anywhere, it checks itself."""
     from ledger.embed_cards import write_embed_cards
-    from ledger.site import publish_bundle
+    from ledger.site import bundle_datasette, publish_bundle
 
     bundle = publish_bundle(sites["path"], tmp_path / "bundle")
     assert not (bundle / "embed").exists()  # no base URL: a card could not name the site
     metadata = json.loads((bundle / "metadata.json").read_text("utf-8"))
     metadata.setdefault("plugins", {}).setdefault("fact-ledger", {})["base_url"] = sites["demo"]
     (bundle / "metadata.json").write_text(json.dumps(metadata), "utf-8")
-    assert write_embed_cards(bundle) == len(list((bundle / "embed").glob("*.html"))) > 0
+    assert write_embed_cards(bundle, bundle_datasette) == len(list((bundle / "embed").glob("*.html"))) > 0
     card = (bundle / "embed" / "ro-microelectronics-90pct.html").read_text("utf-8")
     assert f'src="{sites["demo"]}/ledger-assets/ledger-verify.js"' in card and f'data-base="{sites["demo"]}/"' in card
     with static_server(bundle / "embed") as host:
