@@ -788,23 +788,28 @@ def _sitemap_limit(datasette) -> int:
 
 
 SITEMAP_SQL = {
-    # lastmod: the newest entry the page shows (the claim's version, its verdict, a notice about it).
+    # lastmod: the newest entry the page shows (the claim's version, its verdict, a notice about it). A part starts
+    # where claims_entry's covering index says (an OFFSET over the table itself would read every row before it).
     "claims": """select c.id, max(c.created, coalesce(r.created, ''),
                                  coalesce((select max(n.created) from notices n where n.target_id = c.id), '')) as lastmod
-                   from claims c left join reviews r on r.id = c.review_id order by c.rowid limit :limit offset :offset""",
+                   from claims c left join reviews r on r.id = c.review_id
+                  where c.entry_idx >= (select entry_idx from claims order by entry_idx limit 1 offset :offset)
+                  order by c.entry_idx limit :limit""",
     "sources": """select s.id, max(s.created, coalesce((select max(n.created) from notices n where n.target_id = s.id), ''))
                          as lastmod from sources s order by s.rowid limit :limit offset :offset""",
 }
+SITEMAP_TIME_LIMIT_MS = 20_000  # a part of 50,000 URLs reads that many rows: about 1 s at 100,000 claims on 2 busy cores
 
 
 async def _sitemap_urls(site, base: str, kind: str, limit: int, offset: int = 0) -> list:
     path = claim_path if kind == "claims" else source_path
-    rows = await _rows(site.db, SITEMAP_SQL[kind], {"limit": limit, "offset": offset})
+    rows = await site.db.execute(SITEMAP_SQL[kind], {"limit": limit, "offset": offset}, custom_time_limit=SITEMAP_TIME_LIMIT_MS)
     return [(base + path(r["id"]).lstrip("/"), r["lastmod"]) for r in rows]
 
 
 def _xml(body: bytes) -> Response:
-    return Response(body, content_type="application/xml; charset=utf-8", headers={"Cache-Control": "public, max-age=300"})
+    # The file is served immutable: a sitemap changes only when a new file is served, so caches may keep it an hour.
+    return Response(body, content_type="application/xml; charset=utf-8", headers={"Cache-Control": "public, max-age=3600"})
 
 
 async def sitemap(datasette, request):
