@@ -356,6 +356,9 @@ def test_arabic_cards_are_shaped_and_right_aligned_latin_left_aligned():
     left, right = ink_columns(ltr, 120, 400)
     assert left <= share_card.MARGIN + 4 and right < share_card.WIDTH - share_card.MARGIN - 20
     assert share_card.card_text(arabic, "ar", share_card._font(46), 1000).rtl
+    # Direction from the text itself when the record's language says nothing (its first strong character).
+    assert share_card.is_rtl("«" + arabic, None) and share_card.is_rtl("2023: " + arabic, "und")
+    assert not share_card.is_rtl("2023: Vânzările " + arabic, None)
 
 
 def test_without_shaping_an_arabic_card_says_the_text_is_on_the_page(monkeypatch):
