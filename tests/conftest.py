@@ -21,12 +21,18 @@ from pathlib import Path
 import attrs
 import pytest
 from click.testing import CliRunner
+from hypothesis import settings
 
 from ledger.api import Ledger
 from ledger.demo import build_demo
 from ledger.keys import write_key_file
 from ledger.note import Signer
 from ledger.records import KeyRecord
+
+# Speed is the benchmarks' to measure, never a test's: Hypothesis's per-example deadline (200 ms) is a
+# timed assertion that fails on a loaded CI machine (a 0.4 ms example took 338 ms once), so it is off.
+settings.register_profile("ledger", deadline=None)
+settings.load_profile("ledger")
 
 # --- keys and a fresh ledger (CLI tests) ------------------------------------------------------
 TEST_PASSPHRASE = "correct horse battery staple"

@@ -8,6 +8,7 @@ import base64
 import shutil
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -167,11 +168,14 @@ def test_stored_cosignatures_are_each_checked(witnessed, tmp_path):
     insert_cosignature(db, 9, wid(W2), late.timestamp, late.line)
     assert failures(db) == [f"cosignature of checkpoint 9 by {wid(W2)}: there is no checkpoint of size 9 for it to cosign"]
     db = copy(witnessed, tmp_path)
-    # W2's line under W1's name, in place of W1's own (which may carry the same second, the table's key)
     conn = sqlite3.connect(db)
-    conn.execute("DELETE FROM cosignatures WHERE tree_size = 6 AND witness = ?", (wid(W1),))
-    conn.commit()
+    w1_times = {t for (t,) in conn.execute("SELECT timestamp FROM cosignatures WHERE tree_size = 6 AND witness = ?",
+                                           (wid(W1),))}
     conn.close()
+    while late.timestamp in w1_times:  # the table's key is (size, witness, time): wait for a second W1 did not use
+        time.sleep(0.25)
+        late = cosignature_of(W2, notes[6], tmp_path / f"w2-late-{time.monotonic_ns()}")
+    # W2's line under W1's name
     insert_cosignature(db, 6, wid(W1), late.timestamp, late.line)
     assert failures(db) == [f"cosignature of checkpoint 6 by {wid(W1)}: its witness or time column ({wid(W1)}, "
                             f"{late.timestamp}) is not what its line says"]
