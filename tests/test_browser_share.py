@@ -6,46 +6,18 @@ by `python -m http.server` on another (a different origin, and both secure conte
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import sqlite3
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
-from conftest import chromium, free_port, ledger_server
+from conftest import chromium, ledger_server, static_server
 from ledger.demo import build_demo
 
 pytestmark = pytest.mark.browser
 CLAIM = "/claim/ro-microelectronics-90pct"
 SETTLED = "[data-verification=verified], [data-verification=failed]"
-
-
-@contextlib.contextmanager
-def static_server(directory):
-    """``python -m http.server`` on a free 127.0.0.1 port serving ``directory``; yields its base URL."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(base, timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("http.server did not answer within 20 s")
-                time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture(scope="module")

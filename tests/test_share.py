@@ -383,7 +383,9 @@ async def test_only_the_embed_may_be_framed_and_it_checks_itself_like_the_claim_
         assert (await ds.client.get(path)).headers["x-frame-options"] == "DENY", path
     body = embed.text
     assert f'data-record-id="{claim_id}"' in body and f'data-entry="{ledger.current(claim_id).index}"' in body
-    assert '<script type="module" src="/ledger-assets/ledger-verify.js"></script>' in body
+    # With its base URL the site names itself absolutely, so the same bytes work as a static card on any host.
+    assert f'<script type="module" src="{BASE}/ledger-assets/ledger-verify.js"></script>' in body
+    assert f'data-base="{BASE}/"' in body and f'href="{BASE}/ledger-assets/ledger.css"' in body
     assert f'href="{BASE}{claim_url_path(claim_id)}"' in body
     snippet = html_module.unescape(re.search(r'<textarea class="embed-code"[^>]*>(.*?)</textarea>', page.text, re.S)[1])
     assert snippet.startswith(f'<iframe src="{BASE}{claim_url_path(claim_id)}/embed" title="Fact check: ')
