@@ -35,11 +35,16 @@ def parts(counts: dict, limit: int = URLS_PER_SITEMAP) -> list[SitemapPart]:
     return [SitemapPart(kind, page + 1) for kind in KINDS for page in range(-(-counts.get(kind, 0) // limit))]
 
 
+def _escaped(text: str) -> str:
+    # Most URLs and dates need no escaping: skip the three replacements for them (50,000 per sitemap).
+    return escape(text) if "&" in text or "<" in text or ">" in text else text
+
+
 def urlset(urls: Iterable[tuple[str, Optional[str]]]) -> bytes:
     """A sitemap of (absolute URL, lastmod or None) pairs."""
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<urlset xmlns="{NAMESPACE}">']
     for loc, lastmod in urls:
-        lines.append(f"<url><loc>{escape(loc)}</loc>" + (f"<lastmod>{escape(lastmod)}</lastmod>" if lastmod else "") + "</url>")
+        lines.append(f"<url><loc>{_escaped(loc)}</loc>" + (f"<lastmod>{_escaped(lastmod)}</lastmod>" if lastmod else "") + "</url>")
     lines.append("</urlset>\n")
     return "\n".join(lines).encode("utf-8")
 

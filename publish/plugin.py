@@ -57,6 +57,7 @@ VERIFIER_PREFIXES = ("/-/checkpoint", "/-/vkey", "/-/proof/", "/-/entries.jsonl"
 DEFAULT_ROBOTS_DISALLOW = ("/-/entries.jsonl", "/-/proof/", "/-/snapshots/", "/-/tlog/")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 SLUG = r"[a-z0-9][a-z0-9._-]{0,127}"
+SLUG_ONLY = re.compile(SLUG)
 # Private-use code points that the search query's snippet() puts around
 # matches; render_cell turns them into <mark> after escaping the text.
 MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"
@@ -801,11 +802,13 @@ SITEMAP_SQL = {
 
 
 async def _sitemap_urls(site, base: str, kind: str, limit: int, offset: int = 0) -> list:
-    path = claim_path if kind == "claims" else source_path
+    prefix = base + ("claim/" if kind == "claims" else "source/")
     # A part of 50,000 URLs reads that many rows (about 0.5-1 s at 100,000 claims on 2 busy cores): more than the
     # readers' SQL time limit, which Datasette lets a query lower but not raise, so it runs as a function of its own.
     rows = await site.db.execute_fn(lambda conn: conn.execute(SITEMAP_SQL[kind], {"limit": limit, "offset": offset}).fetchall())
-    return [(base + path(record_id).lstrip("/"), lastmod) for record_id, lastmod in rows]
+    # IDs the routes serve are slugs, which need no percent-encoding (claim_path quotes any other, as here).
+    return [(prefix + (slug if SLUG_ONLY.fullmatch(slug) else quote(slug, safe="")), lastmod)
+            for slug, lastmod in ((record_id.split(":", 1)[1], lastmod) for record_id, lastmod in rows)]
 
 
 def _xml(body: bytes) -> Response:
