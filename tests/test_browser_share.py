@@ -64,6 +64,9 @@ def embedded_result(browser, url) -> tuple[str, str, list]:
         frame.locator(SETTLED).wait_for(timeout=60_000)
         panel = frame.locator("[data-ledger-verify]")
         origin = page.evaluate("location.origin")
+        # On a 390 px phone the card fits its frame: nothing scrolls sideways.
+        inner = next(f for f in page.frames if f.url.endswith("/embed"))
+        assert inner.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
         return panel.get_attribute("data-verification"), origin, errors
     finally:
         context.close()
