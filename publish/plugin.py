@@ -549,14 +549,19 @@ async def _claim_context(datasette, request, site, claim: dict) -> dict:
     }
 
 
-async def claim_page(datasette, request):
+async def _claim_page(datasette, request, template: str, **extra):
+    """The claim ``/claim/<slug>`` names rendered with ``template`` (the page, or its embed), or a 404 page."""
     site = await ledger_site(datasette)
     claim = await _record_row(site.db, "claims", "claim:" + request.url_vars["slug"])
     if claim is None:
         return await _not_found(datasette, request, f"No claim claim:{request.url_vars['slug']} in this ledger.")
     context = await _claim_context(datasette, request, site, claim)
-    context.update(await claim_share(datasette, request, site, claim, context["verdict"]))
-    return Response.html(await datasette.render_template("ledger_claim.html", context, request=request))
+    context.update(await claim_share(datasette, request, site, claim, context["verdict"]), **extra)
+    return Response.html(await datasette.render_template(template, context, request=request))
+
+
+async def claim_page(datasette, request):
+    return await _claim_page(datasette, request, "ledger_claim.html")
 
 
 async def _source_claims(db, source_id: str) -> tuple[list, list]:
@@ -759,16 +764,10 @@ async def share_card(datasette, request):
 
 async def claim_embed(datasette, request):
     """``/claim/<slug>/embed``: the claim as a small card for an iframe, checking itself as the claim page does."""
-    site = await ledger_site(datasette)
-    claim = await _record_row(site.db, "claims", "claim:" + request.url_vars["slug"])
-    if claim is None:
-        return await _not_found(datasette, request, f"No claim claim:{request.url_vars['slug']} in this ledger.")
-    context = await _claim_context(datasette, request, site, claim)
-    context.update(await claim_share(datasette, request, site, claim, context["verdict"]))
     # With a configured base URL, the card names the site absolutely (script, style, proofs): the same bytes then
     # work as a static file on any host (``ledger publish`` writes them, ledger/embed_cards.py).
-    context["site_base"] = (_config(datasette).get("base_url") or "").rstrip("/")
-    return Response.html(await datasette.render_template("ledger_embed.html", context, request=request))
+    site_base = (_config(datasette).get("base_url") or "").rstrip("/")
+    return await _claim_page(datasette, request, "ledger_embed.html", site_base=site_base)
 
 
 async def auditor_robots_lines(datasette, request) -> list[str]:
