@@ -83,7 +83,7 @@ def _site_rows(r: dict) -> list[tuple]:
         target, met = None, None
         if s["page"] == "claim page":
             target, met = "p50 ≤ 30 ms", s["p50"] <= 30
-        elif s["page"].endswith("search"):
+        elif s["page"].startswith("search"):
             target, met = "p95 ≤ 150 ms", s["p95"] <= 150
         if big < 1_000_000 and target:
             target, met = target + " (at 1M)", None
@@ -185,7 +185,7 @@ def bounds(r: dict) -> str:
         "Work every entry needs, measured in this run (CPU time per entry, the least of three runs: the same "
         "work takes up to twice as long from one run to the next on this virtual machine):",
         f"- **{floor:.0f} µs**: writing the rows of one claim entry (entries, tree hashes, record_heads, record_versions, "
-        "claims with its full-text row, claim_versions, claim_chain) with `executemany` in one transaction, and "
+        "claims, claim_terms with its full-text row, claim_versions, claim_chain) with `executemany` in one transaction, and "
         "nothing else (`benchmarks/floor.py`; an append writes them many rows per statement, a little cheaper). One SQLite connection writes them: this part runs on one "
         f"core. Without the full-text row, as verify's replay writes them: **{replay:.0f} µs**.",
         f"- **{check:.0f} µs**: checking an unsigned record against its schema and building it (`Record.from_dict`).",

@@ -17,7 +17,9 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-from benchmarks.workload import COMMON_TERM, RARE_TERM
+from urllib.parse import quote
+
+from benchmarks.workload import ARABIC_TERM, COMMON_TERM, RARE_TERM
 
 
 def _free_port() -> int:
@@ -74,10 +76,12 @@ def pages(db: str, size: int) -> dict:
         "claim page": lambda: f"/claim/bench-{rnd.randrange(claim_count)}",
         "table page": lambda: f"/{db}/claims",
         "facet": lambda: f"/{db}/claims?_facet=language&_facet=verdict",
-        # The site's search box (newest matches first) and its ranked search...
-        "rare-term search": lambda: f"/{db}/newest_matches?q={RARE_TERM}",
-        "common-term search": lambda: f"/{db}/newest_matches?q={COMMON_TERM}",
-        "ranked common-term search": lambda: f"/{db}/search?q={COMMON_TERM}",
+        # The search page (newest first, then best match first, and a facet value), with its facets...
+        "search, rare word": lambda: f"/search?q={RARE_TERM}",
+        "search, word in every claim": lambda: f"/search?q={COMMON_TERM}",
+        "search, word in every claim, best match first": lambda: f"/search?q={COMMON_TERM}&sort=best",
+        "search, Arabic word with folding": lambda: f"/search?q={quote(ARABIC_TERM)}",
+        "search, word in every claim, in Arabic claims": lambda: f"/search?q={COMMON_TERM}&language=ar",
         # ...and the claims table's own search with its facets, which counts,
         # facets and sorts every match (slow on a word in every claim).
         "table search, common term": lambda: f"/{db}/claims?_search={COMMON_TERM}",

@@ -24,7 +24,14 @@ WORDS = ("exports imports machine tools microelectronics ministry officials repo
          "shipments customs trade sanctions components factory steel energy budget survey").split()
 RARE_TERM = "zyzzogeton"  # in one claim out of RARE_EVERY
 RARE_EVERY = 50_000
-COMMON_TERM = "ministry"  # in every claim
+COMMON_TERM = "ministry"  # in every claim (an Arabic claim has it in its English translation)
+# One claim in ARABIC_EVERY is in Arabic, with an English translation, and writes Israel in one
+# of the forms a plain-alef query must find through folding (hamza, tashkeel, tatweel, clitics).
+ARABIC_EVERY = 10
+ARABIC_TERM = "اسرائيل"
+ARABIC_FORMS = ("إسرائيل", "وإسرائيل", "بإسرائيل", "لإسرائيل", "الإسرائيلي", "إِسْرَائِيل", "إســرائيل", "فإسرائيل")
+ARABIC_WORDS = ("الوزارة", "أعلنت", "صادرات", "واردات", "آلات", "أدوات", "الإلكترونيات", "الدقيقة", "مسؤولون", "تقرير",
+                "أرقام", "نمو", "تراجع", "شحنات", "الجمارك", "التجارة", "عقوبات", "مكونات", "مصنع", "الطاقة", "غزة", "الميزانية")
 
 # The speed of the same work drifts by up to 2x within minutes on this
 # (virtual) machine, so the ledger and its limit are measured in turn,
@@ -45,14 +52,21 @@ def signer(name):
 
 
 def claims(n: int, start: int = 0) -> list[dict]:
-    """n simple unsigned claims (deterministic), as an editor would put in a JSONL file."""
+    """n simple unsigned claims (deterministic), as an editor would put in a JSONL file; one in
+    ARABIC_EVERY in Arabic with an English translation."""
     rnd = random.Random(start)
     out = []
     for i in range(start, start + n):
         words = " ".join(rnd.choice(WORDS) for _ in range(10))
         rare = f" {RARE_TERM}" if i % RARE_EVERY == 7 else ""
-        out.append({"kind": "claim", "id": f"claim:bench-{i}", "version": 1, "created": CREATED, "source": "source:bench",
-                    "language": "en", "text": f"The {COMMON_TERM} reported {words}{rare} ({i})"})
+        english = f"The {COMMON_TERM} reported {words}{rare} ({i})"
+        claim = {"kind": "claim", "id": f"claim:bench-{i}", "version": 1, "created": CREATED, "source": "source:bench",
+                 "language": "en", "text": english}
+        if i % ARABIC_EVERY == 3:
+            arabic = " ".join(rnd.choice(ARABIC_WORDS) for _ in range(8))
+            claim.update(language="ar", text=f"{arabic} {ARABIC_FORMS[i // ARABIC_EVERY % len(ARABIC_FORMS)]} ({i})",
+                         translation={"language": "en", "text": english})
+        out.append(claim)
     return out
 
 

@@ -31,7 +31,7 @@ from ledger.quotes import anchor_in_snapshot
 from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, quote_to_anchor, utc_now
 from ledger.rules import check_entry
 from ledger.signing import PARALLEL_MIN, BatchPreparer, RecordText  # noqa: F401 - RecordText: what append takes for JSON text
-from ledger.store import Store
+from ledger.store import Store, remove_ledger_files
 
 MAX_BATCH = 1_000_000
 
@@ -105,7 +105,7 @@ class Ledger:
             ledger.append([record], log_signer, log_signer)
         except BaseException:
             store.close()
-            Path(path).unlink(missing_ok=True)
+            remove_ledger_files(Path(path))
             raise
         return ledger
 

@@ -10,8 +10,12 @@ The same tables are the state the append rules read (which record versions
 are current, which keys are valid), so appending and verifying check records
 against exactly the same state.
 
+The search index (``claim_terms``, ``claims_fts``, ``search_facets``) is
+one of them: each claim's words folded into search terms (ledger/folding.py)
+and its facets (ledger/search.py), so verify checks it like any other table.
+
 This module speaks plain ``sqlite3`` (no sqlite-utils) so that verifiers
-need only the standard library and ``cryptography``.
+need only the standard library, ``cryptography`` and PyStemmer.
 """
 
 from __future__ import annotations
@@ -28,8 +32,11 @@ from typing import Callable, Iterator, Optional
 import attrs
 
 from ledger.diff import diff_records
+from ledger.errors import FormatError
+from ledger.folding import index_terms
 from ledger.records import (KIND_CLASSES, Attribution, Claim, Correction, KeyRecord, Quantity, Quote, Record, Retraction, Review,
                             Snapshot, Source, Translation, WitnessRecord)
+from ledger.search import claim_facets, facet_pairs, facet_tokens
 from ledger.store import insert_rows
 
 # Links that say where a document itself comes from (followed past the attribution).
@@ -96,6 +103,15 @@ TABLES = {
         id TEXT PRIMARY KEY, version INTEGER NOT NULL, title TEXT NOT NULL, labels TEXT NOT NULL, positions TEXT,
         signer TEXT NOT NULL REFERENCES editors(signer), created TEXT NOT NULL,
         entry_idx INTEGER NOT NULL, entry_hash TEXT NOT NULL)""", "id"),
+    # The search index's content (docs/site.md, "Search"): for each claims row (by its
+    # rowid), its facet tokens and the folded terms of its text, translation and quote.
+    "claim_terms": ("""CREATE TABLE claim_terms (
+        claim_rowid INTEGER PRIMARY KEY, facets TEXT NOT NULL, text TEXT NOT NULL, translation TEXT, quote TEXT)""",
+                    "claim_rowid"),
+    # How many claims each facet value has (the search page's counts over every claim).
+    "search_facets": ("""CREATE TABLE search_facets (
+        facet TEXT NOT NULL, value TEXT NOT NULL, claims INTEGER NOT NULL,
+        PRIMARY KEY (facet, value))""", "facet, value"),
     # The log's witnesses (witness records): who is asked to cosign each checkpoint.
     "witnesses": ("""CREATE TABLE witnesses (
         id TEXT PRIMARY KEY, version INTEGER NOT NULL, witness TEXT NOT NULL, name TEXT NOT NULL,
@@ -118,26 +134,40 @@ INDEXES = (
     "CREATE INDEX reviews_claim ON reviews(claim_id)",
     "CREATE INDEX source_links_target ON source_links(target_id)",
     "CREATE INDEX notices_target ON notices(target_id)",
+    # The search page shows each facet's values with the most claims first.
+    "CREATE INDEX search_facets_top ON search_facets(facet, claims DESC, value)",
 )
 
-# Full-text search over what readers look for. unicode61 with
-# remove_diacritics 2 folds ș ț ă â î, so "masini-unelte" finds "mașini-unelte".
+# Full-text search over claim_terms (external content, rowid = the claims row's rowid, so
+# Datasette's table search of claims can use it). The terms are folded already
+# (ledger/folding.py) and the facet tokens escaped (ledger/search.py): the ascii tokenizer
+# splits at spaces and keeps every other character of them as it is. detail=column: no
+# search needs a word's position (no phrases), and positions cost a third of the index.
 FTS = """CREATE VIRTUAL TABLE claims_fts USING fts5(
-    text, translation, quote, source_title, content='claims', content_rowid='rowid',
-    tokenize='unicode61 remove_diacritics 2')"""
+    facets, text, translation, quote, content='claim_terms', content_rowid='claim_rowid',
+    tokenize="ascii tokenchars ':%._-'", detail=column)"""
 FTS_TRIGGERS = (
-    """CREATE TRIGGER claims_ai AFTER INSERT ON claims BEGIN
-        INSERT INTO claims_fts(rowid, text, translation, quote, source_title)
-        VALUES (new.rowid, new.text, new.translation, new.quote, new.source_title); END""",
-    """CREATE TRIGGER claims_ad AFTER DELETE ON claims BEGIN
-        INSERT INTO claims_fts(claims_fts, rowid, text, translation, quote, source_title)
-        VALUES ('delete', old.rowid, old.text, old.translation, old.quote, old.source_title); END""",
-    """CREATE TRIGGER claims_au AFTER UPDATE ON claims BEGIN
-        INSERT INTO claims_fts(claims_fts, rowid, text, translation, quote, source_title)
-        VALUES ('delete', old.rowid, old.text, old.translation, old.quote, old.source_title);
-        INSERT INTO claims_fts(rowid, text, translation, quote, source_title)
-        VALUES (new.rowid, new.text, new.translation, new.quote, new.source_title); END""",
+    """CREATE TRIGGER claim_terms_ai AFTER INSERT ON claim_terms BEGIN
+        INSERT INTO claims_fts(rowid, facets, text, translation, quote)
+        VALUES (new.claim_rowid, new.facets, new.text, new.translation, new.quote); END""",
+    """CREATE TRIGGER claim_terms_ad AFTER DELETE ON claim_terms BEGIN
+        INSERT INTO claims_fts(claims_fts, rowid, facets, text, translation, quote)
+        VALUES ('delete', old.claim_rowid, old.facets, old.text, old.translation, old.quote); END""",
+    """CREATE TRIGGER claim_terms_au AFTER UPDATE ON claim_terms BEGIN
+        INSERT INTO claims_fts(claims_fts, rowid, facets, text, translation, quote)
+        VALUES ('delete', old.claim_rowid, old.facets, old.text, old.translation, old.quote);
+        INSERT INTO claims_fts(rowid, facets, text, translation, quote)
+        VALUES (new.claim_rowid, new.facets, new.text, new.translation, new.quote); END""",
 )
+FTS_INSERT_TRIGGER = "claim_terms_ai"
+# The search index's tables, which only a rebuild fills for an older file.
+SEARCH_INDEX_TABLES = ("claim_terms", "search_facets")
+# Tables of counts updated in place (ON CONFLICT ... DO UPDATE, and a row deleted
+# when its count reaches 0): a row's rowid depends on how the entries were
+# batched, not on the entries, so verify compares their rows without rowids.
+COUNT_TABLES = frozenset({"search_facets"})
+_FACET_COUNT = ("INSERT INTO search_facets (facet, value, claims) VALUES (?, ?, ?)"
+                " ON CONFLICT (facet, value) DO UPDATE SET claims = claims + excluded.claims")
 
 
 @attrs.frozen
@@ -217,6 +247,14 @@ def _row_insert(table: str, verb: str = "INSERT", rowid: bool = False) -> tuple[
     return f"{verb} INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", operator.itemgetter(*names)
 
 
+def _write_facet_counts(conn: sqlite3.Connection, deltas: dict) -> None:
+    changed = [(facet, value, n) for (facet, value), n in sorted(deltas.items()) if n]
+    if changed:
+        conn.executemany(_FACET_COUNT, changed)
+        # A value no claim has any more has no row, as if it had never been counted.
+        conn.execute("DELETE FROM search_facets WHERE claims = 0")
+
+
 class _RowsNow:
     """How ``Projection`` writes rows outside ``cached()``: each one at once."""
 
@@ -232,7 +270,10 @@ class _RowsNow:
         self._conn.execute(sql, row)
 
     def claim_written(self, rowid: int) -> None:
-        pass  # the claims_ai trigger has indexed it
+        pass  # the claim_terms_ai trigger has indexed it
+
+    def count_facets(self, deltas) -> None:
+        _write_facet_counts(self._conn, deltas)
 
     def write(self) -> None:
         pass
@@ -241,18 +282,20 @@ class _RowsNow:
 class _HeldRows:
     """How ``Projection`` writes rows inside ``cached()``: rows that only add to a table are
     held back and written many per statement (``store.insert_rows``), in order; the new
-    claims rows' full-text rows are written after them, in one statement."""
+    claim_terms rows' full-text rows and the facet counts are written after them, in one
+    statement each."""
 
     holding = True
 
     def __init__(self, conn: sqlite3.Connection, index_claims: bool):
         self._conn = conn
         self._rows: dict[str, list[tuple]] = collections.defaultdict(list)  # INSERT statement -> rows
-        self._index_claims = index_claims  # the claims_ai trigger is dropped: index claims here
+        self._index_claims = index_claims  # the claim_terms_ai trigger is dropped: index claims here
         self._fts_rowids: list[int] = []
+        self._facet_deltas: collections.Counter = collections.Counter()
 
     def __bool__(self) -> bool:
-        return bool(self._rows or self._fts_rowids)
+        return bool(self._rows or self._fts_rowids or self._facet_deltas)
 
     def add(self, sql: str, row: tuple) -> None:
         self._rows[sql].append(row)
@@ -261,18 +304,24 @@ class _HeldRows:
         if self._index_claims:
             self._fts_rowids.append(rowid)
 
+    def count_facets(self, deltas) -> None:
+        counts = self._facet_deltas
+        for pair, n in deltas.items():
+            counts[pair] += n
+
     def write(self) -> None:
         rows, self._rows = self._rows, collections.defaultdict(list)
         for sql, table_rows in rows.items():
             insert_rows(self._conn, sql, table_rows)
         if self._fts_rowids:
-            # What the claims_ai trigger does for each new claims row (new.text,
-            # new.translation, new.quote, new.source_title), for all of them at once.
+            # What the claim_terms_ai trigger does for each new claim_terms row, for all of them at once.
             rowids, self._fts_rowids = self._fts_rowids, []
             self._conn.execute(
-                "INSERT INTO claims_fts(rowid, text, translation, quote, source_title) "
-                "SELECT rowid, text, translation, quote, source_title FROM claims WHERE rowid IN (SELECT value FROM json_each(?))",
-                (json.dumps(rowids),))
+                "INSERT INTO claims_fts(rowid, facets, text, translation, quote) "
+                "SELECT claim_rowid, facets, text, translation, quote FROM claim_terms"
+                " WHERE claim_rowid IN (SELECT value FROM json_each(?))", (json.dumps(rowids),))
+        deltas, self._facet_deltas = self._facet_deltas, collections.Counter()
+        _write_facet_counts(self._conn, deltas)
 
 
 class Projection:
@@ -325,13 +374,14 @@ class Projection:
         Inside it, only ``apply`` may write the tables. Rows that only add to a
         table are held back (``_HeldRows``) until another statement runs on
         ``self.conn``, ``flush()`` or the end of the block; reads that cannot
-        see a held-back row skip the wait. The claims_ai trigger is dropped for
-        the same stretch, its work done by ``_HeldRows`` (an FTS5 trigger costs
-        a statement savepoint per row), and created again on leaving.
+        see a held-back row skip the wait. The claim_terms_ai trigger is dropped
+        for the same stretch, its work done by ``_HeldRows`` (an FTS5 trigger
+        costs a statement savepoint per row), and created again on leaving.
         """
+        self._require_search_index()
         had_trigger = self._has_claims_trigger()
         if had_trigger:
-            self.conn.execute("DROP TRIGGER claims_ai")
+            self.conn.execute(f"DROP TRIGGER {FTS_INSERT_TRIGGER}")
         self._heads, self._keys, self._sources = {}, {}, {}
         self._rows, self._claims_next_rowid = _HeldRows(self._db, index_claims=had_trigger), None
         try:
@@ -344,8 +394,14 @@ class Projection:
             if had_trigger and not self._has_claims_trigger():
                 self.conn.execute(FTS_TRIGGERS[0])
 
+    def _require_search_index(self) -> None:
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'claim_terms'").fetchone() is None:
+            raise FormatError("this file's browsing tables predate the folded search index (it has no claim_terms table): "
+                              "run `ledger rebuild` on it once, then try again")
+
     def _has_claims_trigger(self) -> bool:
-        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'claims_ai'").fetchone() is not None
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+                                (FTS_INSERT_TRIGGER,)).fetchone() is not None
 
     # --- schema -----------------------------------------------------------
     def create_tables(self, full_text: bool = True) -> None:
@@ -357,9 +413,14 @@ class Projection:
             self.conn.execute(ddl)
 
     def missing_tables(self) -> list[str]:
-        """Browsing tables a file that has the others lacks (one written before they existed); [] for a new file."""
+        """Browsing tables a file that has the others lacks (one written before they existed); [] for a new file.
+
+        Not the search index's tables: an older file's claims belong in them, so
+        that file needs ``ledger rebuild`` (``_require_search_index`` says so)."""
         present = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        return [name for name in TABLES if name not in present] if "record_heads" in present else []
+        if "record_heads" not in present:
+            return []
+        return [name for name in TABLES if name not in present and name not in SEARCH_INDEX_TABLES]
 
     def create_tables_named(self, names) -> None:
         """Create these browsing tables (empty), e.g. the ``missing_tables()``."""
@@ -654,24 +715,39 @@ class Projection:
             "SELECT verdict, verdict_label, review_id, status_reason, first_created FROM claims WHERE id = ?", (claim_id,)).fetchone()
 
     def _write_claim(self, row: dict, revision: bool) -> int:
-        """Write a claims row (after deleting the one it replaces); returns its rowid."""
+        """Write a claims row and its claim_terms row (after deleting the ones it replaces); returns its rowid."""
+        facets = _claim_facets(row)
         if revision or not self._rows.holding:
             # DELETE then INSERT, not INSERT OR REPLACE: REPLACE's implicit delete
             # does not fire the trigger that keeps the full-text index in step.
             if revision:
-                self.conn.execute("DELETE FROM claims WHERE id = ?", (row["id"],))
+                self._delete_claim(row["id"])
             self._claims_next_rowid = None  # a DELETE may have lowered max(rowid)
-            return self._write_row("claims", row)
+            rowid = self._write_row("claims", row)
+            self._write_row("claim_terms", _terms_row(rowid, row, facets))
+            self._rows.count_facets(dict.fromkeys(facets, 1))
+            return rowid
         # A first version waits with the other new rows; it gets the rowid
         # SQLite would give it, max(rowid) + 1 (sqlite.org/autoinc.html), so
-        # the full-text row can name it before either is written.
+        # the claim_terms row can name it before either is written.
         if self._claims_next_rowid is None:
             self._claims_next_rowid = self.conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM claims").fetchone()[0]
         rowid = self._claims_next_rowid
         self._claims_next_rowid += 1
         row["rowid"] = rowid
         self._add_row("claims", row, rowid=True)
+        self._add_row("claim_terms", _terms_row(rowid, row, facets))
+        self._rows.count_facets(dict.fromkeys(facets, 1))
         return rowid
+
+    def _delete_claim(self, claim_id: str) -> None:
+        """Delete a claims row, its claim_terms row (the trigger takes it out of the index) and its facet counts."""
+        old = self.conn.execute("SELECT t.claim_rowid, t.facets FROM claims c JOIN claim_terms t ON t.claim_rowid = c.rowid"
+                                " WHERE c.id = ?", (claim_id,)).fetchone()
+        self.conn.execute("DELETE FROM claims WHERE id = ?", (claim_id,))
+        if old is not None:
+            self.conn.execute("DELETE FROM claim_terms WHERE claim_rowid = ?", (old[0],))
+            self._rows.count_facets(dict.fromkeys(facet_pairs(old[1]), -1))
 
     def _changes(self, record: Claim, previous: Head) -> str:
         # What changed since the version this one replaces, as the history shows it.
@@ -695,11 +771,26 @@ class Projection:
             "SELECT rating, label, id FROM reviews WHERE claim_id = ? AND status != 'retracted' ORDER BY entry_idx DESC LIMIT 1",
             (claim_id,),
         ).fetchone() or (None, None, None)
+        self._refacet(claim_id, verdict=row[0])
         self.conn.execute(
             "UPDATE claims SET verdict = ?, verdict_label = ?, review_id = ? WHERE id = ?"
             " AND (verdict IS NOT ? OR verdict_label IS NOT ? OR review_id IS NOT ?)",
             (*row, claim_id, *row),
         )
+
+    def _refacet(self, claim_id: str, **changes) -> None:
+        """Before the claims row of ``claim_id`` gets ``changes`` (verdict, status): its claim_terms
+        row's facets (the trigger re-indexes it) and the facet counts follow."""
+        before = self.conn.execute(f"SELECT rowid, {', '.join(FACET_COLUMNS)} FROM claims WHERE id = ?", (claim_id,)).fetchone()
+        if before is None:
+            return
+        columns = dict(zip(FACET_COLUMNS, before[1:]))
+        old, new = _claim_facets(columns), _claim_facets({**columns, **changes})
+        if old != new:
+            self.conn.execute("UPDATE claim_terms SET facets = ? WHERE claim_rowid = ?", (facet_tokens(new), before[0]))
+            deltas = collections.Counter(new)
+            deltas.subtract(old)
+            self._rows.count_facets(deltas)
 
     def _notice(self, entry, record, target_entry, corrected_entry):
         target = self.head(record.target)
@@ -714,6 +805,8 @@ class Projection:
         if self._heads is not None:
             self._heads.pop(target.id, None)
         table = {"claim": "claims", "source": "sources", "review": "reviews"}.get(target.kind)
+        if target.kind == "claim":
+            self._refacet(target.id, status=status)
         if table:
             self.conn.execute(f"UPDATE {table} SET status = ? WHERE id = ?", (status, target.id))
         if target.kind == "claim":
@@ -757,6 +850,25 @@ class Projection:
     def _apply_retraction(self, entry, record: Retraction, previous):
         target = self._notice(entry, record, record.target_entry, None)
         self._set_status(target, "retracted", record.reason)
+
+
+# The claims columns the facets come from.
+FACET_COLUMNS = ("language", "translation_language", "verdict", "source_id", "tags", "status")
+
+
+def _claim_facets(row: dict) -> tuple[tuple[str, str], ...]:
+    """The (facet, value) pairs of a claims row (given by column name)."""
+    return claim_facets(row["language"], row["translation_language"], row["verdict"], row["source_id"],
+                        json.loads(row["tags"]) if row["tags"] else (), row["status"])
+
+
+def _terms_row(rowid: int, row: dict, facets) -> dict:
+    """The claim_terms row of a claims row: its facet tokens and the folded terms of its words."""
+    translation, quote = row["translation"], row["quote"]
+    return {"claim_rowid": rowid, "facets": facet_tokens(facets),
+            "text": index_terms(row["text"], row["language"]),
+            "translation": None if translation is None else index_terms(translation, row["translation_language"]),
+            "quote": None if quote is None else index_terms(quote, row["language"])}
 
 
 # What ``Projection.apply`` does for each kind of record, after the head and version rows.

@@ -14,6 +14,7 @@ from typing import Optional
 
 from ledger.errors import RecordError
 from ledger.records import Quote
+from ledger.schema import DISPLAY_UNSAFE
 
 CONTEXT = 32  # code points of prefix and suffix stored around a quote
 
@@ -55,7 +56,12 @@ def anchor_quote(text: str, exact: str, prefix: Optional[str] = None, suffix: Op
     if len(positions) > 1:
         raise RecordError(f"the quote {_short(exact)} occurs {len(positions)} times in the snapshot; give --start, a prefix or a suffix")
     begin, end = positions[0], positions[0] + len(exact)
-    return Quote(exact=exact, prefix=text[max(0, begin - CONTEXT):begin], suffix=text[end:end + CONTEXT], start=begin, end=end)
+    # The context stops before any character no record may show (C1 controls,
+    # bidirectional controls, private use: schema/claim.schema.json), so a
+    # snapshot holding one next to the quote can still be quoted.
+    prefix = DISPLAY_UNSAFE.split(text[max(0, begin - CONTEXT):begin])[-1]
+    suffix = DISPLAY_UNSAFE.split(text[end:end + CONTEXT])[0]
+    return Quote(exact=exact, prefix=prefix, suffix=suffix, start=begin, end=end)
 
 
 def anchor_in_snapshot(snapshot: Optional[tuple[str, bytes]], source_id: str, exact: str, prefix: Optional[str] = None,

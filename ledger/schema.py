@@ -11,11 +11,24 @@ ignored). ``tests/test_schema.py`` checks it agrees with ``jsonschema``.
 import functools
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 from ledger.errors import FormatError, RecordError
 
 RECORD_KINDS = ("source", "claim", "review", "correction", "retraction", "key", "ratingmap", "witness")
+
+# The characters no text of a record may hold besides C0 controls and DEL, as
+# the patterns of schema/common.schema.json ("line", "text", "tag", "url", key
+# names) and of a quote's prefix and suffix refuse them: C1 controls
+# (U+0080-U+009F), the bidirectional embedding, override and isolate controls
+# (U+202A-U+202E, U+2066-U+2069; Unicode UAX #9), which reorder what a reader
+# sees, and private-use characters (U+E000-U+F8FF, planes 15 and 16), which
+# mean whatever a font or program makes of them (the site's search snippets
+# mark matches with two of them). tests/test_schema.py checks this agrees
+# with the schemas.
+DISPLAY_UNSAFE = re.compile("[\u0080-\u009f\u202a-\u202e\u2066-\u2069\ue000-\uf8ff\U000f0000-\U0010ffff]")
+_SHOWN_ESCAPED = re.compile("[\u0000-\u001f\u007f]|" + DISPLAY_UNSAFE.pattern)
 
 # Keywords with no effect on validity (annotations) and those we implement.
 _ANNOTATIONS = {"$schema", "$id", "$defs", "$comment", "title", "description", "examples", "default"}
@@ -191,7 +204,7 @@ def _string_checks(schema):
 
         def check_pattern(value, path):
             if not search(value):
-                raise RecordError(f"{path}: {_short(value)} is not valid here ({hint})")
+                raise RecordError(f"{path}: {_short(value)} is not valid here ({hint}){_first_control(value)}")
         out.append(check_pattern)
     return out
 
@@ -277,8 +290,26 @@ def _describe(value):
 
 
 def _short(value):
-    text = json.dumps(value, ensure_ascii=False)
+    # Controls, bidirectional controls and private-use characters are shown
+    # as \uXXXX escapes: printed raw, an override would reorder the error
+    # line itself on the editor's terminal.
+    text = _SHOWN_ESCAPED.sub(_escape, json.dumps(value, ensure_ascii=False))
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _escape(match) -> str:
+    code = ord(match[0])
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _first_control(value: str) -> str:
+    """Where the first control, bidirectional-control or private-use character of ``value`` is, if any."""
+    found = next((m for m in _SHOWN_ESCAPED.finditer(value) if m[0] not in "\t\n"), None)
+    if found is None:
+        return ""
+    code = ord(found[0])
+    name = unicodedata.name(found[0], "a control character" if code < 0xA0 else "a private-use character")
+    return f"; it holds U+{code:04X} ({name}) at code point {found.start()}"
 
 
 def validate_envelope(envelope) -> None:

@@ -15,6 +15,7 @@ inside functions, so the editing commands stay fast.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import sqlite3
@@ -22,14 +23,17 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable, Optional
 
 import ledger
 from ledger.api import Ledger
 from ledger.embed_cards import write_embed_cards
 from ledger.errors import LedgerError
+from ledger.verify.servable import check_servable
 
 DATASETTE_VERSION = "0.65.5"
 METADATA_DB_NAME = "ledger"  # the database name publish/metadata.json is written for
+PLUGIN_NAME = "fact-ledger"  # the plugin's settings in metadata.json: plugins.fact-ledger
 STATIC_MOUNT = "ledger-assets"  # URL prefix of publish/static (also a directory name in bundles)
 SETTINGS = {
     "suggest_facets": False,
@@ -55,16 +59,48 @@ def publish_dir() -> Path:
     raise LedgerError(f"the site files (publish/plugin.py) are missing from {package}; reinstall fact-ledger")
 
 
-def site_metadata(db_path) -> dict:
+def site_metadata(db_path, base_url: str | None = None, verifier: dict | None = None) -> dict:
     """publish/metadata.json for this file: its database section keyed by the
     file's database name, with the default facets of large tables cut to what
-    the file's indexes count quickly (``_fit_facets``)."""
+    the file's indexes count quickly (``_fit_facets``), and in the plugin's
+    settings ``base_url`` (see ``check_base_url``) and ``verifier`` (the
+    wheel, its SHA-256 and the source commit, shown in ``/-/ledger.json``)."""
     metadata = json.loads((publish_dir() / "metadata.json").read_text("utf-8"))
     databases = metadata.get("databases", {})
     if METADATA_DB_NAME in databases:
         section = databases[Path(db_path).stem] = databases.pop(METADATA_DB_NAME)
         _fit_facets(section.get("tables", {}), db_path)
+    if base_url is not None:
+        metadata.setdefault("plugins", {}).setdefault(PLUGIN_NAME, {})["base_url"] = check_base_url(base_url)
+    if verifier is not None:
+        metadata.setdefault("plugins", {}).setdefault(PLUGIN_NAME, {})["verifier"] = verifier
     return metadata
+
+
+# --- the site's own address ---------------------------------------------------------------
+# Links in the feed, Datasette's own absolute links (next_url...) and the
+# commands printed on the pages name the site by its configured base URL,
+# never by the request's Host header, which any client sets (a cache in front
+# of the site would keep a page naming an attacker's host and show it to
+# everyone). docs/site.md, "The site's address".
+PLACEHOLDER_SITE = "https://THIS-SITE"  # what the pages call the site when no base URL is configured
+_BASE_URL = re.compile(r"(https?)://([a-z0-9]([a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])(:[0-9]{1,5})?/?")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def check_base_url(url: str) -> str:
+    """``url`` as the site's base URL, ``scheme://host[:port]`` without a trailing '/'; a LedgerError says what is wrong."""
+    if not isinstance(url, str) or not _BASE_URL.fullmatch(url.lower()):
+        raise LedgerError(f"--base-url {url!r} is not a site address: expected http(s)://HOST[:PORT] with no path, "
+                          "e.g. https://ledger.example.org (serve the site at the root of its host)")
+    return url.lower().rstrip("/")
+
+
+def default_base_url(host: str, port: int) -> str | None:
+    """The address ``ledger serve --host HOST --port PORT`` is read at, or None for a wildcard host (every address)."""
+    if host in WILDCARD_HOSTS:
+        return None
+    return check_base_url(f"http://{'[' + host + ']' if ':' in host else host}:{port}")
 
 
 def _fit_facets(tables: dict, db_path) -> None:
@@ -142,7 +178,7 @@ def datasette_args(db_path, *, host: str = "127.0.0.1", port: int = 8001, metada
     ]
 
 
-def make_datasette(db_path):
+def make_datasette(db_path, base_url: str | None = None):
     """The configured ``datasette.app.Datasette`` for ``db_path`` (immutable), e.g. for tests."""
     from datasette.app import Datasette
 
@@ -150,7 +186,7 @@ def make_datasette(db_path):
     pub = publish_dir()
     return Datasette(
         immutables=[str(path)],
-        metadata=site_metadata(path),
+        metadata=site_metadata(path, base_url),
         plugins_dir=str(pub),
         template_dir=str(pub / "templates"),
         static_mounts=[(STATIC_MOUNT, str(pub / "static"))],
@@ -167,19 +203,43 @@ def bundle_datasette(bundle: Path, metadata: dict):
                      settings=dict(SETTINGS))
 
 
-def serve(db_path, host: str = "127.0.0.1", port: int = 8001) -> None:
-    """Run ``datasette serve`` on the ledger in this process until Ctrl-C."""
+def serve(db_path, host: str = "127.0.0.1", port: int = 8001, base_url: str | None = None,
+          on_ready: Optional[Callable[[], None]] = None) -> None:
+    """Run ``datasette serve`` on the ledger in this process until Ctrl-C; ``on_ready()`` once the file passed its checks.
+
+    ``base_url`` is the address readers use (see ``check_base_url``); by
+    default the address served, which a wildcard host does not give.
+    """
     from datasette.cli import cli
 
+    from ledger import distribution
+
     path = _check_ledger(db_path)
+    check_servable(path)  # refuse a file readers must not be shown (docs/security.md)
+    base_url = served_base_url(host, port, base_url)
+    root = distribution.source_checkout()
+    verifier = {"commit": distribution.source_commit(root)} if root else None  # no wheel: the source commit it runs
+    if on_ready:
+        on_ready()
     with tempfile.TemporaryDirectory(prefix="fact-ledger-site-") as tmp:
         metadata_file = Path(tmp) / "metadata.json"
-        metadata_file.write_text(json.dumps(site_metadata(path), ensure_ascii=False, indent=2), "utf-8")
+        metadata_file.write_text(json.dumps(site_metadata(path, base_url, verifier), ensure_ascii=False, indent=2), "utf-8")
         args = ["serve", *datasette_args(path, host=host, port=port, metadata_file=metadata_file)]
         try:
             cli.main(args, prog_name="datasette", standalone_mode=False)
         except KeyboardInterrupt:
             pass
+
+
+def served_base_url(host: str, port: int, base_url: str | None) -> str:
+    """The base URL ``ledger serve`` gives the site: ``base_url``, or the address it listens on."""
+    if base_url is not None:
+        return check_base_url(base_url)
+    default = default_base_url(host, port)
+    if default is None:
+        raise LedgerError(f"--host {host or repr(host)} serves every address of this machine; give --base-url, the address "
+                          "readers use (e.g. https://ledger.example.org), so that links and verify commands name it")
+    return default
 
 
 BUNDLE_README = """# {title}: a published fact ledger
@@ -188,12 +248,29 @@ This directory is self-contained: the ledger database (`ledger.db`, served
 read-only), the site configuration (`metadata.json`, `plugins/`,
 `templates/`, `{static}/`), the latest signed checkpoint with its witnesses'
 cosignatures (`checkpoint.txt`, tree size {size}), `inspect-data.json` (table
-counts for Datasette) and the log as static tiles (`tlog/`, below).
+counts for Datasette), the log as static tiles (`tlog/`, below) and the
+verifier (`{verifier_dir}/`: this version of fact-ledger as a wheel, which the
+site also serves, and its SHA-256 in `{verifier_dir}/SHA256SUMS`).
 
 Verifier key of the log (check it against what the publisher announced
 elsewhere before trusting anything here):
 
     {vkey}
+
+## The verifier
+
+Never `pip install fact-ledger`: that name is not published on any package
+index by fact-ledger's authors, and whoever registers it could ship a
+verifier that always says OK. Install this wheel, after checking it:
+
+    cd {verifier_dir} && sha256sum -c SHA256SUMS && cd ..
+    pip install ./{verifier_dir}/{wheel}
+
+Its SHA-256 is
+
+    {wheel_sha256}
+
+{provenance}
 
 ## Run it locally
 
@@ -203,8 +280,9 @@ elsewhere before trusting anything here):
 ## Deploy
 
 Run these from this directory. `requirements.txt` pins `datasette=={datasette}`
-and `fact-ledger=={version}`; if fact-ledger is not on your package index,
-replace `--install fact-ledger=={version}` with the URL of its wheel.
+and installs fact-ledger from `{verifier_dir}/{wheel}`; so do the
+commands below (`--install`), and the site serves the wheel at
+`/{verifier_dir}/{wheel}` with its SHA-256 in `/-/ledger.json` ("verifier").
 
 Google Cloud Run:
 
@@ -224,9 +302,10 @@ immutable (`-i`), with `--inspect-file inspect-data.json`.
 
 ## After deploying
 
-Check that the site serves this checkpoint:
+Check that the site serves this checkpoint and this verifier:
 
-    curl -s https://YOUR-HOST/-/checkpoint | diff - checkpoint.txt
+    curl -s {site}/-/checkpoint | diff - checkpoint.txt
+    curl -s {site}/{verifier_dir}/{wheel} | sha256sum
 
 ## Mirror the log as static tiles
 
@@ -241,6 +320,8 @@ and `checkpoint` do:
     rsync -a tlog/ MIRROR:/var/www/ledger/tlog/
 """
 
+VERIFIER_MOUNT = "ledger-verifier"  # the bundle's directory holding the verifier's wheel, and its URL prefix on the site
+
 
 def _publish_tiles(ledger: Ledger, directory: Path) -> int:
     """The log as static C2SP tlog-tiles under ``directory`` (docs/log.md "Tiles"): the same bytes
@@ -251,16 +332,47 @@ def _publish_tiles(ledger: Ledger, directory: Path) -> int:
     return publish_tiles(directory, sizes, ledger.cosigned_checkpoint_note(), ledger, ledger)
 
 
-def publish_bundle(db_path, outdir) -> Path:
-    """Write a directory that deploys the ledger with ``datasette publish`` or ``datasette package``."""
+def publish_bundle(db_path, outdir, base_url: str | None = None, wheel=None) -> Path:
+    """Write a directory that deploys the ledger with ``datasette publish`` or ``datasette package``.
+
+    ``base_url`` is the address the site will have (``check_base_url``);
+    without it the pages name the site ``PLACEHOLDER_SITE`` until
+    ``plugins.fact-ledger.base_url`` is set in the bundle's metadata.json.
+    ``wheel`` is fact-ledger's wheel to ship as the verifier; by default it is
+    built from the source checkout (``ledger.distribution``). Nothing is left
+    behind if writing the bundle fails.
+    """
     path = _check_ledger(db_path)
+    base_url = None if base_url is None else check_base_url(base_url)
+    check_servable(path)  # refuse a file readers must not be shown (docs/security.md)
     out = Path(outdir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise LedgerError(f"{out} is not an empty directory; choose a new output directory")
-    out.mkdir(parents=True, exist_ok=True)
+    existed = out.exists()
+    try:
+        _write_bundle(path, out, base_url, wheel)
+    except BaseException:
+        if existed:
+            for child in out.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        else:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_bundle(path: Path, out: Path, base_url, wheel) -> None:
+    from ledger import distribution
+
+    (out / VERIFIER_MOUNT).mkdir(parents=True)
+    verifier = distribution.wheel_of(wheel) if wheel else distribution.build_wheel(out / VERIFIER_MOUNT)
+    if wheel:
+        shutil.copyfile(verifier.path, out / VERIFIER_MOUNT / verifier.name)
+    (out / VERIFIER_MOUNT / "SHA256SUMS").write_text(f"{verifier.sha256}  {verifier.name}\n", "utf-8")
     pub = publish_dir()
     shutil.copyfile(path, out / "ledger.db")
-    metadata = site_metadata(out / "ledger.db")
+    metadata = site_metadata(out / "ledger.db", base_url, verifier={"wheel": verifier.name, "sha256": verifier.sha256,
+                                                                    "commit": verifier.commit})
     (out / "metadata.json").write_text(json.dumps(metadata, ensure_ascii=False, indent=2) + "\n", "utf-8")
     (out / "plugins").mkdir()
     shutil.copyfile(pub / "plugin.py", out / "plugins" / "fact_ledger.py")
@@ -270,18 +382,29 @@ def publish_bundle(db_path, outdir) -> Path:
         (out / "checkpoint.txt").write_text(copy.cosigned_checkpoint_note(), "utf-8")
         size, vkey = copy.size, copy.log_vkey
         _publish_tiles(copy, out / "tlog")
-    (out / "requirements.txt").write_text(f"datasette=={DATASETTE_VERSION}\nfact-ledger=={ledger.__version__}\n", "utf-8")
+    (out / "requirements.txt").write_text(f"datasette=={DATASETTE_VERSION}\n./{VERIFIER_MOUNT}/{verifier.name}\n", "utf-8")
     subprocess.run([sys.executable, "-m", "datasette", "inspect", "ledger.db", "--inspect-file", "inspect-data.json"],
                    cwd=out, check=True, capture_output=True)
     write_embed_cards(out, bundle_datasette)  # embed/<slug>.html, when metadata.json names the site's base URL
+    (out / "README.md").write_text(_bundle_readme(metadata, size, vkey, verifier, base_url), "utf-8")
+
+
+def _bundle_readme(metadata: dict, size: int, vkey: str, verifier, base_url) -> str:
     common = ["ledger.db", "--metadata", "metadata.json", "--plugins-dir", "plugins", "--template-dir", "templates",
-              "--static", f"{STATIC_MOUNT}:{STATIC_MOUNT}"]
-    publish_args = common + ["--install", f"fact-ledger=={ledger.__version__}",
-                             "--extra-options", " ".join(_setting_args())]
+              "--static", f"{STATIC_MOUNT}:{STATIC_MOUNT}", "--static", f"{VERIFIER_MOUNT}:{VERIFIER_MOUNT}"]
+    publish_args = common + ["--install", f"{VERIFIER_MOUNT}/{verifier.name}", "--extra-options", " ".join(_setting_args())]
     serve_args = ["-i", "ledger.db", "--inspect-file", "inspect-data.json"] + common[1:] + _setting_args()
-    (out / "README.md").write_text(BUNDLE_README.format(
-        title=metadata.get("title", "Fact ledger"), static=STATIC_MOUNT, size=size, vkey=vkey,
-        datasette=DATASETTE_VERSION, version=ledger.__version__,
+    source = metadata.get("plugins", {}).get(PLUGIN_NAME, {}).get("source_url") or "fact-ledger's source repository"
+    if verifier.commit:
+        provenance = (f"It was built from commit `{verifier.commit}` of {source}; building that commit again\n"
+                      "(`pip wheel --no-deps .`, hatchling makes the wheel reproducible) gives the same SHA-256, so you can\n"
+                      f"also install from the source itself: `pip install 'git+{source}@{verifier.commit}'`.")
+    else:
+        provenance = ("It was not built from a recorded commit (given with --wheel, or built from a source\n"
+                      "tree with uncommitted changes): ask the publisher which source it comes from.")
+    return BUNDLE_README.format(
+        title=metadata.get("title", "Fact ledger"), static=STATIC_MOUNT, size=size, vkey=vkey, datasette=DATASETTE_VERSION,
+        verifier_dir=VERIFIER_MOUNT, wheel=verifier.name, wheel_sha256=verifier.sha256, provenance=provenance,
+        site=base_url or "https://YOUR-HOST",
         serve_args=" ".join(shlex.quote(a) for a in serve_args), publish_args=" ".join(shlex.quote(a) for a in publish_args),
-    ), "utf-8")
-    return out
+    )

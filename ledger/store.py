@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -67,7 +68,7 @@ def _roll_back_hot_journal(path: Path) -> None:
     if not journal.is_file() or journal.stat().st_size == 0:
         return
     try:
-        conn = sqlite3.connect(f"file:{path.resolve()}?mode=rw", uri=True, isolation_level=None, timeout=DEFAULT_WAIT_SECONDS)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None, timeout=DEFAULT_WAIT_SECONDS)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         finally:
@@ -96,7 +97,7 @@ class Store:
         if readonly or immutable:
             _roll_back_hot_journal(path)
         mode = "ro&immutable=1" if immutable else "ro" if readonly else "rw"
-        uri = f"file:{path.resolve()}?mode={mode}"
+        uri = f"{path.resolve().as_uri()}?mode={mode}"  # as_uri: a '?', '#' or '%' in the path is percent-encoded
         try:
             conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -129,19 +130,28 @@ class Store:
 
     @classmethod
     def create(cls, path, meta: dict) -> "Store":
-        """Create a new ledger file holding the log tables (empty) and ``meta``."""
+        """Create a new ledger file holding the log tables (empty) and ``meta``.
+
+        The file is created with O_CREAT | O_EXCL first, so nothing that is
+        already there is used or written through: not a file, and not a
+        symbolic link, dangling or not (which SQLite would follow, creating
+        the ledger wherever it points).
+        """
         import sqlite_utils
 
         path = Path(path)
-        if path.exists():
-            raise LedgerError(f"{path} already exists; choose a new file name")
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        store = cls(path, conn)
-        store._configure()
-        conn.execute("BEGIN")
-        for ddl in SCHEMA:
-            conn.execute(ddl)
-        sqlite_utils.Database(conn)["meta"].insert_all([{"key": "format", "value": FORMAT}] + [{"key": k, "value": v} for k, v in meta.items()])
+        _create_empty_file(path)
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None, check_same_thread=False)
+            store = cls(path, conn)
+            store._configure()
+            conn.execute("BEGIN")
+            for ddl in SCHEMA:
+                conn.execute(ddl)
+            sqlite_utils.Database(conn)["meta"].insert_all([{"key": "format", "value": FORMAT}] + [{"key": k, "value": v} for k, v in meta.items()])
+        except sqlite3.Error as e:
+            remove_ledger_files(path)
+            raise LedgerError(f"cannot create {path}: {_sqlite_reason(e)}; nothing was created") from e
         return store
 
     def _configure(self):
@@ -153,7 +163,10 @@ class Store:
 
     def commit(self) -> None:
         """End the transaction ``create`` left open (the connection is in autocommit mode otherwise)."""
-        self.conn.execute("COMMIT")
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise LedgerError(f"cannot create {self.path}: {_sqlite_reason(e)}; nothing was created") from e
 
     # --- transactions -------------------------------------------------------
     @contextlib.contextmanager
@@ -161,8 +174,12 @@ class Store:
         """BEGIN IMMEDIATE ... COMMIT; ROLLBACK on any error, leaving the file unchanged.
 
         ``on_wait`` is called once if another writer holds the lock, so the
-        CLI can tell the editor it is waiting rather than failing.
+        CLI can tell the editor it is waiting rather than failing. A file or
+        directory that cannot be written (immutable, a read-only mount, no
+        permission), a full disk or any other SQLite failure while writing is
+        a LedgerError that says so; the file is as it was.
         """
+        self._check_writable()
         self.conn.execute("PRAGMA busy_timeout = 0")
         deadline = time.monotonic() + wait_seconds
         told = False
@@ -186,14 +203,46 @@ class Store:
         self.conn.execute(f"PRAGMA busy_timeout = {int(max(wait_seconds, 1) * 1000)}")
         try:
             yield
+        except sqlite3.Error as e:
+            self._roll_back()
+            raise LedgerError(f"cannot append to {self.path}: {_sqlite_reason(e)}; nothing was appended") from e
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._roll_back()
             raise
         try:
             self.conn.execute("COMMIT")
-        except sqlite3.OperationalError as e:
-            self.conn.execute("ROLLBACK")
-            raise LockedError(f"readers kept {self.path} busy for over {wait_seconds:g} s; nothing was written, try again") from e
+        except sqlite3.Error as e:
+            self._roll_back()
+            if getattr(e, "sqlite_errorname", "").startswith("SQLITE_BUSY"):
+                raise LockedError(f"readers kept {self.path} busy for over {wait_seconds:g} s; nothing was written, try again") from e
+            raise LedgerError(f"cannot append to {self.path}: {_sqlite_reason(e)}; nothing was appended") from e
+
+    def _roll_back(self) -> None:
+        """ROLLBACK if a transaction is still open: SQLite ends one itself on some errors (a full disk)."""
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                # The journal still holds the pages as they were; the next
+                # connection rolls it back (_roll_back_hot_journal).
+                pass
+
+    def _check_writable(self) -> None:
+        """Refuse, before anything is written, a ledger whose file or directory cannot be written.
+
+        SQLite opens a file it may not write read-only without saying so, and
+        needs to create ``FILE-journal`` beside it for every batch.
+        """
+        try:
+            os.close(os.open(self.path, os.O_WRONLY))
+        except OSError as e:
+            raise LedgerError(f"cannot append to {self.path}: the file cannot be opened for writing ({e.strerror}: check "
+                              f"'lsattr {self.path}' for the immutable flag, the mount and the permissions); nothing was changed") from e
+        directory = self.path.resolve().parent
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise LedgerError(f"cannot append to {self.path}: its directory {directory} does not let SQLite create "
+                              f"{self.path.name}-journal beside it (check 'lsattr -d {directory}' for the immutable flag, the mount "
+                              "and the permissions); nothing was changed")
 
     # --- meta ------------------------------------------------------------------
     def meta(self) -> dict:
@@ -227,9 +276,11 @@ class Store:
             yield idx, leaf.encode("utf-8")
 
     def entry_rows(self, start: int = 0, end: Optional[int] = None) -> Iterator[tuple]:
-        """Raw stored rows (idx, leaf_hash, kind, record_id, version, signer, leaf) for checks."""
+        """Raw stored rows (idx, leaf_hash, kind, record_id, version, signer, leaf) for checks
+        (the leaf read as text even if something stored it as another type: verify reports the type)."""
         end = self.size() if end is None else end
-        yield from self.conn.execute("SELECT * FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end))
+        yield from self.conn.execute("SELECT idx, leaf_hash, kind, record_id, version, signer, CAST(leaf AS TEXT) FROM entries "
+                                     "WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end))
 
     def record_versions(self, record_id: str) -> list[int]:
         """Entry indexes of every version of a record, oldest first."""
@@ -248,7 +299,7 @@ class Store:
         return [bytes(found[i]) for i in indexes]
 
     def stored_hash_rows(self) -> Iterator[tuple[int, bytes]]:
-        for idx, h in self.conn.execute("SELECT idx, hash FROM tree_hashes ORDER BY idx"):
+        for idx, h in self.conn.execute("SELECT idx, CAST(hash AS BLOB) FROM tree_hashes ORDER BY idx"):
             yield idx, bytes(h)
 
     # --- checkpoints --------------------------------------------------------------
@@ -294,17 +345,53 @@ class Store:
         )
 
     def snapshot(self, sha256: str) -> Optional[tuple[str, bytes]]:
-        row = self.conn.execute("SELECT media_type, content FROM snapshots WHERE sha256 = ?", (sha256,)).fetchone()
+        row = self.conn.execute("SELECT media_type, CAST(content AS BLOB) FROM snapshots WHERE sha256 = ?", (sha256,)).fetchone()
         return (row[0], bytes(row[1])) if row else None
 
     def snapshot_rows(self) -> Iterator[tuple[str, str, int, bytes]]:
-        for sha, media_type, size, content in self.conn.execute("SELECT * FROM snapshots ORDER BY sha256"):
+        for sha, media_type, size, content in self.conn.execute(
+                "SELECT sha256, media_type, size, CAST(content AS BLOB) FROM snapshots ORDER BY sha256"):
             yield sha, media_type, size, bytes(content)
+
+    def snapshot_names(self) -> list[str]:
+        """The SHA-256 (hex) of every stored snapshot, in order."""
+        return [row[0] for row in self.conn.execute("SELECT sha256 FROM snapshots ORDER BY sha256")]
 
     # --- counts ------------------------------------------------------------------------
     def record_count(self, kind: str) -> int:
         """How many records of ``kind`` the log holds: their first versions."""
         return self.conn.execute("SELECT count(*) FROM entries WHERE kind = ? AND version = 1", (kind,)).fetchone()[0]
+
+
+def _create_empty_file(path: Path) -> None:
+    """Create ``path`` as a new empty file (an empty SQLite database), never through what is already there."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
+    except FileExistsError as e:
+        if path.is_symlink():
+            raise LedgerError(f"{path} is a symbolic link to {os.readlink(path)}; choose a new file name "
+                              "(a ledger is never created through a link)") from e
+        raise LedgerError(f"{path} already exists; choose a new file name") from e
+    except OSError as e:
+        raise LedgerError(f"cannot create {path}: {e.strerror}") from e
+
+
+def remove_ledger_files(path: Path) -> None:
+    """Remove a ledger file this process created, and its journal, after a failed ``create``."""
+    for leftover in (path, Path(f"{path}-journal")):
+        leftover.unlink(missing_ok=True)
+
+
+def _sqlite_reason(e: sqlite3.Error) -> str:
+    """An SQLite error as a reader can act on it."""
+    name = getattr(e, "sqlite_errorname", "")
+    if name == "SQLITE_FULL":
+        return f"the disk is full ({e}): free some space and try again"
+    if name.startswith("SQLITE_IOERR"):
+        return f"the file system refused a write ({e}, {name}): check free space, quotas and file size limits"
+    if name.startswith("SQLITE_READONLY") or name.startswith("SQLITE_CANTOPEN"):
+        return f"the file or its directory cannot be written ({e})"
+    return f"{e} ({name})" if name else str(e)
 
 
 # Rows per multi-row INSERT: within SQLite's default limit on a VALUES list

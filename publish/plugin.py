@@ -18,6 +18,7 @@ import io
 import json
 import re
 import shlex
+import sqlite3
 import weakref
 from collections import OrderedDict
 import xml.etree.ElementTree as ET
@@ -43,8 +44,10 @@ from ledger.errors import LedgerError, NotFoundError, ProofError
 from ledger.interop.claimreview_export import claimreview_node
 from ledger.readable import (grouped_fingerprint, key_fingerprint, rating_gloss, readable_date, readable_time,
                              readable_url, text_direction)
+from ledger.search import (MAX_QUERY_CHARS, SORTS, Hit, SearchQuery, SearchResults, SearchTimeout, published_languages, search,
+                           table_search_expression)
 from ledger.share_card import render_card
-from ledger.site import facet_column
+from ledger.site import PLACEHOLDER_SITE, VERIFIER_MOUNT, facet_column
 from ledger.sitemap import KINDS, URLS_PER_SITEMAP, sitemap_index, urlset
 from ledger.sitemap import parts as sitemap_parts
 
@@ -58,9 +61,6 @@ DEFAULT_ROBOTS_DISALLOW = ("/-/entries.jsonl", "/-/proof/", "/-/snapshots/", "/-
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 SLUG = r"[a-z0-9][a-z0-9._-]{0,127}"
 SLUG_ONLY = re.compile(SLUG)
-# Private-use code points that the search query's snippet() puts around
-# matches; render_cell turns them into <mark> after escaping the text.
-MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"
 
 _sites: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -68,9 +68,10 @@ _sites: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 class Site:
     """The served ledger: its Datasette database and the Ledger opened on the same file."""
 
-    def __init__(self, db, ledger: Ledger):
+    def __init__(self, db, ledger: Ledger, datasette=None):
         self.db = db
         self.ledger = ledger
+        self.datasette = datasette
         self._publisher = None
 
     async def publisher(self) -> Optional[str]:
@@ -94,7 +95,7 @@ async def ledger_site(ds) -> Site:
             except LedgerError:
                 ledger = None  # another database served alongside the ledger
             if ledger is not None:
-                site = _sites[ds] = Site(db, ledger)
+                site = _sites[ds] = Site(db, ledger, ds)
                 break
         else:
             raise NotFoundError("no ledger database is being served")
@@ -197,12 +198,54 @@ async def snapshot(site, request):
     if found is None:
         raise NotFoundError(f"no snapshot named {name!r}; names are 64 lowercase hex digits (SHA-256)")
     media_type, content = found
-    return Response(content, content_type=media_type, headers={
+    content_type, headers = snapshot_headers(name, media_type)
+    return Response(content, content_type=content_type, headers=headers)
+
+
+# --- how a snapshot is served (docs/site.md, "Snapshots") ------------------------------------
+# The bytes are always exactly those stored, but a browser must never render
+# them as a page of this origin: an archived HTML page reading "RETRACTION: all
+# claims withdrawn" would look like the ledger's own, and its script would run
+# here. Only inert types keep their media type, inline; other text is shown as
+# plain text; PDF and everything else is a download.
+INLINE_SNAPSHOT_TYPES = ("text/plain", "image/png", "image/jpeg", "image/gif", "image/webp")
+DOWNLOAD_SNAPSHOT_TYPES = ("application/pdf",)  # keep their media type, as an attachment
+TEXT_SNAPSHOT_TYPE = re.compile(r"text/[a-z0-9.+-]+|application/(json|xml|[a-z0-9.+-]+\+(json|xml))")
+SNAPSHOT_MEDIA_TYPE = re.compile(r"([a-z0-9.+-]+/[a-z0-9.+-]+)(?:; ?charset=([A-Za-z0-9_-]+))?")  # source.schema.json
+SNAPSHOT_EXTENSIONS = {"text/plain": ".txt", "text/html": ".html", "text/markdown": ".md", "text/csv": ".csv",
+                       "application/json": ".json", "application/xml": ".xml", "text/xml": ".xml", "application/pdf": ".pdf",
+                       "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
+                       "image/svg+xml": ".svg", "application/xhtml+xml": ".xhtml"}
+# Nothing in a snapshot response may load, run or frame anything, whatever a browser makes of it.
+SNAPSHOT_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'; form-action 'none'; base-uri 'none'"
+
+
+def snapshot_headers(sha256: str, media_type: str) -> tuple[str, dict]:
+    """The Content-Type and other headers that serve a snapshot of ``media_type`` safely.
+
+    ``X-Ledger-Media-Type`` carries the stored media type (what the source
+    record names, and what verify compares), whatever Content-Type says.
+    """
+    match = SNAPSHOT_MEDIA_TYPE.fullmatch(media_type)
+    essence, charset = (match[1], match[2]) if match else ("application/octet-stream", None)
+    if essence in INLINE_SNAPSHOT_TYPES:
+        content_type, disposition = essence + (f"; charset={charset or 'utf-8'}" if essence == "text/plain" else ""), "inline"
+    elif TEXT_SNAPSHOT_TYPE.fullmatch(essence):
+        content_type, disposition = f"text/plain; charset={charset or 'utf-8'}", "inline"
+    elif essence in DOWNLOAD_SNAPSHOT_TYPES:
+        content_type, disposition = essence, "attachment"
+    else:
+        content_type, disposition = "application/octet-stream", "attachment"
+    headers = {
+        "Content-Disposition": f'{disposition}; filename="{sha256}{SNAPSHOT_EXTENSIONS.get(essence, ".bin")}"',
         "X-Content-Type-Options": "nosniff",
-        # An archived HTML page must never run script or reach this origin.
-        "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'none'; style-src 'unsafe-inline'",
+        "Content-Security-Policy": SNAPSHOT_CSP,
+        "Access-Control-Expose-Headers": "X-Ledger-Media-Type",
         "Cache-Control": "public, max-age=31536000, immutable",
-    })
+    }
+    if match:
+        headers["X-Ledger-Media-Type"] = media_type
+    return content_type, headers
 
 
 @_verifier
@@ -218,6 +261,7 @@ async def ledger_json(site, request):
         "latest_checkpoint_size": checkpoints[-1][0] if checkpoints else None,
         "entries_page_cap": ENTRIES_PAGE_CAP,
         "database": site.db.name,
+        "verifier": verifier_source(site.datasette),
         "witnesses": witnesses_json(ledger),
         "routes": {
             "checkpoint": "/-/checkpoint",
@@ -232,6 +276,24 @@ async def ledger_json(site, request):
             "tlog": "/-/tlog/",
         },
     })
+
+
+def verifier_source(datasette) -> dict:
+    """Where a reader gets the verifier (docs/security.md, "Installing the verifier"): ``/-/ledger.json``'s "verifier".
+
+    The wheel ``ledger publish`` put in the bundle (served under
+    /ledger-verifier/) with its SHA-256, the source repository and the commit
+    the wheel was built from; the fields that are not known are null.
+    """
+    config = _config(datasette).get("verifier") or {}
+    wheel = config.get("wheel")
+    return {
+        "wheel": wheel,
+        "sha256": config.get("sha256"),
+        "url": _site_url(datasette, f"/{VERIFIER_MOUNT}/{wheel}") if wheel else None,
+        "source_url": _config(datasette).get("source_url"),
+        "commit": config.get("commit"),
+    }
 
 
 # --- the log as C2SP tlog-tiles, with its cosigned checkpoint (docs/log.md "Tiles") ---------------
@@ -320,8 +382,8 @@ async def feed(datasette, request):
     add(root, "id", f"urn:fact-ledger:log:{quote(origin, safe='')}")
     add(root, "title", f"{title}: new claims, revisions, corrections and retractions")
     add(root, "updated", rows[0]["created"] if rows else "1970-01-01T00:00:00Z")
-    add(root, "link", rel="self", href=datasette.absolute_url(request, "/-/feed.atom"))
-    add(root, "link", rel="alternate", href=datasette.absolute_url(request, "/"))
+    add(root, "link", rel="self", href=_site_url(datasette, "/-/feed.atom"))
+    add(root, "link", rel="alternate", href=_site_url(datasette, "/"))
     add(add(root, "author"), "name", await site.publisher() or origin)
     for row in rows:
         entry = add(root, "entry")
@@ -329,7 +391,7 @@ async def feed(datasette, request):
         add(entry, "title", _feed_title(row))
         add(entry, "updated", row["created"])
         path = claim_path(row["claim_id"]) if row["claim_id"] else source_path(row["target_id"])
-        add(entry, "link", rel="alternate", href=datasette.absolute_url(request, path))
+        add(entry, "link", rel="alternate", href=_site_url(datasette, path))
         add(add(entry, "author"), "name", names.get(row["signer"], row["signer"]))
         add(entry, "summary", f"Log entry {row['entry_idx']}, signed by {row['signer']}.")
     body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
@@ -388,9 +450,26 @@ def site_verify_command(base_url: str, vkey: str, since: Optional[str] = None) -
     return command + (f" --since {shlex.quote(since)}" if since else "")
 
 
+# --- the site's own address (docs/site.md, "The site's address") ------------------------------
+def _base_url(datasette):
+    """The configured base URL (``plugins.fact-ledger.base_url``: ``ledger serve|publish --base-url``), or None."""
+    return _config(datasette).get("base_url")
+
+
 def _site_base(datasette, request) -> str:
-    """The site's own URL (with a trailing '/'), as the commands printed on its pages name it."""
-    return datasette.absolute_url(request, datasette.urls.path("/"))
+    """The site's own URL (with a trailing '/'), as the commands printed on its pages name it.
+
+    The configured base URL, never the request's Host header: any client sets
+    that, and a cache in front of the site would keep a page naming the
+    client's host and show it to every reader.
+    """
+    return (_base_url(datasette) or PLACEHOLDER_SITE) + "/"
+
+
+def _site_url(datasette, path: str) -> str:
+    """``path`` as an absolute URL under the configured base URL, or as it is (root-relative) without one."""
+    base = _base_url(datasette)
+    return base + path if base else path
 
 
 async def _rows(db, sql, params=None):
@@ -617,6 +696,19 @@ async def source_page(datasette, request):
     return Response.html(await datasette.render_template("ledger_source.html", context, request=request))
 
 
+# --- Datasette's introspection, without the server's paths --------------------------------------
+async def databases(datasette):
+    """``/-/databases.json`` as Datasette gives it, without each file's absolute path on the server."""
+    return Response.json([{"name": db.name, "route": db.route, "size": db.size, "is_mutable": db.is_mutable,
+                           "is_memory": db.is_memory, "hash": db.hash}
+                          for name, db in datasette.databases.items() if name != "_internal"])
+
+
+async def threads_hidden(datasette):
+    # Datasette's /-/threads.json lists the server's asyncio tasks with the paths of their source files.
+    return _error(404, "not published: Datasette's thread list names files on the server")
+
+
 async def _example_claim(db) -> Optional[dict]:
     """The claim the how-to-verify page uses in its example: the newest one that is not retracted."""
     found = await _rows(db, """select id, text, language, entry_idx from claims
@@ -651,6 +743,7 @@ async def how_to_verify(datasette, request):
             "claim": verify_command(base, example["id"], example["entry_idx"], ledger.log_vkey) if example else None,
         },
         "ledger_db": site.db.name,
+        "verifier": verifier_source(datasette),
     }
     return Response.html(await datasette.render_template("how_to_verify.html", context, request=request))
 
@@ -664,9 +757,10 @@ _card_cache: "OrderedDict[tuple, bytes]" = OrderedDict()
 
 
 def canonical_base(datasette, request) -> str:
-    """The site's public URL with a trailing '/': ``plugins.fact-ledger.base_url`` when configured, else ``_site_base``."""
-    configured = _config(datasette).get("base_url")
-    return configured.rstrip("/") + "/" if configured else _site_base(datasette, request)
+    """The site's public URL with a trailing '/' (``_base_url``: ``--base-url``); without one "/", so URLs stay
+    root-relative: never the request's Host header, never a placeholder (docs/site.md, "Found and shared")."""
+    configured = _base_url(datasette)
+    return configured.rstrip("/") + "/" if configured else "/"
 
 
 def json_ld(node) -> Markup:
@@ -689,7 +783,7 @@ async def claim_share(datasette, request, site, claim: dict, verdict: Optional[d
     """A claim page's canonical URL, ClaimReview JSON-LD (the export's node), share meta and embed URL."""
     base = canonical_base(datasette, request)
     url = base + claim_path(claim["id"]).lstrip("/")
-    node = claimreview_node(site.ledger, verdict["id"], base.rstrip("/")) if verdict else None
+    node = claimreview_node(site.ledger, verdict["id"], base.rstrip("/") or None) if verdict else None
     gloss = rating_gloss(claim["verdict"])
     label = f" (the desk's label: {verdict['label']})" if verdict and verdict["label"] != gloss.name else ""
     return {"share": {
@@ -844,7 +938,7 @@ async def claimreview_feed(datasette, request):
     base, size = canonical_base(datasette, request), int(_config(datasette).get("claimreview_feed_page", CLAIMREVIEW_FEED_PAGE))
     rows = await _rows(site.db, "select rowid, id from reviews where rowid > :after order by rowid limit :n",
                        {"after": after, "n": size + 1})
-    nodes = [claimreview_node(site.ledger, r["id"], base.rstrip("/")) for r in rows[:size]]
+    nodes = [claimreview_node(site.ledger, r["id"], base.rstrip("/") or None) for r in rows[:size]]
     feed_url = base + "-/claimreview.json"
     body = {"@context": "https://schema.org", "@type": "DataFeed", "url": feed_url,
             "name": f"{await site.publisher() or datasette.metadata('title') or 'Fact ledger'}: fact-checks (ClaimReview)",
@@ -858,6 +952,135 @@ async def claimreview_feed(datasette, request):
 async def _not_found(datasette, request, message):
     html = await datasette.render_template("error.html", {"ok": False, "error": message, "status": 404, "title": "Not found"}, request=request)
     return Response.html(html, status=404)
+
+
+# --- search: /search and /search.json (docs/site.md, "Search") --------------------------------
+
+def marked(text, spans) -> Markup:
+    """``text`` escaped, with each (start, end) span in <mark>: marks are placed after escaping,
+    never by markers inside the text."""
+    if not text:
+        return Markup("")
+    pieces, at = [], 0
+    for start, end in spans:
+        pieces += [escape(text[at:start]), Markup("<mark>"), escape(text[start:end]), Markup("</mark>")]
+        at = end
+    pieces.append(escape(text[at:]))
+    return Markup("").join(pieces)
+
+
+def _search_url(path: str, query: SearchQuery, **changes) -> str:
+    params = query.params(**changes)
+    return path + ("?" + urlencode(params) if params else "")
+
+
+def _hit_json(hit: Hit) -> dict:
+    return {
+        "id": hit.claim_id, "url": claim_path(hit.claim_id), "version": hit.version,
+        "text": hit.text, "language": hit.language,
+        "translation": hit.translation, "translation_language": hit.translation_language, "quote": hit.quote,
+        "marks": {"text": [list(m) for m in hit.text_marks], "translation": [list(m) for m in hit.translation_marks],
+                  "quote": [list(m) for m in hit.quote_marks]},
+        "verdict": hit.verdict, "verdict_label": hit.verdict_label, "status": hit.status, "status_reason": hit.status_reason,
+        "source": {"id": hit.source_id, "title": hit.source_title, "published": hit.source_published, "url": source_path(hit.source_id)},
+        "tags": list(hit.tags), "claim_date": hit.claim_date, "recorded": hit.first_created, "updated": hit.created,
+        "entry_index": hit.entry_index,
+    }
+
+
+def _facets_json(results: SearchResults, path: str) -> dict:
+    return {facet.name: {
+        "counted_over": "every match" if facet.counted_over is None else f"the newest {facet.counted_over} matches",
+        "values": [{"value": v.value, "label": v.label, "count": v.count, "selected": v.selected,
+                    "url": _search_url(path, results.query, **{facet.name: None if v.selected else v.value})}
+                   for v in facet.values]} for facet in results.facets}
+
+
+def search_json_body(results: SearchResults) -> dict:
+    """The JSON of /search.json (docs/site.md, "Search")."""
+    query, path = results.query, "/search.json"
+    page = query.page
+    return {
+        "ok": True,
+        "query": {"q": query.text, "filters": dict(query.filters), "sort": query.sort, "page": page, "size": query.size},
+        "words": results.words, "stemmed_in": list(results.languages),
+        "total": results.total, "more": results.more, "pages": results.pages,
+        "results": [_hit_json(hit) for hit in results.hits],
+        "facets": _facets_json(results, path),
+        "previous": _search_url(path, query, page=page - 1) if page > 1 else None,
+        "next": _search_url(path, query, page=page + 1) if page < results.pages else None,
+    }
+
+
+async def _run_search(datasette, request) -> SearchResults:
+    site = await ledger_site(datasette)
+    query = SearchQuery.from_untrusted(parse_qsl(request.query_string, keep_blank_values=True))
+    # On Datasette's thread pool, with its read-only connection to the immutable file.
+    return await site.db.execute_fn(lambda conn: search(conn, query))
+
+
+async def _publisher(datasette) -> str:
+    """Who publishes the ledger, as the home page names them (the log key's display name, entry 0)."""
+    try:
+        name = await (await ledger_site(datasette)).publisher()
+    except NotFoundError:
+        name = None
+    return name or _config(datasette).get("publisher") or datasette.metadata("title") or "Fact ledger"
+
+
+async def search_json(datasette, request):
+    try:
+        results = await _run_search(datasette, request)
+    except NotFoundError as e:
+        return _error(404, str(e))
+    except SearchTimeout as e:
+        return _error(503, str(e))
+    except LedgerError as e:
+        return _error(400, str(e))
+    return Response.json(search_json_body(results))
+
+
+def _search_context(results: SearchResults) -> dict:
+    query = results.query
+    links = {"sort": {sort: _search_url("/search", query, sort=sort) for sort in SORTS},
+             "previous": _search_url("/search", query, page=query.page - 1) if query.page > 1 else None,
+             "next": _search_url("/search", query, page=query.page + 1) if query.page < results.pages else None,
+             "json": _search_url("/search.json", query)}
+    facets = [{"name": f.name, "title": FACET_TITLES[f.name], "counted_over": f.counted_over,
+               "options": [{"label": v.label, "count": v.count, "selected": v.selected, "value": v.value,
+                           "url": _search_url("/search", query, **{f.name: None if v.selected else v.value})}
+                          for v in f.values]} for f in results.facets if f.values]
+    hits = [{"hit": h, "path": claim_path(h.claim_id), "source_path": source_path(h.source_id),
+             "tags": [{"label": tag, "url": _search_url("/search", query, tag=tag)} for tag in h.tags],
+             "text": marked(h.text, h.text_marks), "translation": marked(h.translation, h.translation_marks),
+             "quote": marked(h.quote, h.quote_marks) if h.quote_marks and not (h.text_marks or h.translation_marks) else None}
+            for h in results.hits]
+    removals = [{"title": FACET_TITLES[facet], "label": next((v.label for f in results.facets if f.name == facet
+                                                             for v in f.values if v.selected), value),
+                 "url": _search_url("/search", query, **{facet: None})} for facet, value in query.filters]
+    return {"results": results, "query": query, "hits": hits, "facets": facets, "links": links, "filters": removals,
+            "hidden_filters": query.filters}
+
+
+async def search_page(datasette, request):
+    status, error, context = 200, None, {}
+    try:
+        context = _search_context(await _run_search(datasette, request))
+    except NotFoundError as e:
+        return await _not_found(datasette, request, str(e))
+    except SearchTimeout as e:
+        status, error = 503, str(e)
+    except LedgerError as e:
+        status, error = 400, str(e)
+    if error:
+        q = parse_qsl(request.query_string, keep_blank_values=True)
+        context = {"error": error, "query": SearchQuery(text=next((v for k, v in q if k == "q"), "")[:MAX_QUERY_CHARS]),
+                   "hidden_filters": ()}
+    context["publisher"] = await _publisher(datasette)
+    return Response.html(await datasette.render_template("search.html", context, request=request), status=status)
+
+
+FACET_TITLES = {"language": "Language", "verdict": "Verdict", "source": "Source", "tag": "Tag", "status": "Status"}
 
 
 @hookimpl
@@ -878,6 +1101,10 @@ def register_routes():
         (r"^/robots\.txt$", robots),
         (rf"^/claim/(?P<slug>{SLUG})$", claim_page),
         (rf"^/source/(?P<slug>{SLUG})$", source_page),
+        (r"^/search$", search_page),
+        (r"^/search\.json$", search_json),
+        (r"^/-/databases(\.json)?$", databases),
+        (r"^/-/threads(\.json)?$", threads_hidden),
         (r"^/how-to-verify$", how_to_verify),
         (rf"^/claim/(?P<slug>{SLUG})/embed$", claim_embed),
         (r"^/card/(?P<hash>[^/]+)\.png$", share_card),
@@ -965,8 +1192,6 @@ def render_cell(row, value, column, table, database, datasette):
         return Markup('<a href="/-/snapshots/{}">{}</a>').format(value, value)
     if table is None and column == "id" and re.fullmatch(rf"claim:{SLUG}", value):
         return _link(claim_path, value, value, "claim:")
-    if table is None and column == "snippet" and MARK_OPEN in value:
-        return Markup(str(escape(value)).replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>"))
     return None
 
 
@@ -1035,15 +1260,105 @@ def extra_css_urls():
     return ["/ledger-assets/ledger.css"]
 
 
-def fts_query(text):
-    """A user's words as an FTS5 query: every word must match, and no operator is interpreted."""
-    words = re.findall(r"[^\s\"]+", text or "")
-    return " ".join('"' + w + '"' for w in words) or '""'
+def _table_search_function(conn):
+    """Datasette's ``escape_fts``, as the claims table's ``?_search=`` calls it: the reader's words
+    folded as /search folds them (docs/site.md, "Search"), in the published languages."""
+    try:
+        languages = published_languages(conn)
+    except sqlite3.Error:
+        languages = ()  # not a ledger: words are still folded, not stemmed
+    return lambda text: table_search_expression(text or "", languages)
 
 
-@hookimpl
+@hookimpl(trylast=True)  # after Datasette's own prepare_connection, whose escape_fts this replaces
 def prepare_connection(conn):
-    conn.create_function("ledger_fts_query", 1, fts_query, deterministic=True)
+    conn.create_function("escape_fts", 1, _table_search_function(conn), deterministic=True)
+    limit_connection(conn)
+
+
+# --- what a reader's SQL may use (docs/site.md, "Limits") ---------------------------------------
+# Datasette stops a query at sql_time_limit_ms with a progress handler, which
+# SQLite calls between virtual machine instructions: one instruction making a
+# 900 MB string (hex(zeroblob(450000000))) ran for seconds past the limit and
+# three at once took the server to 6.3 GB. These limits bound what one value,
+# one statement and one result can hold (https://sqlite.org/limits.html).
+SQLITE_LIMITS = {
+    # Bytes in one string or blob, so no single instruction runs long or
+    # allocates much. Every value the site's pages read is smaller (a claim's
+    # whole leaf, four 20,000-character texts, is under 350 kB); snapshots are
+    # served by /-/snapshots/, which does not use these connections.
+    sqlite3.SQLITE_LIMIT_LENGTH: 1_000_000,
+    sqlite3.SQLITE_LIMIT_SQL_LENGTH: 100_000,  # a URL cannot carry more
+    # Columns of a result (and of a table, index or GROUP BY): one row holds at
+    # most COLUMN x LENGTH bytes. The widest table, claims, has 33.
+    sqlite3.SQLITE_LIMIT_COLUMN: 64,
+    sqlite3.SQLITE_LIMIT_EXPR_DEPTH: 100,
+    sqlite3.SQLITE_LIMIT_COMPOUND_SELECT: 50,
+    sqlite3.SQLITE_LIMIT_FUNCTION_ARG: 32,
+    sqlite3.SQLITE_LIMIT_ATTACHED: 0,
+    sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH: 1_000,
+    sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER: 2_000,
+    sqlite3.SQLITE_LIMIT_TRIGGER_DEPTH: 1,
+    sqlite3.SQLITE_LIMIT_WORKER_THREADS: 0,  # a sort uses one core
+}
+# Characters (of text) and bytes (of blobs) in all the rows one query returns:
+# within the time limit, copying one 1 MB value out over and over (a cross
+# join) would otherwise fill memory at memory speed. Stored data stays under
+# it: a page of 1,000 claims or entries whose every text has the schemas'
+# maximum length (20,000 characters) holds under 90 million.
+RESULT_SIZE_LIMIT = 100_000_000
+
+
+def limit_connection(conn) -> None:
+    """Apply the site's limits to one of Datasette's connections (``prepare_connection``)."""
+    for limit, value in SQLITE_LIMITS.items():
+        conn.setlimit(limit, value)
+    conn.set_authorizer(_authorize)
+    conn.row_factory = _SizedRows(conn.row_factory, RESULT_SIZE_LIMIT)
+
+
+class _SizedRows:
+    """A row factory that ends a query once its rows hold more than ``limit`` characters and bytes.
+
+    SQLite calls it for each row it returns, inside Datasette's time limit;
+    one connection runs one query at a time, so a new cursor is a new query.
+    The error is an ``OperationalError``, which Datasette shows as a failed
+    query (HTTP 400), as it does the time limit's.
+    """
+
+    def __init__(self, make_row, limit: int):
+        self.make_row = make_row
+        self.limit = limit
+        self.cursor = None
+        self.size = 0
+
+    def __call__(self, cursor, row):
+        if cursor is not self.cursor:
+            self.cursor, self.size = cursor, 0
+        for value in row:
+            if type(value) is str or type(value) is bytes:
+                self.size += len(value)
+        if self.size > self.limit:
+            # The exception's traceback keeps this frame and Datasette's (with
+            # the cursor) until the garbage collector finds the cycle: free the
+            # row's values and the statement's (closing resets it) now.
+            del row, value
+            self.cursor = None
+            cursor.close()
+            raise sqlite3.OperationalError(
+                f"the result is larger than this site allows ({self.limit:,} characters and bytes); select fewer or shorter values")
+        return self.make_row(cursor, row) if self.make_row else row
+
+
+def _authorize(action, arg1, arg2, database, trigger):
+    """SQLite's authorizer on the site's connections (https://sqlite.org/c3ref/set_authorizer.html).
+
+    ``pragma_database_list`` (which Datasette allows in a reader's SQL) shows
+    the database file's absolute path: its ``file`` column reads as NULL.
+    """
+    if action == sqlite3.SQLITE_READ and arg1 == "pragma_database_list" and arg2 == "file":
+        return sqlite3.SQLITE_IGNORE
+    return sqlite3.SQLITE_OK
 
 
 @hookimpl
@@ -1133,12 +1448,57 @@ def _without_repeated_facets(datasette, scope):
     return {**scope, "query_string": urlencode(kept).encode("ascii")}
 
 
+def _at_base_url(datasette, scope):
+    """The request as if addressed to the configured base URL.
+
+    Datasette builds its own absolute links (a JSON page's ``next_url``, the
+    alternate links in a page's head) from the request's scheme and Host
+    header, which any client sets; with a base URL configured they name it.
+    """
+    base = _base_url(datasette)
+    if not base:
+        return scope
+    scheme, _, host = base.partition("://")
+    headers = [(key, value) for key, value in scope.get("headers") or () if key != b"host"]
+    return {**scope, "scheme": scheme, "headers": headers + [(b"host", host.encode("ascii"))]}
+
+
+class _ReaderSqlGate:
+    """At most ``limit`` requests carrying a reader's own SQL (``?sql=``) run at once; the others wait here.
+
+    Datasette runs three queries at once (``num_sql_threads``), first come
+    first served: ten runaway queries kept the home page waiting 3.8 s for a
+    thread. Holding readers' SQL to two leaves one thread for the pages.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._semaphore = None  # made on first use, inside the server's event loop
+
+    @staticmethod
+    def applies(scope) -> bool:
+        query = scope.get("query_string") or b""
+        return b"sql=" in query and any(key == "sql" for key, _ in parse_qsl(query.decode("latin-1")))
+
+    async def run(self, app, scope, receive, send):
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.limit)
+        async with self._semaphore:
+            await app(scope, receive, send)
+
+
+READER_SQL_AT_ONCE = 2
+
+
 @hookimpl
 def asgi_wrapper(datasette):
+    gate = _ReaderSqlGate(READER_SQL_AT_ONCE)
+
     def wrap(app):
         async def read_only(scope, receive, send):
             if scope["type"] != "http":
                 return await app(scope, receive, send)
+            scope = _at_base_url(datasette, scope)
             cors = scope["path"].startswith(VERIFIER_PREFIXES)
             extra = ALL_HEADERS + (CORS_HEADERS if cors else ())
             if scope["method"] not in SAFE_METHODS:
@@ -1157,7 +1517,10 @@ def asgi_wrapper(datasette):
                     event = {**event, "headers": headers}
                 await send(event)
 
-            await app(_without_repeated_facets(datasette, scope), receive, send_with_headers)
+            scope = _without_repeated_facets(datasette, scope)
+            if gate.applies(scope):
+                return await gate.run(app, scope, receive, send_with_headers)
+            await app(scope, receive, send_with_headers)
 
         return read_only
 

@@ -91,6 +91,17 @@ def ledger_db(tmp_path, log_key_file, editor_key_file) -> Path:
     return path
 
 
+@pytest.fixture
+def seed_source_db(ledger_db, editor_key_file, run):
+    """``ledger_db`` with one source, ``source:article``, holding the seed article as its snapshot."""
+    from ledger.demo import ARTICLE_PATH
+
+    result = run("source", "add", ledger_db, "--key", editor_key_file, "--id", "source:article", "--title", "Articol",
+                 "--language", "ro", "--snapshot", ARTICLE_PATH)
+    assert result.exit_code == 0, result.stderr
+    return ledger_db
+
+
 # --- the demo ledger --------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def _demo_build(tmp_path_factory):
@@ -169,6 +180,15 @@ def sha256_of_file(path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
+def one_error_line(result: CliRun) -> str:
+    """The one line of a failed command: exit code 1, ``Error: ...``, no traceback."""
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.exit_code == 1, result.stderr
+    assert len(result.stderr_lines) == 1, result.stderr
+    assert result.stderr_lines[0].startswith("Error: ")
+    return result.stderr_lines[0]
+
+
 @pytest.fixture
 def file_hash():
     """``file_hash(path)``: SHA-256 hex of a file, or None when it does not exist."""
@@ -185,12 +205,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def ledger_server(db_path):
-    """Run `python -m ledger serve DB` on a free port; yields its base URL (with a trailing '/')."""
+def ledger_server(db_path, *serve_args):
+    """Run `python -m ledger serve DB [SERVE_ARGS]` on a free port; yields its base URL (with a trailing '/')."""
     port = free_port()
     # The log goes to a file: a pipe nobody reads would stall the server once full.
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-m", "ledger", "serve", str(db_path), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "ledger", "serve", str(db_path), "--port", str(port), *serve_args],
                             stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/"
     try:

@@ -54,8 +54,8 @@ def test_search_then_claim_page_shows_chain_and_history(servers, page, tmp_path)
     assert page.locator("pre.note").text_content().startswith("demo.fact-ledger.example/log\n")
     page.fill("input[name=q]", "microelectronica")
     page.click("form.ledger-search button")
-    page.wait_for_url("**/demo/newest_matches?q=microelectronica*")
-    assert page.locator("td mark").count() >= 1
+    page.wait_for_url("**/search?q=microelectronica*")
+    assert page.locator(".search-hit mark").count() >= 1
     page.click("a[href='/claim/ro-microelectronics-90pct']")
     page.wait_for_url("**/claim/ro-microelectronics-90pct")
     assert page.locator("ol.chain > li").count() >= 3

@@ -63,7 +63,8 @@ def fingerprint(path) -> dict:
 
 
 def test_parallel_signing_gives_the_same_ledger_as_signing_here(tmp_path, monkeypatch):
-    snapshots = [(SNAPSHOT_1.encode(), "text/plain; charset=utf-8"), (SNAPSHOT_2.encode(), "text/plain; charset=utf-8")]
+    # Only the snapshot a record names: verify fails on a stored snapshot no record refers to (issue 13 item 4).
+    snapshots = [(SNAPSHOT_1.encode(), "text/plain; charset=utf-8")]
     results = {}
     for mode in ("parallel", "here"):
         if mode == "here":

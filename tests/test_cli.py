@@ -75,7 +75,7 @@ def test_key_new_is_encrypted_mode_0600(run, tmp_path):
     assert re.fullmatch(r"ion@desk\.example\+[0-9a-f]{8}\+A[A-Za-z0-9+/]{43}", vkey), vkey
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
-    assert text.startswith("fact-ledger-key-name: ion@desk.example\n-----BEGIN ENCRYPTED PRIVATE KEY-----\n")
+    assert text.startswith(f"fact-ledger-key-name: ion@desk.example\nfact-ledger-key-vkey: {vkey}\nfact-ledger-key-kdf: argon2id ")
     assert ok(run("key", "vkey", path)).stdout.strip() == vkey
 
 
@@ -481,7 +481,9 @@ BAD = [
     appending("oversized-text", _rec(**{**CLAIM, "text": "x" * 20001}),
               "Error: record 1: $.text: 20001 characters, more than the limit of 20000", process=True),
     appending("control-character", _rec(**{**CLAIM, "text": "bell\u0007here"}),
-              'Error: record 1: $.text: "bell\\u0007here" is not valid here (Free text: newlines and tabs allowed, no other control characters.)'),
+              'Error: record 1: $.text: "bell\\u0007here" is not valid here (Free text: newlines and tabs allowed; no other control '
+              'characters (C0, DEL, C1), no bidirectional embedding, override or isolate controls (U+202A-U+202E, U+2066-U+2069), '
+              'no private-use characters.); it holds U+0007 (a control character) at code point 4'),
     appending("unknown-kind", _rec(kind="tweet", id="tweet:x"),
               "Error: record 1: $.kind: expected one of source, claim, review, correction, retraction, key", exact=False),
     appending("integer-out-of-range", _rec(**SRC, version=2**60),

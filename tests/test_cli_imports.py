@@ -50,17 +50,19 @@ def test_keys_use_only_cryptographys_public_api():
     assert "_rust" not in source and "bindings" not in source
 
 
-def test_writing_a_key_file_still_works_without_serialization_preloaded(tmp_path):
-    # key_file_bytes imports serialization itself.
+@pytest.mark.parametrize("passphrase,needs_serialization", [(b"pw", False), (None, True)], ids=["encrypted", "plain"])
+def test_writing_a_key_file_still_works_without_serialization_preloaded(tmp_path, passphrase, needs_serialization):
+    # An encrypted key file (Argon2id, AES-GCM around the RFC 8410 DER) needs no PEM
+    # parsing; key_file_bytes imports serialization itself for a plain PEM key.
     path = tmp_path / "ana.key"
     out = loaded_after(f"""
         from ledger.keys import read_key_file, write_key_file
         from ledger.note import Signer
         signer = Signer.from_seed("ana@desk.example", bytes(range(32)))
-        write_key_file({str(path)!r}, signer, b"pw")
-        assert read_key_file({str(path)!r}, b"pw").vkey == signer.vkey
+        write_key_file({str(path)!r}, signer, {passphrase!r})
+        assert read_key_file({str(path)!r}, {passphrase!r}).vkey == signer.vkey
     """)
-    assert SERIALIZATION in out
+    assert (SERIALIZATION in out) is needs_serialization
 
 
 def test_library_append_path_does_not_import_worker_machinery():

@@ -27,8 +27,12 @@ def test_round_trip(tmp_path, signer, passphrase):
     assert loaded.vkey == signer.vkey
     assert loaded.sign(b"m") == signer.sign(b"m")
     text = path.read_text()
-    assert text.startswith(HEADER + "ana@desk.example\n-----BEGIN ")
-    assert ("ENCRYPTED PRIVATE KEY" in text) is (passphrase is not None)
+    if passphrase:
+        assert text.startswith(f"{HEADER}ana@desk.example\nfact-ledger-key-vkey: {signer.vkey}\n"
+                               "fact-ledger-key-kdf: argon2id v=19 m=19456 t=2 p=1 salt=")
+        assert "\n-----BEGIN FACT-LEDGER ENCRYPTED PRIVATE KEY-----\n" in text
+    else:
+        assert text.startswith(HEADER + "ana@desk.example\n-----BEGIN PRIVATE KEY-----\n")
 
 
 def test_generated_keys_differ(tmp_path):

@@ -55,7 +55,7 @@ def test_key_files_are_0600_and_encrypted_even_with_umask_0(tmp_path, args):
     assert result.returncode == 0, result.stderr
     key = tmp_path / ("k.key" if args[0] == "key" else "log.key")
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert "-----BEGIN ENCRYPTED PRIVATE KEY-----" in key.read_text()
+    assert "-----BEGIN FACT-LEDGER ENCRYPTED PRIVATE KEY-----" in key.read_text()
 
 
 def test_unregistered_key_never_enters_the_log(db):

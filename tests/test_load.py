@@ -92,7 +92,7 @@ def _routes(db):
     name = db.stem
     return [
         "/", f"/claim/{claim.split(':', 1)[1]}", f"/{name}/claims", f"/{name}/claims?_facet=verdict",
-        f"/{name}/claims?_search=China", f"/{name}/search?q=microelectronica", f"/{name}/sources",
+        f"/{name}/claims?_search=China", "/search?q=microelectronica", f"/{name}/sources",
         "/-/checkpoint", "/-/ledger.json", "/-/vkey", f"/-/proof/inclusion/{size // 2}.json",
         "/-/proof/consistency.json?old=3", f"/-/proof/tlog/{size // 2}", "/-/entries.jsonl?start=0&end=20",
         f"/-/snapshots/{sha}", "/-/feed.atom",
@@ -184,7 +184,7 @@ WRITES = [
     ("POST", "/"), ("PUT", "/-/checkpoint"), ("DELETE", "/{db}/claims"), ("PATCH", "/{db}/claims/1"),
     ("POST", "/{db}/claims/-/insert"), ("POST", "/{db}/-/create"), ("POST", "/{db}/claims/-/drop"),
     ("POST", "/-/snapshots/0000000000000000000000000000000000000000000000000000000000000000"),
-    ("POST", "/{db}/search"), ("POST", "/{db}"), ("POST", "/-/messages"), ("POST", "/-/permissions"),
+    ("POST", "/search"), ("POST", "/{db}"), ("POST", "/-/messages"), ("POST", "/-/permissions"),
 ]
 WRITE_SQL = [
     "DELETE FROM claims", "UPDATE claims SET text = 'x'", "INSERT INTO claims (id) VALUES ('x')", "DROP TABLE claims",
@@ -251,7 +251,7 @@ def test_snapshot_path_traversal_is_refused(site):
     client.close()
 
 
-@pytest.mark.parametrize("path", ["/{db}/claims?_search={p}", "/{db}/search?q={p}", "/{db}/claims_by_source?source_id={p}",
+@pytest.mark.parametrize("path", ["/{db}/claims?_search={p}", "/search?q={p}", "/{db}/claims_by_source?source_id={p}",
                                   "/{db}/claims?_sort={p}", "/claim/{p}", "/{db}?sql=select+'{p}'"])
 def test_reflected_parameters_are_escaped(site, path):
     db, base, _ = site

@@ -24,10 +24,14 @@ ANA = Signer.from_seed("ana@model.example", b"A" * 32)
 
 def dump_all(ledger):
     tables = {t: ledger._projection.dump(t) for t in TABLES}
-    tables["claims_fts"] = ledger._store.conn.execute(
-        "SELECT rowid, text, translation, quote, source_title FROM claims_fts ORDER BY rowid").fetchall()
-    tables["fts_match"] = ledger._store.conn.execute(
-        "SELECT rowid FROM claims_fts WHERE claims_fts MATCH 'text OR fixed OR masini' ORDER BY rowid").fetchall()
+    conn = ledger._store.conn
+    tables["claims_fts"] = conn.execute("SELECT rowid, facets, text, translation, quote FROM claims_fts ORDER BY rowid").fetchall()
+    tables["fts_match"] = conn.execute(
+        "SELECT rowid FROM claims_fts WHERE claims_fts MATCH 'text OR fixed OR masini OR \"verdict:none\"' ORDER BY rowid").fetchall()
+    # What the index itself holds (the SELECT above reads its content table, claim_terms).
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.fts_instances USING fts5vocab(main, claims_fts, 'instance')")
+    tables["fts_instances"] = conn.execute("SELECT * FROM temp.fts_instances ORDER BY 1, 2, 3, 4").fetchall()
+    conn.execute("DROP TABLE temp.fts_instances")
     return tables
 
 

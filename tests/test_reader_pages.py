@@ -128,12 +128,12 @@ def rtl(rtl_path):
 
 @pytest.fixture
 def ds(demo_path):
-    return make_datasette(demo_path)
+    return make_datasette(demo_path, base_url="http://localhost")  # the ASGI client's own address
 
 
 @pytest.fixture
 def rtl_ds(rtl_path):
-    return make_datasette(rtl_path)
+    return make_datasette(rtl_path, base_url="http://localhost")
 
 
 async def page(ds, path) -> tuple[str, Page]:
@@ -374,7 +374,7 @@ async def test_how_to_verify_says_what_is_and_is_not_guaranteed_and_prints_the_c
 async def test_navigation_leads_to_reader_pages_first(ds):
     for path in ("/", "/claim/ro-microelectronics-90pct", "/demo/claims", "/demo"):
         _, doc = await page(ds, path)
-        assert doc.one("ul", cls="site-nav").links() == [("/", "Claims"), ("/how-to-verify", "How to verify"), ("/demo", "Data for auditors")], path
+        assert doc.one("ul", cls="site-nav").links() == [("/search", "Claims"), ("/how-to-verify", "How to verify"), ("/demo", "Data for auditors")], path
     _, home = await page(ds, "/")
     headings = [h.text for h in home.find("h2")]
     assert headings[-1] == "Data for auditors" and headings[0] == "Newest claims"

@@ -38,8 +38,14 @@ def test_demo_records_round_trip():
 
 
 slug = st.from_regex(r"\A[a-z0-9][a-z0-9._-]{0,20}\Z")
-line = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40)
-text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"), min_size=1, max_size=60)
+# What no text may hold besides C0 controls and DEL (ledger.schema.DISPLAY_UNSAFE): C1 controls (category Cc),
+# private use (Co), and the bidirectional embedding, override and isolate controls.
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+line = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Co"), blacklist_characters=BIDI_CONTROLS), min_size=1, max_size=40)
+text = st.text(st.characters(blacklist_categories=("Cs", "Co"), blacklist_characters="\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
+                                + "".join(map(chr, range(0x80, 0xA0))) + BIDI_CONTROLS), min_size=1, max_size=60)
+context = st.text(st.characters(blacklist_categories=("Cs", "Co"), blacklist_characters="".join(map(chr, range(0x80, 0xA0))) + BIDI_CONTROLS),
+                  max_size=10)
 timestamp = st.sampled_from(["2024-04-15T08:00:00Z", "1999-12-31T23:59:59Z", "2030-02-28T00:00:00Z"])
 date = st.sampled_from(["2024", "2024-04", "2024-04-12"])
 language = st.sampled_from(["ro", "en", "en-GB", "zh-Hant-TW"])
@@ -77,7 +83,7 @@ claims = optional(
     {"kind": st.just("claim"), "id": slug.map("claim:".__add__), **common, "text": text, "language": language,
      "source": slug.map("source:".__add__)},
     translation=st.fixed_dictionaries({"language": language, "text": text}),
-    quote=optional({"exact": text}, prefix=st.text(max_size=10), suffix=st.text(max_size=10),
+    quote=optional({"exact": text}, prefix=context, suffix=context,
                    start=st.integers(0, 1000), end=st.integers(0, 1000)),
     attribution=optional({"text": line}, anonymous=st.booleans(), source=slug.map("source:".__add__)),
     quantity=optional({"value": decimal}, unit=st.sampled_from(["%", "USD"]), subject=line, period=line),

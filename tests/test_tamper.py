@@ -16,11 +16,16 @@ Value-level mutations change one byte of one stored value through SQL, the way
 an attacker with write access would (dropping the append-only triggers first and
 recreating them after, so the schema check alone cannot give it away). File-level
 mutations flip one byte anywhere in the file. Structural ones delete a row, swap
-two rows, append a forged row, or truncate the file.
+two rows, append a forged row, or truncate the file. Attacks are the ways past
+verify of issue 13, on every table they apply to (tests/attacks.py): a row only
+its primary-key index leads to, a WAL split, a snapshot no record names, a
+signature line no known key checks, a value of another SQLite type, renumbered
+rowids.
 
 Size: ``LEDGER_TAMPER_MUTATIONS`` (random value-level mutations; default 120,
-``LEDGER_FULL_SIZE=1`` makes it 600) and ``LEDGER_TAMPER_FILE_FLIPS`` (default
-40, full 200). The summary table is printed (``pytest -s``) and written to
+``LEDGER_FULL_SIZE=1`` makes it 600), ``LEDGER_TAMPER_FILE_FLIPS`` (default
+40, full 200); the wrong-type attacks are every column's at full size, every
+third at CI size. The summary table is printed (``pytest -s``) and written to
 ``tests/output/tamper-summary.txt``.
 """
 
@@ -37,6 +42,7 @@ from pathlib import Path
 
 import pytest
 
+import attacks
 from security_ledger import ANA, LOG, build_full_ledger
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.envelope import Entry
@@ -70,7 +76,8 @@ def _tables(conn):
 
 
 def _has_rowid(conn, table):
-    return "WITHOUT ROWID" not in conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    return b"WITHOUT ROWID" not in sql if isinstance(sql, bytes) else "WITHOUT ROWID" not in sql
 
 
 def _row_keys(conn, table):
@@ -87,13 +94,15 @@ def _columns(conn, table):
 
 
 def reader_view(path):
-    """Everything a reader can see in the file: every row of every table, and SQLite's own integrity check."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    """Everything a reader can see in the file as the site reads it (immutable): every row of every table with
+    its rowid and the type of each value, and SQLite's own integrity check."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
     conn.text_factory = bytes
     try:
         view = {"schema": sorted(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))}
         for table in _tables(conn):
-            view[table] = sorted(map(repr, conn.execute(f'SELECT * FROM "{table}"')))
+            rowid = "rowid, " if _has_rowid(conn, table) else ""
+            view[table] = sorted(map(repr, conn.execute(f'SELECT {rowid}* FROM "{table}" NOT INDEXED')))
         view["integrity"] = conn.execute("PRAGMA integrity_check").fetchall()
         return view
     finally:
@@ -286,10 +295,13 @@ def run_mutation(args):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "ledger.db"
         shutil.copyfile(template, path)
+        expected = None
         if kind == "value":
             label = apply_value_mutation(path, spec)
         elif kind == "structural":
             label = apply_structural(path, spec)
+        elif kind == "attack":
+            label, expected = apply_attack(template, path, spec)
         else:
             offset, seed = spec
             flip_file_byte(path, offset, seed)
@@ -300,7 +312,7 @@ def run_mutation(args):
             return kind, label, "detected", f"open: {e}"
         if not report.ok:
             wheres = [f.where for f in report.failures]
-            named = kind == "file" or any(w.startswith(_expected_where(label)) for w in wheres)
+            named = kind == "file" or any(w.startswith(expected or _expected_where(label)) for w in wheres)
             return kind, label, "detected" if named else "detected elsewhere", "; ".join(str(f) for f in report.failures[:3])
         try:
             view = reader_view(path)
@@ -422,6 +434,100 @@ def structural_specs(template):
     return specs
 
 
+# --- issue 13's attacks, as mutation classes ----------------------------------------------------------
+INDEX_ONLY = "index-only row"
+WAL = "WAL split"
+SNAPSHOT = "unreferenced snapshot"
+SIGNATURE = "extra signature line"
+TYPE = "wrong SQLite type"
+ROWIDS = "renumbered rowids"
+
+
+def attack_specs(template):
+    """(class, table, argument) of every attack on every table it applies to."""
+    from ledger.projection import TABLES
+    from ledger.verify.file_schema import column_types
+
+    conn = sqlite3.connect(template)
+    try:
+        counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in _tables(conn)}
+        keys = {t: [(c[1], c[2]) for c in conn.execute(f'PRAGMA table_info("{t}")') if c[5]] for t in counts}
+        text_keys = {t: key[0][0] for t, key in keys.items() if len(key) == 1 and key[0][1] == "TEXT"}
+        rowid_aliases = {(t, key[0][0]) for t, key in keys.items() if len(key) == 1 and key[0][1] == "INTEGER"}  # integers only
+        holding = {(t, c) for t, columns in column_types().items() if t in counts for c, _ in columns
+                   if conn.execute(f'SELECT 1 FROM "{t}" WHERE "{c}" IS NOT NULL LIMIT 1').fetchone()}
+    finally:
+        conn.close()
+    specs = [(INDEX_ONLY, table, key) for table, key in sorted(text_keys.items()) if counts[table] and table not in FTS_SHADOW]
+    specs += [(WAL, table, column) for table, column in (("claims", "text"), ("sources", "title"), ("reviews", "label"),
+                                                          ("editors", "display_name"), ("entries", "signer"), ("meta", "value"))]
+    specs += [(SNAPSHOT, None, media_type) for media_type in ("text/html", "image/svg+xml", "text/javascript", "text/plain")]
+    specs += [(SIGNATURE, "checkpoints", how) for how in ("unknown witness", "unknown witness, older checkpoint", "repeated log line",
+                                                          "real cosignature by an unknown witness", "another key of the log's name")]
+    types = [(TYPE, table, (column, to)) for table, columns in sorted(column_types().items())
+             for column, allowed in columns if (table, column) in holding - rowid_aliases for to in _other_types(allowed)]
+    specs += types if FULL else types[::3]
+    specs += [(ROWIDS, table, "") for table in TABLES if counts.get(table, 0) >= 2 and table != "claim_versions"]
+    return specs
+
+
+def _other_types(allowed):
+    # The storage classes another writer could leave in a column declared with ``allowed`` (see attacks.store_as).
+    return {"text": ("BLOB",), "integer": ("TEXT", "REAL"), "blob": ("TEXT",)}[allowed[0]]
+
+
+def apply_attack(template, path, spec):
+    """Mount one attack on the copy at ``path``; returns (label, the report places that name it)."""
+    cls, table, arg = spec
+    if cls == INDEX_ONLY:
+        conn = sqlite3.connect(path)
+        rowids = [r[0] for r in conn.execute(f'SELECT rowid FROM "{table}" ORDER BY rowid')]
+        key = conn.execute(f'SELECT "{arg}" FROM "{table}" WHERE rowid = ?', (rowids[len(rowids) // 2],)).fetchone()[0]
+        text = next(c[1] for c in conn.execute(f'PRAGMA table_info("{table}")') if c[2] == "TEXT" and c[1] != arg)
+        conn.close()
+        attacks.index_only_row(path, key, table=table, key_column=arg, **{text: "forged"})
+        return f"{cls}: {table}", ("file", f"table {table}")
+    if cls == WAL:
+        conn = sqlite3.connect(path)
+        key_column = {"entries": "idx", "meta": "key"}.get(table, [c[1] for c in conn.execute(f'PRAGMA table_info("{table}")') if c[5]][0])
+        key = conn.execute(f'SELECT "{key_column}" FROM "{table}" ORDER BY rowid DESC LIMIT 1 OFFSET 1').fetchone()[0]
+        conn.close()
+        attacks.wal_split(template, path, key, "forged", table=table, column=arg, key_column=key_column)
+        return f"{cls}: {table}.{arg}", ("open",)
+    if cls == SNAPSHOT:
+        return f"{cls}: {arg}", ("snapshot ",) if attacks.add_unreferenced_snapshot(path, media_type=arg) else ()
+    if cls == SIGNATURE:
+        return f"{cls}: {_add_signature_line(path, arg)}", ("checkpoint",)
+    if cls == TYPE:
+        column, to = arg
+        attacks.store_as(path, table, column, to, f'"{column}" IS NOT NULL')
+        return f"{cls}: {table}.{column} as {to}", (f"table {table}", "entry ", "checkpoint", "snapshot ", "meta", "tree_hashes", "file")
+    attacks.renumber_rowids(path, table)
+    return f"{cls}: {table}", (f"table {table}",)
+
+
+def _add_signature_line(path, how):
+    from ledger.cosignature import CosignatureSigner, sign_cosignature
+    from ledger.note import Signer, sign_note
+
+    conn = sqlite3.connect(path)
+    sizes = [r[0] for r in conn.execute("SELECT tree_size FROM checkpoints ORDER BY tree_size")]
+    size = sizes[len(sizes) // 2] if "older" in how else sizes[-1]
+    note = conn.execute("SELECT note FROM checkpoints WHERE tree_size = ?", (size,)).fetchone()[0]
+    conn.close()
+    text = note[:note.rfind("\n\n") + 1]
+    if "unknown witness" in how and "real" not in how:
+        line = "— witness.example/fake AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+    elif how == "repeated log line":
+        line = note.splitlines(keepends=True)[-1]
+    elif how == "real cosignature by an unknown witness":
+        line = sign_cosignature(text, CosignatureSigner(Signer.from_seed("witness.example/w", b"\x77" * 32)), 1714557600).line
+    else:
+        line = sign_note(text, [Signer.from_seed(LOG.name, b"\x78" * 32)]).splitlines(keepends=True)[-1]
+    attacks.add_signature_line(path, line, size)
+    return f"{how} (checkpoint {size})"
+
+
 def file_specs(template, count, rng):
     size = template.stat().st_size
     return [(rng.randrange(size), rng.randrange(2**32)) for _ in range(count)]
@@ -439,6 +545,7 @@ def test_every_mutation_is_detected_or_harmless(template):
     jobs = [(template, "value", s, baseline) for s in value_specs(template, VALUE_MUTATIONS, rng)]
     jobs += [(template, "structural", s, baseline) for s in structural_specs(template)]
     jobs += [(template, "file", s, baseline) for s in file_specs(template, FILE_FLIPS, rng)]
+    jobs += [(template, "attack", s, baseline) for s in attack_specs(template)]
     workers = max(1, min(4, os.cpu_count() or 1))
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(run_mutation, jobs, chunksize=4))
@@ -460,7 +567,8 @@ def write_summary(results):
     rows = collections.Counter()
     harmless = collections.Counter()
     for kind, label, outcome, detail in results:
-        group = label.split(" ")[0] if kind == "structural" else ("file-level flip" if kind == "file" else label.split(".")[0])
+        group = (label.split(" ")[0] if kind == "structural" else "file-level flip" if kind == "file"
+                 else label.split(":")[0] if kind == "attack" else label.split(".")[0])
         rows[(kind, group, outcome)] += 1
         if outcome == "harmless":
             harmless[detail] += 1

@@ -11,6 +11,8 @@ import textwrap
 
 import pytest
 
+import attacks
+
 from ledger.api import Ledger
 from ledger.checkpoint import proof_extra
 from ledger.demo import DEMO_CLAIM_IDS, DEMO_ORIGIN, _signer
@@ -169,7 +171,7 @@ def test_changed_snapshot_byte(demo):
 
 
 def test_fts_index_corrupted(demo):
-    sql(demo, "INSERT INTO claims_fts(rowid, text, translation, quote, source_title) VALUES (99999, 'fake', 'fake', 'fake', 'fake')")
+    sql(demo, "INSERT INTO claims_fts(rowid, facets, text, translation, quote) VALUES (99999, 'fake', 'fake', 'fake', 'fake')")
     report = verify(demo)
     assert_failure(report, "table claims_fts", "the search index does not match the claims table")
 
@@ -178,6 +180,93 @@ def test_changed_meta(demo):
     sql(demo, "DROP TRIGGER meta_no_update", "UPDATE meta SET value = 'other.example/log' WHERE key = 'origin'")
     report = verify(demo)
     assert_failure(report, "meta", "differ from entry 0's")
+
+
+# --- issue 13: what a reader is shown beyond the rows (index paths, rowids, snapshots, signature lines, types) ---
+def test_a_claims_row_reachable_only_through_its_index(demo):
+    attacks.index_only_row(demo, DEMO_CLAIM_IDS[1], text="forged", verdict="true")
+    report = verify(demo)
+    assert_failure(report, "file", "SQLite integrity_check: row 2 missing from index sqlite_autoindex_claims_1")
+    assert_failure(report, "table claims", f"row {DEMO_CLAIM_IDS[1]} appears 2 times (the entries produce it once)")
+
+
+def test_renumbered_claim_rowids(demo):
+    attacks.renumber_claims(demo, DEMO_CLAIM_IDS[1], DEMO_CLAIM_IDS[2])
+    report = verify(demo)
+    assert_failure(report, "table claims", f"row {DEMO_CLAIM_IDS[1]} column rowid: expected ")
+
+
+def test_a_snapshot_no_record_names(demo):
+    sha = attacks.add_unreferenced_snapshot(demo)
+    report = verify(demo)
+    assert failures(report) == [(f"snapshot {sha}", "no record refers to it: it is stored and served, but nothing in the log vouches for it")]
+
+
+def test_a_snapshot_whose_media_type_differs_from_the_record(demo):
+    sql(demo, "DROP TRIGGER snapshots_no_update", "UPDATE snapshots SET media_type = 'text/html'")
+    report = verify(demo)
+    assert any("stored snapshot is " in f.message and "text/html" in f.message for f in report.failures), failures(report)
+
+
+def test_an_extra_signature_line_on_a_stored_checkpoint(demo):
+    size = attacks.add_signature_line(demo, tree_size=None)
+    report = verify(demo)
+    assert failures(report)[0] == (f"checkpoint {size}", "a signature line by witness.example/fake+00000000 that no known key "
+                                                         "can check (the log key; no witness keys were given)")
+    assert_failure(report, "checkpoints", "the latest signed checkpoint covers ")  # so the latest entries are not committed
+
+
+def test_a_repeated_log_signature_line(demo):
+    conn = sqlite3.connect(demo)
+    size, note = conn.execute("SELECT tree_size, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1").fetchone()
+    conn.close()
+    attacks.add_signature_line(demo, note.splitlines(keepends=True)[-1], size)
+    report = verify(demo)
+    assert failures(report)[0] == (f"checkpoint {size}", "a signature line appears twice")
+
+
+def test_a_cosignature_line_by_a_witness_the_log_named_passes_and_by_another_fails(tmp_path):
+    from ledger.cosignature import CosignatureSigner, add_cosignatures, sign_cosignature
+
+    log = Signer.from_seed("cosigned.test.example/log", b"\x70" * 32)
+    named, stranger = (CosignatureSigner(Signer.from_seed(f"witness.example/w{i}", bytes([0x71 + i]) * 32)) for i in (1, 2))
+    with Ledger.create(tmp_path / "w.db", log, created="2024-05-01T00:00:00Z") as ledger:
+        ledger.add_witness(named.vkey, "https://w1.example/", log)
+        size, note = ledger.latest_checkpoint()
+    body = note[:note.rfind("\n\n") + 1]
+
+    def with_line_by(witness):
+        copy = tmp_path / f"{witness.name.replace('/', '_')}.db"
+        shutil.copyfile(tmp_path / "w.db", copy)
+        line = add_cosignatures(note, [sign_cosignature(body, witness, 1714557600)])[len(note):]
+        attacks.add_signature_line(copy, line, size)
+        return copy
+
+    report = verify(with_line_by(named), vkey=log.vkey)
+    assert report.ok, failures(report)
+    assert_failure(verify(with_line_by(stranger), vkey=log.vkey), f"checkpoint {size}", "a signature line by witness.example/w2+")
+
+
+@pytest.mark.parametrize("table, column, sql_type, where, found", [
+    ("checkpoints", "note", "BLOB", "1", "BLOB"),
+    ("tree_hashes", "hash", "TEXT", "1", "TEXT"),
+    ("snapshots", "content", "TEXT", "1", "TEXT"),
+    ("entries", "leaf", "BLOB", "idx = 5", "BLOB"),
+    ("claims", "verdict", "BLOB", "verdict IS NOT NULL", "BLOB"),
+])
+def test_a_column_holding_another_sqlite_type(demo, table, column, sql_type, where, found):
+    attacks.store_as(demo, table, column, sql_type, where)
+    report = verify(demo)
+    assert_failure(report, f"table {table}", f"column {column} holds 1 value(s) of another type than its declared ")
+    assert any(f"(the first: {found} at rowid " in f.message for f in report.failures), failures(report)
+
+
+def test_a_malformed_typed_column_is_one_failure_line_not_a_traceback(demo, run_process):
+    attacks.store_as(demo, "tree_hashes", "hash", "TEXT")
+    result = run_process("verify", demo, "--vkey", LOG_VKEY)
+    assert result.exit_code == 1 and result.stderr == ""
+    assert "  - table tree_hashes: column hash holds 1 value(s) of another type than its declared BLOB (the first: TEXT at rowid " \
+        in result.stdout
 
 
 def test_pinned_wrong_vkey(demo):

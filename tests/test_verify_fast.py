@@ -86,7 +86,7 @@ def test_file_checks_in_a_worker_report_what_one_process_reports(large, tmp_path
     path = tmp_path / "fts.db"
     shutil.copyfile(large, path)
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("INSERT INTO claims_fts(rowid, text, translation, quote, source_title) VALUES (99999, 'fake', 'fake', 'fake', 'fake')")
+    conn.execute("INSERT INTO claims_fts(rowid, facets, text, translation, quote) VALUES (99999, 'fake', 'fake', 'fake', 'fake')")
     conn.close()
     report = with_workers(path, vkey=LOG.vkey)
     assert not report.ok

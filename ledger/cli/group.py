@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -34,12 +35,54 @@ def ask_passphrase(env_names, prompt, *, confirm=False):
 
 
 def load_key(path, env_names=("LEDGER_PASSPHRASE",)):
+    return start_loading_key(path, env_names)()
+
+
+def start_loading_key(path, env_names=("LEDGER_PASSPHRASE",)):
+    """``load_key`` begun: the passphrase is asked now and the key derived in a thread; call the result for the Signer.
+
+    Argon2id takes tens of milliseconds and releases the GIL, so an editor's
+    key is derived while the ledger's modules are imported, and the log key
+    beside it (``append_signed``).
+    """
+    import threading
+
     from ledger.keys import key_file_is_encrypted, read_key_file
 
     if path is None:
         raise click.ClickException("no key given: pass --key FILE or set LEDGER_KEY")
-    passphrase = ask_passphrase(env_names, f"Passphrase for {path}") if key_file_is_encrypted(path) else None
-    return read_key_file(path, passphrase)
+    encrypted = key_file_is_encrypted(path)  # first: a file that is not a key file is one error line, no warning
+    warn_about_key_file(path)
+    passphrase = ask_passphrase(env_names, f"Passphrase for {path}") if encrypted else None
+    outcome = {}
+
+    def derive():
+        try:
+            outcome["signer"] = read_key_file(path, passphrase)
+        except Exception as e:  # handed to the thread that waits, and raised there
+            outcome["error"] = e
+
+    thread = threading.Thread(target=derive, daemon=True)
+    thread.start()
+
+    def signer():
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["signer"]
+    return signer
+
+
+def warn_about_key_file(path) -> None:
+    """One line on stderr for a key file others may read, and one for a file encrypted the old, fast-to-guess way."""
+    from ledger.keys import key_file_exposure, key_file_uses_old_encryption
+
+    exposure = key_file_exposure(path)
+    if exposure:
+        click.echo(f"Warning: {exposure}", err=True)
+    if key_file_uses_old_encryption(path):
+        click.echo(f"Warning: {path} is encrypted the old way (PBKDF2, 2,048 iterations: fast to guess); "
+                   f"re-encrypt it with 'ledger key passwd {path}'", err=True)
 
 
 def load_log_key(path):
@@ -81,15 +124,59 @@ def append_signed(db, key, log_key, as_json, verb, *, log_key_signs=False, repor
     (--log-key, or the file named at init); ``Ledger.log_signer_for`` picks
     who signs the checkpoint.
     """
+    editor = None if log_key_signs else start_loading_key(key)
     with open_ledger(db) as ledger:
         if log_key_signs:
-            signer, log_key = load_log_key(ledger.log_key_file(log_key)), None
+            signer = load_log_key(ledger.log_key_file(log_key))
+            log_signer = ledger.log_signer_for(signer, load_log_key, None)
         else:
-            signer = load_key(key)
-        entries = verb(ledger, signer, ledger.log_signer_for(signer, load_log_key, log_key))
+            signer, log_signer = _editor_and_log_signers(ledger, key, editor, log_key)
+        entries = verb(ledger, signer, log_signer)
         answers = cosign_appended(ledger, db)
         if report:
             _report(entries, ledger, as_json, answers)
+
+
+def _editor_and_log_signers(ledger, key, editor, log_key):
+    """The editor's signer (being derived by ``editor``) and the checkpoint's (``Ledger.log_signer_for``).
+
+    When the editor's key file says, without its passphrase, that it is not
+    the log key, and the log key file says which key it holds, the log key is
+    derived beside the append: the checkpoint is the last thing a batch signs.
+    """
+    from ledger.keys import key_file_vkey
+
+    vkey = key_file_vkey(key)
+    log = None
+    if vkey and vkey != ledger.log_vkey:
+        log_path = ledger.log_key_file(log_key)
+        log_vkey = key_file_vkey(log_path)
+        log = start_loading_key(log_path, LOG_PASSPHRASES)
+        log = PendingSigner(log_vkey, log) if log_vkey else log()
+    signer = editor()
+    return signer, ledger.log_signer_for(signer, (lambda path: log) if log else load_log_key, log_key)
+
+
+class PendingSigner:
+    """A key still being derived (``start_loading_key``): its name, key ID and verifier key, read from its
+    key file's header, now; its signatures once derived, which raises the derivation's error if it failed.
+
+    What ``Ledger.append`` reads of the signer of a batch's checkpoint.
+    """
+
+    def __init__(self, vkey: str, signer):
+        from ledger.note import parse_verifier_key_untrusted
+
+        self.verifier = parse_verifier_key_untrusted(vkey)
+        self.name, self.key_id, self.vkey = self.verifier.name, self.verifier.key_id, vkey
+        self._signer = signer
+
+    @property
+    def public_key(self) -> bytes:
+        return self.verifier.public_key
+
+    def sign(self, message: bytes) -> bytes:
+        return self._signer().sign(message)
 
 
 def records_appender(records, snapshots=(), *, progress=True):
@@ -219,6 +306,11 @@ def main():
         sys.exit(1)
     except LedgerError as e:
         click.echo(f"Error: {_one_line(str(e))}", err=True)
+        sys.exit(1)
+    except sqlite3.Error as e:
+        # The library turns the SQLite failures it expects into LedgerErrors;
+        # any other is still one line, never a traceback.
+        click.echo(f"Error: SQLite: {_one_line(str(e))} ({getattr(e, 'sqlite_errorname', type(e).__name__)})", err=True)
         sys.exit(1)
     except OSError as e:
         if isinstance(e, BrokenPipeError):

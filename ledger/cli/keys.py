@@ -47,6 +47,30 @@ def _new_key_file(path, name, unencrypted, env_names):
     return signer
 
 
+@key.command("passwd")
+@click.argument("keyfile", type=click.Path(dir_okay=False))
+def key_passwd(keyfile):
+    """Change a key file's passphrase, re-encrypting it with Argon2id (docs/format.md, "Key files").
+
+    Files written before Argon2id (PKCS#8 with PBKDF2) are upgraded; so is an
+    unencrypted file. The current passphrase is LEDGER_PASSPHRASE (or
+    LEDGER_LOG_PASSPHRASE, or asked); the new one LEDGER_NEW_PASSPHRASE (or
+    asked twice). The verifier key stays the same.
+
+    \b
+    Example:
+      ledger key passwd ana.key
+    """
+    from ledger.keys import change_passphrase, key_file_is_encrypted
+
+    old = ask_passphrase(("LEDGER_PASSPHRASE", "LEDGER_LOG_PASSPHRASE"), f"Current passphrase for {keyfile}") if key_file_is_encrypted(keyfile) else None
+    new = ask_passphrase(("LEDGER_NEW_PASSPHRASE",), f"New passphrase for {keyfile}", confirm=True)
+    if not new:
+        raise click.ClickException("the new passphrase is empty; a key file is kept encrypted (give a passphrase)")
+    signer = change_passphrase(keyfile, old, new)
+    click.echo(f"Re-encrypted {keyfile} with Argon2id; its verifier key is unchanged: {signer.vkey}")
+
+
 @key.command("vkey")
 @click.argument("source", type=click.Path(dir_okay=False))
 def key_vkey(source):
@@ -57,10 +81,10 @@ def key_vkey(source):
       ledger key vkey ana.key
       ledger key vkey desk.db
     """
-    from ledger.keys import HEADER
+    from ledger.keys import HEADER, key_file_vkey
 
     if read_input(source).startswith(HEADER.encode()):
-        click.echo(load_key(source).vkey)
+        click.echo(key_file_vkey(source) or load_key(source).vkey)  # an encrypted file records it: no passphrase needed
         return
     with open_ledger(source) as ledger:
         click.echo(ledger.log_vkey)
@@ -124,6 +148,8 @@ def init(db, log_key, origin, display_name, unencrypted, as_json):
     """
     from ledger.api import Ledger
 
+    if Path(db).is_symlink():  # dangling or not: SQLite would create the ledger where it points
+        raise click.ClickException(f"{db} is a symbolic link; choose a new file name (a ledger is never created through a link)")
     if Path(db).exists():
         raise click.ClickException(f"{db} already exists; choose a new file name")
     if Path(log_key).exists():

@@ -32,8 +32,13 @@ key (`vkey`).
 
 ## How to verify it
 
-Install fact-ledger (`pip install fact-ledger`; verification needs only
-`cryptography`, `attrs` and `rfc8785`, no network), then:
+Install fact-ledger's verifier from its source repository at a commit you
+pinned, or as the wheel the publishing site serves with its SHA-256
+(`/-/ledger.json`, "verifier"; check it with `sha256sum`) — never with
+`pip install fact-ledger`: its authors have not published that name, and
+whoever registers it could ship a verifier that always says OK
+(docs/security.md, "Installing the verifier"). Verification needs only
+`cryptography`, `attrs` and `rfc8785`, and no network. Then:
 
 ```sh
 ledger verify {dirname} --vkey '{vkey}'

@@ -12,6 +12,8 @@ class ExportSource:
     """A JSONL export (line i = leaf i) with a checkpoint file; optional snapshot folder and
     folder of every checkpoint (``checkpoints/<tree size>``, as in a bundle)."""
 
+    key_origin = "entry 0 of the export"
+
     def __init__(self, jsonl_path, checkpoint_path, snapshot_dir=None, checkpoints_dir=None):
         self.name = str(jsonl_path)
         try:
@@ -44,6 +46,12 @@ class ExportSource:
         meta = self.snapshot_dir / f"{sha256}.type"
         media_type = meta.read_text().strip() if meta.is_file() else "application/octet-stream"
         return media_type, path.read_bytes()
+
+    def snapshot_names(self) -> list[str]:
+        """The snapshot files of the folder (named by SHA-256; ``<sha256>.type`` beside each holds its media type)."""
+        if self.snapshot_dir is None:
+            return []
+        return sorted(p.name for p in self.snapshot_dir.iterdir() if not p.name.endswith(".type"))
 
     def ledger_file(self) -> None:
         return None

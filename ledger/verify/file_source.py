@@ -6,17 +6,20 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from ledger.store import Store
+from ledger.verify.servable import open_as_served
 
 
 class LedgerFileSource:
-    """A ledger SQLite file, opened read-only."""
+    """A ledger SQLite file, read as ``ledger serve`` reads it (``servable.open_as_served``: immutable,
+    no WAL applied; a file another reader would read otherwise is refused)."""
 
     snapshots_available = True
+    key_origin = "entry 0 of the file"
 
     def __init__(self, path):
         self.path = Path(path)
         self.name = str(path)
-        self.store = Store.open(path, readonly=True)
+        self.store = open_as_served(path)
         self.store.conn.text_factory = _text_from_untrusted
 
     def size(self) -> int:
@@ -32,6 +35,9 @@ class LedgerFileSource:
 
     def snapshot(self, sha256: str) -> Optional[tuple[str, bytes]]:
         return self.store.snapshot(sha256)
+
+    def snapshot_names(self) -> list[str]:
+        return self.store.snapshot_names()
 
     def ledger_file(self) -> Store:
         return self.store

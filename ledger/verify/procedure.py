@@ -8,13 +8,14 @@ from typing import Callable, Optional
 
 from ledger.note import parse_verifier_key_untrusted
 from ledger.policy import Policy
-from ledger.verify.checkpoints import check_checkpoints, check_since
+from ledger.verify.checkpoints import check_checkpoints, check_since, saved_size
 from ledger.verify.replay import Replay
 from ledger.verify.report import Report
 from ledger.verify.sources import Source
+from ledger.verify.site_checks import check_site
+from ledger.verify.site_source import SiteSource
 from ledger.verify.sqlite_checks import check_ledger_file, file_findings
-from ledger.verify.tables import check_served_tables
-from ledger.verify.witnesses import check_witnesses
+from ledger.verify.witnesses import check_witnesses, witness_verifiers
 from ledger.verify.workers import Workers
 
 
@@ -26,8 +27,10 @@ def verify_ledger(source: Source, *, vkey: Optional[str] = None, since_note: Opt
     ``since_note`` is a checkpoint saved earlier (step 6); ``progress(n)`` is
     called as entries are replayed; ``workers`` processes share the checks
     (default: one per core); ``policy`` names the witnesses that must cosign
-    the latest checkpoint (docs/witness.md). The report's ``ok`` is True when
-    every check held.
+    the latest checkpoint (docs/witness.md). A stored checkpoint's signature
+    lines must each be the log key's or a cosignature by a witness the log
+    named (or the policy names); any other line fails step 4. The report's
+    ``ok`` is True when every check held.
     """
     report = Report(source=source.name)
     with Workers(workers) as pool:
@@ -44,17 +47,19 @@ def _run_steps(report: Report, source: Source, pool: Workers, *, vkey, since_not
     pinned = parse_verifier_key_untrusted(vkey) if vkey else None
     report.vkey_pinned = pinned is not None
     notes = source.checkpoint_notes()
-    with Replay(source, report, pool, pinned=pinned, checkpoint_sizes=[size for size, _ in notes]) as replay:
+    sizes = [size for size, _ in notes] + ([saved_size(since_note)] if since_note is not None else [])
+    with Replay(source, report, pool, pinned=pinned, checkpoint_sizes=sizes) as replay:
         findings = _start_file_findings(source, pool)
         replay.run(progress)                                 # steps 1, 2 and 3
         _check_signatures(pool, report)                      # step 2.3, on every core
         if replay.log_verifier is None:
             report.fail("entry 0", "no log key: the ledger is empty or its first entry is unreadable")
             return
-        check_checkpoints(notes, replay, report)             # step 4
+        known_witnesses = witness_verifiers(replay) + (policy.verifiers() if policy is not None else [])
+        check_checkpoints(notes, replay, report, known_witnesses)  # step 4
         check_witnesses(source, notes, replay, report, policy)  # step 4: cosignatures, and the reader's quorum
         if since_note is not None:
-            check_since(since_note, source, replay, report)  # step 6
+            check_since(since_note, replay, report)          # step 6
         _check_snapshots(source, replay, report)             # step 2.6, for every snapshot a file holds
         _check_tables(source, replay, report, findings)      # step 5
 
@@ -79,11 +84,16 @@ def _check_tables(source: Source, replay: Replay, report: Report, findings) -> N
     file = source.ledger_file()
     if file is not None:
         check_ledger_file(file, replay, report, findings)
-    else:
-        check_served_tables(source, replay, report)
+    elif isinstance(source, SiteSource):
+        check_site(source, replay, report)
 
 
 def _check_snapshots(source: Source, replay: Replay, report: Report) -> None:
+    # Step 2.6 read every snapshot a record names: any other is one no signature vouches for,
+    # served on the ledger's own origin (docs/security.md, "Snapshots no record names").
+    for sha in source.snapshot_names():
+        if sha not in replay.snapshots:
+            report.fail(f"snapshot {sha}", "no record refers to it: it is stored and served, but nothing in the log vouches for it")
     file = source.ledger_file()
     if file is None:
         report.snapshots = sum(1 for value in replay.snapshots.values() if value is not None)

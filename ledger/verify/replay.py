@@ -24,7 +24,7 @@ from ledger.note import Verifier, parse_verifier_key_untrusted
 from ledger.projection import Projection
 from ledger.records import KeyRecord
 from ledger.rules import check_entry
-from ledger.verify.report import Report
+from ledger.verify.report import Report, key_fingerprint
 from ledger.verify.sources import Source
 from ledger.verify.workers import Workers
 
@@ -80,6 +80,7 @@ class Replay:
         self.report.root = base64.b64encode(self.tree.root()).decode() if count else None
         self.report.origin = self.origin
         self.report.log_vkey = self.log_verifier.vkey if self.log_verifier else None
+        self.report.log_key_fingerprint = key_fingerprint(self.log_verifier.vkey) if self.log_verifier else None
         if self._stored_hashes is not None and next(self._stored_hashes, None) is not None:
             self.report.fail("tree_hashes", "holds more stored hashes than the entries produce")
 
@@ -140,8 +141,9 @@ class Replay:
             self.report.fail("entry 0", f"log key is {verifier.vkey}, expected the pinned {self.pinned.vkey}")
             return False
         if not self.pinned:
-            self.report.warnings.append("the log key was not pinned (--vkey): anyone could have made this ledger; "
-                                        "compare the key with one you trust")
+            self.report.warnings.append(f"the log key was not pinned (--vkey): it was taken from {self.source.key_origin}; "
+                                        "anyone could have made this ledger: compare the key, or its fingerprint, with "
+                                        "those the publisher announces elsewhere")
         self.origin, self.log_verifier = verifier.name, verifier
         return True
 

@@ -10,7 +10,8 @@ lacks; the steps that need it are skipped:
   meta, search index, browsing tables);
 - ``ExportSource``: leaves and checkpoints; snapshots when given a folder of them;
 - ``SiteSource``: leaves, checkpoints and snapshots through the site's
-  verifier routes, and the browsing tables it serves;
+  verifier routes, and every table it serves, through its SQL API
+  (``site_checks`` then checks what its pages read);
 - ``TileSource``: the leaves and the latest checkpoint of a log published as
   C2SP tlog-tiles (a URL ending in ``/tlog/``, or a folder of them).
 """
@@ -41,6 +42,9 @@ class Source(Protocol):
     snapshots_available: bool
     """False when the source carries no snapshots (a bare export): step 2.6 is skipped."""
 
+    key_origin: str
+    """Where an unpinned log key comes from, as the report says it ("entry 0 of the file", "the site")."""
+
     def size(self) -> Optional[int]:
         """The number of entries, when known before reading them (the length of a progress bar)."""
 
@@ -52,6 +56,9 @@ class Source(Protocol):
 
     def snapshot(self, sha256: str) -> Optional[tuple[str, bytes]]:
         """(media type, content) of the snapshot with this SHA-256, None when the source lacks it."""
+
+    def snapshot_names(self) -> list[str]:
+        """The SHA-256 of every snapshot the source holds (each must be one a record names)."""
 
     def ledger_file(self) -> Optional[Store]:
         """The ledger file itself, read-only, when the source is one: its stored tree hashes,

@@ -1,9 +1,12 @@
 """Step 5 for a ledger file: what only the SQLite file itself can show.
 
 SQLite's ``integrity_check``; the schema objects (tables, indexes, triggers,
-views in ``sqlite_master``) exactly the ledger's own; ``meta`` agreeing
-with entry 0; the full-text search index holding exactly what the claims
-table gives; and the browsing tables equal to the replay's (``tables``).
+views in ``sqlite_master``) exactly the ledger's own; every column holding
+the SQLite type its declaration says; ``meta`` agreeing with entry 0; the
+full-text search index holding exactly what its content table
+``claim_terms`` gives (itself a browsing table, compared with the
+replay's); and the browsing tables equal to the replay's, rowids included
+(``tables``).
 """
 
 from __future__ import annotations
@@ -15,24 +18,36 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from ledger.projection import Projection
-from ledger.store import SCHEMA, Store
+import attrs
+
+from ledger.projection import TABLES
+from ledger.store import Store
+from ledger.verify.file_schema import column_type_failures, column_types, expected_schema
 from ledger.verify.replay import Replay
 from ledger.verify.report import Report
 from ledger.verify.tables import check_file_tables
 
-# (integrity_check problems, (search-index failures, whether the index was compared))
-FileFindings = tuple[list, tuple[list, bool]]
+@attrs.frozen
+class FileFindings:
+    """What ``file_findings`` found: SQLite's integrity_check, the search index, the column types."""
+
+    integrity: list
+    search_failures: list
+    search_compared: bool
+    type_failures: list  # (where, message)
 
 
 def file_findings(path) -> FileFindings:
     """The checks that read only the file, not the replay: a worker may run them while the replay goes on."""
-    store = Store.open(path, readonly=True)
+    store = Store.open(path, immutable=True)
     try:
         # SQLite's own check: b-tree structure, and every index agrees with its
         # table (a reader's lookups go through the indexes the row dumps skip).
         problems = [row[0] for row in store.conn.execute("PRAGMA integrity_check(20)")]
-        return problems, _check_fts(path, store.conn)
+        search_failures, compared = _check_fts(path, store.conn)
+        # The browsing tables' values are compared with the replay's, types included (check_file_tables).
+        log_tables = [table for table in column_types() if table not in TABLES]
+        return FileFindings(problems, search_failures, compared, column_type_failures(store.conn, log_tables))
     finally:
         store.close()
 
@@ -40,19 +55,21 @@ def file_findings(path) -> FileFindings:
 def check_ledger_file(file: Store, replay: Replay, report: Report,
                       findings: Optional[concurrent.futures.Future] = None) -> None:
     """Step 5 on a ledger file; ``findings`` is ``file_findings`` already running in a worker."""
-    problems, (fts_failures, fts_compared) = findings.result() if findings else file_findings(file.path)
-    if problems != ["ok"]:
-        report.fail("file", f"SQLite integrity_check: {'; '.join(problems)}")
+    found = findings.result() if findings else file_findings(file.path)
+    if found.integrity != ["ok"]:
+        report.fail("file", f"SQLite integrity_check: {'; '.join(found.integrity)}")
     _check_schema(file.conn, report)
+    for where, message in found.type_failures:
+        report.fail(where, message)
     meta = dict(file.conn.execute("SELECT key, value FROM meta"))
     log_vkey = replay.log_verifier.vkey
     if meta.get("origin") != replay.origin or meta.get("log_vkey") != log_vkey:
         report.fail("meta", f"origin/log_vkey {meta.get('origin')!r}/{meta.get('log_vkey')!r} differ from entry 0's "
                             f"{replay.origin!r}/{log_vkey!r}")
     check_file_tables(file, replay, report)
-    for message in fts_failures:
+    for message in found.search_failures:
         report.fail("table claims_fts", message)
-    if fts_compared:
+    if found.search_compared:
         report.tables_checked.append("claims_fts")
 
 
@@ -65,21 +82,9 @@ def _check_schema(conn: sqlite3.Connection, report: Report) -> None:
         report.fail("schema", f"{obj[0]} {obj[1]!r} is missing or altered")
 
 
-def expected_schema() -> set:
-    """The ``sqlite_master`` rows (type, name, table, SQL) of a ledger file: the log's and the browsing tables'."""
-    conn = sqlite3.connect(":memory:")
-    try:
-        for ddl in SCHEMA:
-            conn.execute(ddl)
-        Projection(conn, None).create_tables()
-        return set(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
-    finally:
-        conn.close()
-
-
 def _check_fts(path, conn: sqlite3.Connection) -> tuple[list[str], bool]:
-    # FTS5's integrity-check compares the full-text index with the claims
-    # table; it is a write statement, so run it on a private copy.
+    # FTS5's integrity-check compares the full-text index with its content
+    # table, claim_terms; it is a write statement, so run it on a private copy.
     size = Path(path).stat().st_size
     with tempfile.TemporaryDirectory() as tmp:
         target = sqlite3.connect(":memory:" if size < 256 * 2**20 else str(Path(tmp) / "copy.db"))

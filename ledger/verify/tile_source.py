@@ -35,6 +35,7 @@ class TileSource:
     """A tiled log under a URL prefix or in a folder, read through ``tiles.TileHashReader``."""
 
     snapshots_available = False
+    key_origin = "entry 0 of the tiles"
 
     def __init__(self, location: str):
         remote = location.startswith(("http://", "https://"))
@@ -61,6 +62,9 @@ class TileSource:
 
     def snapshot(self, sha256: str) -> None:
         return None
+
+    def snapshot_names(self) -> list[str]:
+        return []
 
     def ledger_file(self) -> None:
         return None
