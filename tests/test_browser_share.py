@@ -6,7 +6,6 @@ by `python -m http.server` on another (a different origin, and both secure conte
 
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
 
@@ -87,12 +86,12 @@ def test_a_static_embed_card_from_ledger_publish_verifies_on_another_host(browse
     from ledger.embed_cards import write_embed_cards
     from ledger.site import bundle_datasette, publish_bundle
 
-    bundle = publish_bundle(sites["path"], tmp_path / "bundle")
-    assert not (bundle / "embed").exists()  # no base URL: a card could not name the site
-    metadata = json.loads((bundle / "metadata.json").read_text("utf-8"))
-    metadata.setdefault("plugins", {}).setdefault("fact-ledger", {})["base_url"] = sites["demo"]
-    (bundle / "metadata.json").write_text(json.dumps(metadata), "utf-8")
-    assert write_embed_cards(bundle, bundle_datasette) == len(list((bundle / "embed").glob("*.html"))) > 0
+    unnamed = publish_bundle(sites["path"], tmp_path / "unnamed")
+    assert not (unnamed / "embed").exists()  # no base URL: a card could not name the site
+    assert write_embed_cards(unnamed, bundle_datasette) == 0
+    bundle = publish_bundle(sites["path"], tmp_path / "bundle", base_url=sites["demo"])
+    claims = sqlite3.connect(sites["path"]).execute("select count(*) from claims").fetchone()[0]
+    assert len(list((bundle / "embed").glob("*.html"))) == claims > 0
     card = (bundle / "embed" / "ro-microelectronics-90pct.html").read_text("utf-8")
     assert f'src="{sites["demo"]}/ledger-assets/ledger-verify.js"' in card and f'data-base="{sites["demo"]}/"' in card
     with static_server(bundle / "embed") as host:
