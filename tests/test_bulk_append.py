@@ -89,7 +89,7 @@ def test_windowed_append_equals_one_record_at_a_time(tmp_path):
     snapshots = [(SNAPSHOT_1.encode(), "text/plain; charset=utf-8"), (SNAPSHOT_2.encode(), "text/plain; charset=utf-8")]
     bulk_path, single_path = tmp_path / "bulk.db", tmp_path / "single.db"
     single = new_ledger(single_path)
-    single.append([source("source:s1", SNAPSHOT_1)], ANA, LOG, snapshots=snapshots)
+    single.append([source("source:s1", SNAPSHOT_1)], ANA, LOG, snapshots=snapshots[:1])
     plan = [claim(i) for i in range(1100)]
     plan.append("revise:claim:c3")
     plan += [claim(i) for i in range(1100, 2200)]
@@ -113,13 +113,14 @@ def test_windowed_append_equals_one_record_at_a_time(tmp_path):
                           "text": f"Revised {rid}", "note": "edit"}
         else:
             record = item
-        single.append([record], ANA, LOG)
+        # Each snapshot with the source record that names it (a snapshot no record names is refused).
+        single.append([record], ANA, LOG, snapshots=snapshots[1:] if item == "revise:source:s1" else ())
         done.append(record)
     single.close()
 
     bulk = new_ledger(bulk_path)
-    bulk.append([source("source:s1", SNAPSHOT_1)], ANA, LOG, snapshots=snapshots)
-    entries = bulk.append(done, ANA, LOG)
+    bulk.append([source("source:s1", SNAPSHOT_1)], ANA, LOG, snapshots=snapshots[:1])
+    entries = bulk.append(done, ANA, LOG, snapshots=snapshots[1:])
     assert len(entries) == len(done)
     assert entries[-2].record.quote.start == SNAPSHOT_2.index("about 90%")
     bulk.close()
@@ -361,3 +362,20 @@ def test_the_preparer_hands_out_windows_of_entries_in_record_order(workers):
             assert record.note == "completed here"
         alone = signer.sign(entry.index, record)
         assert (entry.leaf, entry.leaf_hash, entry.signer, entry.record_bytes) == (alone.leaf, alone.leaf_hash, alone.signer, alone.record_bytes)
+
+
+def test_a_snapshot_no_record_of_the_batch_names_is_refused_and_changes_nothing(tmp_path):
+    # Red before the check: the batch was stored, and verify then failed the ledger for that snapshot.
+    path = tmp_path / "l.db"
+    before = _ledger_with_source(path)
+    ledger = Ledger.open(path)
+    stray = (b"RETRACTION: all claims withdrawn", "text/plain; charset=utf-8")
+    with pytest.raises(RecordError, match=r"^snapshot [0-9a-f]{64} is named by no source record of the batch"):
+        ledger.append([source("source:s2", SNAPSHOT_1)], ANA, LOG, snapshots=[stray])
+    ledger.close()
+    assert _file_bytes(path) == before
+    # A snapshot already stored (named by an earlier source) may be given again with a batch.
+    ledger = Ledger.open(path)
+    ledger.append([source("source:s3", SNAPSHOT_1)], ANA, LOG, snapshots=[(SNAPSHOT_1.encode(), "text/plain; charset=utf-8")])
+    ledger.close()
+    assert verify_ledger(open_source(str(path)), vkey=LOG.vkey).ok
