@@ -6,8 +6,8 @@
 
 Speed is only ever measured here, never asserted by the tests. One module a
 measurement (``append``, ``verify``, ``proofs``, ``site``, ``cli``, issue
-16's ``cosign_round``, ``tile_fetches``, ``monitor``, and issue 15's
-``import_feed``), what they work on in ``workload``, the table and RESULTS.md
+16's ``cosign_round``, ``tile_fetches``, ``monitor``, issue 15's
+``import_feed`` and issue 18's ``share``), what they work on in ``workload``, the table and RESULTS.md
 in ``report``.
 """
 
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import append, cli, cosign_round, import_feed, monitor, proofs, report, site, tile_fetches, verify, workload
+from benchmarks import append, cli, cosign_round, import_feed, monitor, proofs, report, share, site, tile_fetches, verify, workload
 
 
 def parse_args(argv) -> argparse.Namespace:
@@ -60,6 +60,8 @@ def measure(args, directory: Path, r: dict, step) -> None:
     measure_witnessing(args, directory, r, step)
     step(f"9. import of a {args.feed:,}-ClaimReview feed, and append of the same records")
     r["import"] = import_feed.bench_import(args.feed, directory)
+    step("10. share: JSON-LD and meta on a claim page, share cards, sitemap, ClaimReview feed")
+    r["share"] = share.bench_share(big_path, directory, args.big, reviews=min(2000, args.big // 2), samples=min(200, args.requests))
 
 
 def measure_witnessing(args, directory: Path, r: dict, step) -> None:

@@ -135,8 +135,15 @@ def _import_rows(r: dict) -> list[tuple]:
     return rows(r["import"]) if "import" in r else []
 
 
+def _share_rows(r: dict) -> list[tuple]:
+    from benchmarks.share import rows
+
+    return rows(r["share"]) if "share" in r else []
+
+
 def table(r: dict) -> str:
-    rows = _rate_rows(r) + _proof_rows(r) + _site_rows(r) + _cli_and_disk_rows(r) + _witness_rows(r) + _import_rows(r)
+    rows = (_rate_rows(r) + _proof_rows(r) + _site_rows(r) + _cli_and_disk_rows(r) + _witness_rows(r) + _import_rows(r)
+            + _share_rows(r))
     head = "| measurement | what | fact-ledger | limit / peer | ratio | target | |\n|---|---|---|---|---|---|---|\n"
     return head + "\n".join("| " + " | ".join(row) + " |" for row in rows) + "\n"
 

@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 ROWS = ("1. bulk append", "2. verify", "3. proofs", "4. site", "5. CLI", "5. disk", "6. witnesses", "7. tiles", "8. monitor",
-        "9. import")
+        "9. import", "10. share")
 SITE_PAGES = ("home", "claim page", "table page", "facet", "search, rare word", "search, word in every claim",
               "search, word in every claim, best match first", "search, Arabic word with folding",
               "search, word in every claim, in Arabic claims", "table search, common term")
