@@ -7,7 +7,7 @@
 Speed is only ever measured here, never asserted by the tests. One module a
 measurement (``append``, ``verify``, ``proofs``, ``site``, ``cli``, issue
 16's ``cosign_round``, ``tile_fetches``, ``monitor``, issue 15's
-``import_feed``, and issue 17's ``load``), what they work on in ``workload``, the table and RESULTS.md
+``import_feed``, issue 17's ``load`` and issue 18's ``share``), what they work on in ``workload``, the table and RESULTS.md
 in ``report``.
 """
 
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import append, cli, cosign_round, import_feed, load, monitor, proofs, report, site, tile_fetches, verify, workload
+from benchmarks import append, cli, cosign_round, import_feed, load, monitor, proofs, report, share, site, tile_fetches, verify, workload
 
 
 def parse_args(argv) -> argparse.Namespace:
@@ -63,6 +63,8 @@ def measure(args, directory: Path, r: dict, step) -> None:
     measure_witnessing(args, directory, r, step)
     step(f"9. import of a {args.feed:,}-ClaimReview feed, and append of the same records")
     r["import"] = import_feed.bench_import(args.feed, directory)
+    step("10. share: JSON-LD and meta on a claim page, share cards, sitemap, ClaimReview feed")
+    r["share"] = share.bench_share(big_path, directory, args.big, reviews=min(2000, args.big // 2), samples=min(200, args.requests))
     measure_load(args, big_path, r, step)
 
 
@@ -70,7 +72,7 @@ def measure_load(args, big_path: Path, r: dict, step) -> None:
     """Issue 17: the load test on the large ledger, with one server process and with --load-workers."""
     r["load"] = []
     for workers in sorted({1, args.load_workers}):
-        step(f"10. load test: {args.clients} clients x {args.seconds:.0f} s, ledger serve --workers {workers}")
+        step(f"11. load test: {args.clients} clients x {args.seconds:.0f} s, ledger serve --workers {workers}")
         r["load"].append(load.bench_load(big_path, args.big, args.clients, args.seconds, workers))
 
 

@@ -53,12 +53,12 @@ def _rate_rows(r: dict) -> list[tuple]:
     return [
         ("1. bulk append", f"`ledger append` of {a['n']:,} claims, {len(a['ledger_rates'])} runs in turn with the limit",
          f"best {a['ledger_rate']:,.0f} entries/s ({_runs(a['ledger_rates'])})",
-         f"raw RFC 8785 + Ed25519 + sqlite-utils: best {a['raw_rate']:,.0f}/s ({_runs(a['raw_rates'])})", _pairs(a), "≥ 0.6×",
-         _ok(paired_ratio(a) >= 0.6)),
+         f"raw RFC 8785 + Ed25519 + one sqlite3 executemany, one core: best {a['raw_rate']:,.0f}/s ({_runs(a['raw_rates'])})",
+         _pairs(a), "≥ 0.75×", _ok(paired_ratio(a) >= 0.75)),
         ("2. verify", f"`ledger verify` of {v['size']:,} entries, {len(v['ledger_rates'])} runs in turn with the limit",
          f"best {v['ledger_rate']:,.0f} entries/s ({_runs(v['ledger_rates'])})",
          f"raw Ed25519 verify (OpenSSL) on {r['machine']['cores']} cores: best {v['raw_rate']:,.0f}/s ({_runs(v['raw_rates'])})",
-         _pairs(v), "≥ 0.8×", _ok(paired_ratio(v) >= 0.8)),
+         _pairs(v), "≥ 0.5×", _ok(paired_ratio(v) >= 0.5)),
     ]
 
 
@@ -95,7 +95,7 @@ def _load_rows(r: dict) -> list[tuple]:
         met = (run["requests"] >= LOAD_TARGET_FACTOR * LOAD_BEFORE and not run["errors"] and run["p99"] <= LOAD_P99_MS)
         kinds = "; ".join(f"{kind} {k['requests']:,} (p50 {k['p50']:.0f} ms, {k['bytes'] / 1024:,.1f} KiB, CDN hits {k['cdn_hit_ratio']:.0%})"
                           for kind, k in run["kinds"].items())
-        rows.append(("10. load", f"{run['clients']} clients × {run['seconds']:.0f} s, the issue's mix, at {big:,} entries, "
+        rows.append(("11. load", f"{run['clients']} clients × {run['seconds']:.0f} s, the issue's mix, at {big:,} entries, "
                      f"`ledger serve --workers {run['workers']}`",
                      f"{run['requests']:,} requests ({run['per_second']:,.0f}/s), {run['errors']} errors"
                      f"{' ' + str(run['error_reasons']) if run['errors'] else ''}, p50 {run['p50']:.0f} ms, "
@@ -104,7 +104,7 @@ def _load_rows(r: dict) -> list[tuple]:
                      kinds, f"{run['requests'] / LOAD_BEFORE:.1f}× the 2,287 before",
                      f"≥ {LOAD_TARGET_FACTOR}× requests, 0 errors, p99 ≤ {LOAD_P99_MS:,} ms" + ("" if at_1m else " (at 1M)"),
                      _ok(met) if at_1m else "—"))
-        rows.append(("10. memory", f"`ledger serve --workers {run['workers']}` resident memory after the load test, {big:,} entries",
+        rows.append(("11. memory", f"`ledger serve --workers {run['workers']}` resident memory after the load test, {big:,} entries",
                      f"{run['rss_mb']:,.0f} MB", "all its processes", "", f"≤ {RSS_TARGET_MB} MB" + ("" if at_1m else " (at 1M)"),
                      _ok(run["rss_mb"] <= RSS_TARGET_MB) if at_1m else "—"))
     return rows
@@ -169,9 +169,15 @@ def _import_rows(r: dict) -> list[tuple]:
     return rows(r["import"]) if "import" in r else []
 
 
+def _share_rows(r: dict) -> list[tuple]:
+    from benchmarks.share import rows
+
+    return rows(r["share"]) if "share" in r else []
+
+
 def table(r: dict) -> str:
     rows = (_rate_rows(r) + _proof_rows(r) + _site_rows(r) + _cli_and_disk_rows(r) + _witness_rows(r) + _import_rows(r)
-            + _load_rows(r))
+            + _share_rows(r) + _load_rows(r))
     head = "| measurement | what | fact-ledger | limit / peer | ratio | target | |\n|---|---|---|---|---|---|---|\n"
     return head + "\n".join("| " + " | ".join(row) + " |" for row in rows) + "\n"
 
@@ -219,7 +225,7 @@ def bounds(r: dict) -> str:
         f"- **{check:.0f} µs**: checking an unsigned record against its schema and building it (`Record.from_dict`).",
         f"- **{leaf:.0f} µs**: checking one leaf as docs/verify.md step 1 asks (parse, canonical form, schema; "
         "`Entry.from_leaf_untrusted`).",
-        f"- **{raw_us:.0f} µs**: the raw limit's own work per record (RFC 8785, Ed25519 sign, sqlite-utils insert), one core; "
+        f"- **{raw_us:.0f} µs**: the raw limit's own work per record (RFC 8785, Ed25519 sign, one sqlite3 executemany), one core; "
         f"**{sig_us:.0f} µs**: one OpenSSL verification on one core.",
         "",
         f"- Append: raw work + rows + record check = {append_total:.0f} µs of CPU per entry, shared by {cores} cores "

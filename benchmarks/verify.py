@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from benchmarks import ed25519
-from benchmarks.workload import EDITOR, REPEATS, exported_leaves, installed_env, ledger_cmd, signer
+from benchmarks.workload import EDITOR, exported_leaves, in_turn, installed_env, ledger_cmd, signer
 
 
 def leaf_check_seconds(leaves: list[bytes]) -> float:
@@ -67,12 +67,14 @@ def bench_verify(path: Path) -> dict:
     with Ledger.open(path) as ledger:
         size, vkey = ledger.size, ledger.log_vkey
     items = signatures_of(path, path.parent)
-    rates, raws = [], []
-    for _ in range(REPEATS):
-        wall, done = ledger_cmd("verify", path, "--vkey", vkey, "--json", env=installed_env())
+    env = installed_env()
+
+    def ledger_run(run):
+        wall, done = ledger_cmd("verify", path, "--vkey", vkey, "--json", env=env)
         assert json.loads(done.stdout)["ok"], done.stdout[:500]
-        rates.append(size / wall)
-        raws.append(raw_verify_rate(items, "openssl"))
+        return size / wall
+
+    rates, raws = in_turn(ledger_run, lambda run: raw_verify_rate(items, "openssl"))
     leaves = [leaf for leaf, _ in zip(exported_leaves(path, path.parent), range(20_000))]
     result = {"size": size, "ledger_rate": max(rates), "raw_rate": max(raws), "ledger_rates": rates, "raw_rates": raws,
               "leaf_check_us": min(leaf_check_seconds(leaves) for _ in range(3)) * 1e6}

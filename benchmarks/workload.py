@@ -42,6 +42,23 @@ ARABIC_WORDS = ("الوزارة", "أعلنت", "صادرات", "واردات", 
 # 7,715 and 8,268 in the same minute), which moves best-against-best by
 # much more than it moves the median of pairs.
 REPEATS = 5
+# Issue 17: append and verify against their limits in PAIRS pairs, the
+# order alternating (ledger first, then the limit first, ...), so neither
+# side always runs on the machine state the other left behind.
+PAIRS = 3
+
+
+def in_turn(ledger_run, limit_run, pairs: int = PAIRS) -> tuple[list[float], list[float]]:
+    """``pairs`` pairs of (ledger_run(i), limit_run(i)) rates, run back to back, the order alternating."""
+    ledger_rates, limit_rates = [], []
+    for run in range(pairs):
+        if run % 2 == 0:
+            ledger_rates.append(ledger_run(run))
+            limit_rates.append(limit_run(run))
+        else:
+            limit_rates.append(limit_run(run))
+            ledger_rates.append(ledger_run(run))
+    return ledger_rates, limit_rates
 
 
 def signer(name):

@@ -27,7 +27,7 @@ from ledger.envelope import Entry
 from ledger.errors import FormatError, KeyFileError, LedgerError, NotFoundError, ProofError, RecordError
 from ledger.note import Signer, parse_verifier_key_untrusted
 from ledger.projection import Head, KeyState, Projection, WitnessState
-from ledger.quotes import anchor_in_snapshot
+from ledger.quotes import SnapshotCache, anchor_in_snapshot
 from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, Source, quote_to_anchor, utc_now
 from ledger.rules import check_entry
 from ledger.signing import PARALLEL_MIN, BatchPreparer, RecordText  # noqa: F401 - RecordText: what append takes for JSON text
@@ -345,13 +345,16 @@ class Ledger:
             # The tree's right edge is read once; each leaf's stored hashes
             # then come from memory (tree.TreeBuilder) and are written at the end.
             builder, hashes = tree.TreeBuilder.from_reader(size, self._store), []
-            complete, signed_by = functools.partial(self._prepare, batch_snapshots={}), signer.vkey
+            # Read and decoded once per batch, however many claims quote them.
+            snapshots_read = SnapshotCache(self._store.snapshot)
+            complete = functools.partial(self._prepare, batch_snapshots={}, read_snapshot=snapshots_read)
+            signed_by = signer.vkey
             with self._projection.cached(), BatchPreparer(signer, self.origin, len(records)) as preparer, \
                     self._unstored_dropped():
                 for window in preparer.entries(records, complete, first_index=size):
                     self._projection.prefetch_heads(entry.record.id for entry in window)
                     for entry in window:
-                        self._check(entry, size, signed_by)
+                        self._check(entry, size, signed_by, snapshots_read)
                         hashes.extend(builder.append(entry.leaf_hash))
                         entries.append(entry)
                         self._unstored.append(entry)
@@ -374,10 +377,10 @@ class Ledger:
         if len(records) > MAX_BATCH:
             raise RecordError(f"a batch holds at most {MAX_BATCH} records; split the file")
 
-    def _check(self, entry: Entry, size: int, signed_by: str) -> None:
+    def _check(self, entry: Entry, size: int, signed_by: str, read_snapshot: SnapshotCache) -> None:
         # The rules, with the error numbered by the record's place in the batch.
         try:
-            check_entry(entry, self._projection, self.origin, self._store.snapshot, signed_by=signed_by)
+            check_entry(entry, self._projection, self.origin, read_snapshot, signed_by=signed_by)
         except LedgerError as e:
             raise type(e)(f"record {entry.index - size + 1}: {e}") from e
 
@@ -401,7 +404,7 @@ class Ledger:
                 f"refusing to sign: the stored tree (size {size}) does not match the last signed checkpoint (size {checkpoint.size}); run 'ledger verify'"
             )
 
-    def _prepare(self, data: dict, number: int, batch_snapshots: dict) -> Optional[Record]:
+    def _prepare(self, data: dict, number: int, batch_snapshots: dict, read_snapshot: SnapshotCache) -> Optional[Record]:
         """What ``append`` does with each record before it is signed (``BatchPreparer.entries``'s
         ``complete``): the claim whose quote it anchors here (``_complete``), or None.
 
@@ -414,9 +417,9 @@ class Ledger:
         if data.get("kind") == "source" and isinstance(data.get("id"), str):
             snapshot = data.get("snapshot")
             batch_snapshots[data["id"]] = snapshot.get("sha256") if isinstance(snapshot, dict) else None
-        return self._complete(data, f"record {number}", batch_snapshots) if quote_to_anchor(data) else None
+        return self._complete(data, f"record {number}", batch_snapshots, read_snapshot) if quote_to_anchor(data) else None
 
-    def _complete(self, data: dict, where: str, batch_snapshots: dict) -> Record:
+    def _complete(self, data: dict, where: str, batch_snapshots: dict, read_snapshot: SnapshotCache) -> Record:
         """Validate a claim and anchor its quote in its source's snapshot."""
         try:
             record = Record.from_dict(data)
@@ -425,8 +428,10 @@ class Ledger:
         if isinstance(record, Claim) and record.quote and record.quote.start is None:
             sha = batch_snapshots[record.source] if record.source in batch_snapshots else self._projection.source_snapshot(record.source)
             q = record.quote
+            snapshot = read_snapshot(sha) if sha else None
             try:
-                anchored = anchor_in_snapshot(self._store.snapshot(sha) if sha else None, record.source, q.exact, q.prefix, q.suffix)
+                anchored = anchor_in_snapshot(snapshot, record.source, q.exact, q.prefix, q.suffix,
+                                              text=read_snapshot.text(sha) if snapshot is not None else None)
             except RecordError as e:
                 raise RecordError(f"{where}: {e}") from e
             if anchored:

@@ -10,7 +10,7 @@ copy with a different header.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 from ledger.errors import RecordError
 from ledger.records import Quote
@@ -27,6 +27,43 @@ def snapshot_text(content: bytes, media_type: str) -> Optional[str]:
         return content.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+class SnapshotCache:
+    """Stored snapshots read once and decoded once, for one batch or one replay.
+
+    Claims quoting a source all read the same snapshot: reading its bytes
+    from SQLite and decoding them for every claim cost more than anchoring
+    or checking the quote. Calling the cache gives what ``read(sha256)``
+    gives, (media type, content) or None; ``text(sha256)`` the snapshot's
+    text as ``snapshot_text`` gives it. ``read_so_far`` maps each SHA-256
+    asked for to what ``read`` gave.
+    """
+
+    def __init__(self, read: Callable[[str], Optional[tuple[str, bytes]]]):
+        self._read = read
+        self.read_so_far: dict[str, Optional[tuple[str, bytes]]] = {}
+        self._texts: dict[str, Optional[str]] = {}
+
+    def __call__(self, sha256: str) -> Optional[tuple[str, bytes]]:
+        if sha256 not in self.read_so_far:
+            self.read_so_far[sha256] = self._read(sha256)
+        return self.read_so_far[sha256]
+
+    def text(self, sha256: str) -> Optional[str]:
+        """The text of the stored snapshot ``sha256`` (None when it is not text); it must be stored."""
+        if sha256 not in self._texts:
+            media_type, content = self(sha256)
+            self._texts[sha256] = snapshot_text(content, media_type)
+        return self._texts[sha256]
+
+
+def stored_snapshot_text(read_snapshot: Callable[[str], Optional[tuple[str, bytes]]], sha256: str) -> Optional[str]:
+    """The text of the stored snapshot ``sha256`` read with ``read_snapshot``, decoded once when that is a ``SnapshotCache``."""
+    if isinstance(read_snapshot, SnapshotCache):
+        return read_snapshot.text(sha256)
+    media_type, content = read_snapshot(sha256)
+    return snapshot_text(content, media_type)
 
 
 def anchor_quote(text: str, exact: str, prefix: Optional[str] = None, suffix: Optional[str] = None,
@@ -65,7 +102,8 @@ def anchor_quote(text: str, exact: str, prefix: Optional[str] = None, suffix: Op
 
 
 def anchor_in_snapshot(snapshot: Optional[tuple[str, bytes]], source_id: str, exact: str, prefix: Optional[str] = None,
-                       suffix: Optional[str] = None, start: Optional[int] = None) -> Optional[Quote]:
+                       suffix: Optional[str] = None, start: Optional[int] = None, *,
+                       text: Optional[str] = None) -> Optional[Quote]:
     """The full anchor of a quote in its source's stored snapshot, (media type, content).
 
     None when the source has no stored snapshot: there is nothing to anchor
@@ -74,8 +112,9 @@ def anchor_in_snapshot(snapshot: Optional[tuple[str, bytes]], source_id: str, ex
     """
     if snapshot is None:
         return None
-    media_type, content = snapshot
-    text = snapshot_text(content, media_type)
+    if text is None:  # not decoded already (SnapshotCache.text)
+        media_type, content = snapshot
+        text = snapshot_text(content, media_type)
     if text is None:
         raise RecordError(f"the snapshot of {source_id} is not UTF-8 text")
     return anchor_quote(text, exact, prefix, suffix, start)

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional, Protocol
 from ledger.envelope import signed_message
 from ledger.errors import FormatError, RecordError, SignatureError
 from ledger.note import parse_verifier_key_untrusted
-from ledger.quotes import check_quote, snapshot_text
+from ledger.quotes import check_quote, stored_snapshot_text
 from ledger.ratings import check_rating_map
 from ledger.records import Claim, Correction, KeyRecord, Record, Retraction, Review, Source, WitnessRecord
 from ledger.tiles import MAX_LEAF_SIZE
@@ -191,8 +191,7 @@ def _check_claim(entry, record: Claim, state, where, read_snapshot):
         _require(state, record.attribution.source, ("source",), where, "attribution source")
     sha = state.source_snapshot(record.source) if record.quote and read_snapshot is not None else None
     if sha:
-        media_type, content = read_snapshot(sha)
-        check_quote(snapshot_text(content, media_type), record.quote, where)
+        check_quote(stored_snapshot_text(read_snapshot, sha), record.quote, where)
 
 
 def _check_review(entry, record: Review, state, where, read_snapshot):

@@ -29,6 +29,7 @@ from typing import Callable, Optional
 
 import ledger
 from ledger.api import Ledger
+from ledger.embed_cards import write_embed_cards
 from ledger.errors import LedgerError
 from ledger.verify.servable import check_servable
 
@@ -203,6 +204,15 @@ def make_datasette(db_path, base_url: str | None = None, metadata: dict | None =
         static_mounts=[(STATIC_MOUNT, str(pub / "static"))],
         settings=dict(SETTINGS),
     )
+
+
+def bundle_datasette(bundle: Path, metadata: dict):
+    """The Datasette app of a ``publish_bundle`` directory, as ``datasette serve`` runs it there."""
+    from datasette.app import Datasette
+
+    return Datasette(immutables=[str(bundle / "ledger.db")], metadata=metadata, plugins_dir=str(bundle / "plugins"),
+                     template_dir=str(bundle / "templates"), static_mounts=[(STATIC_MOUNT, str(bundle / STATIC_MOUNT))],
+                     settings=dict(SETTINGS))
 
 
 def serve(db_path, host: str = "127.0.0.1", port: int = 8001, base_url: str | None = None, workers: int = 1,
@@ -453,6 +463,7 @@ def _write_bundle(path: Path, out: Path, base_url, wheel) -> None:
     (out / "requirements.txt").write_text(f"datasette=={DATASETTE_VERSION}\n./{VERIFIER_MOUNT}/{verifier.name}\n", "utf-8")
     subprocess.run([sys.executable, "-m", "datasette", "inspect", "ledger.db", "--inspect-file", "inspect-data.json"],
                    cwd=out, check=True, capture_output=True)
+    write_embed_cards(out, bundle_datasette)  # embed/<slug>.html, when metadata.json names the site's base URL
     (out / "README.md").write_text(_bundle_readme(metadata, size, vkey, verifier, base_url), "utf-8")
 
 

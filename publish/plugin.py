@@ -21,6 +21,7 @@ import re
 import shlex
 import sqlite3
 import weakref
+from collections import OrderedDict
 import xml.etree.ElementTree as ET
 from hashlib import sha256
 from pathlib import Path
@@ -43,22 +44,27 @@ from ledger import tiles
 from ledger.api import Ledger
 from ledger.diff import word_diff
 from ledger.errors import LedgerError, NotFoundError, ProofError
+from ledger.interop.claimreview_export import claimreview_node
 from ledger.readable import (grouped_fingerprint, key_fingerprint, rating_gloss, readable_date, readable_time,
                              readable_url, text_direction)
 from ledger.search import (COUNT_CAP, MAX_QUERY_CHARS, NOT_RATED, SORTS, Hit, SearchQuery, SearchResults, SearchTimeout,
                            published_languages, search,
                            table_search_expression)
+from ledger.share_card import render_card
 from ledger.site import COUNTED_FACET, PLACEHOLDER_SITE, VERIFIER_MOUNT, facet_column
+from ledger.sitemap import KINDS, URLS_PER_SITEMAP, sitemap_index, urlset
+from ledger.sitemap import parts as sitemap_parts
 
 PLUGIN = "fact-ledger"
 ENTRIES_PAGE_CAP = 10_000
 FEED_SIZE = 50
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 VERIFIER_PREFIXES = ("/-/checkpoint", "/-/vkey", "/-/proof/", "/-/entries.jsonl", "/-/snapshots/", "/-/ledger.json", "/-/feed.atom",
-                     "/-/tlog/")
+                     "/-/tlog/", "/-/claimreview.json", "/ledger-assets/ledger-verify.js", "/ledger-assets/ledger.css")
 DEFAULT_ROBOTS_DISALLOW = ("/-/entries.jsonl", "/-/proof/", "/-/snapshots/", "/-/tlog/")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 SLUG = r"[a-z0-9][a-z0-9._-]{0,127}"
+SLUG_ONLY = re.compile(SLUG)
 
 _sites: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -402,12 +408,13 @@ def _config(datasette) -> dict:
     return datasette.plugin_config(PLUGIN) or {}
 
 
-async def robots(datasette):
+async def robots(datasette, request):
     config = _config(datasette)
     if config.get("robots", "allow") == "disallow":
         lines = ["User-agent: *", "Disallow: /"]
     else:
-        lines = ["User-agent: *"] + [f"Disallow: {p}" for p in config.get("robots_disallow", DEFAULT_ROBOTS_DISALLOW)] + ["Allow: /"]
+        lines = ["User-agent: *"] + [f"Disallow: {p}" for p in config.get("robots_disallow", DEFAULT_ROBOTS_DISALLOW)]
+        lines += await auditor_robots_lines(datasette, request) + ["Allow: /"]
     return Response.text("\n".join(lines) + "\n")
 
 
@@ -625,13 +632,19 @@ async def _claim_context(datasette, request, site, claim: dict) -> dict:
     }
 
 
-async def claim_page(datasette, request):
+async def _claim_page(datasette, request, template: str, **extra):
+    """The claim ``/claim/<slug>`` names rendered with ``template`` (the page, or its embed), or a 404 page."""
     site = await ledger_site(datasette)
     claim = await _record_row(site.db, "claims", "claim:" + request.url_vars["slug"])
     if claim is None:
         return await _not_found(datasette, request, f"No claim claim:{request.url_vars['slug']} in this ledger.")
     context = await _claim_context(datasette, request, site, claim)
-    return Response.html(await datasette.render_template("ledger_claim.html", context, request=request))
+    context.update(await claim_share(datasette, request, site, claim, context["verdict"]), **extra)
+    return Response.html(await datasette.render_template(template, context, request=request))
+
+
+async def claim_page(datasette, request):
+    return await _claim_page(datasette, request, "ledger_claim.html")
 
 
 async def _source_claims(db, source_id: str) -> tuple[list, list]:
@@ -682,6 +695,7 @@ async def source_page(datasette, request):
         "checkpoint": _checkpoint(site.ledger, source["entry_idx"]),
         "ledger_db": db.name,
         "row_url": datasette.urls.row(db.name, "sources", tilde_encode(source_id)),
+        **(await source_share(datasette, request, site, source)),
     }
     return Response.html(await datasette.render_template("ledger_source.html", context, request=request))
 
@@ -736,6 +750,207 @@ async def how_to_verify(datasette, request):
         "verifier": verifier_source(datasette),
     }
     return Response.html(await datasette.render_template("how_to_verify.html", context, request=request))
+
+
+# --- sharing (issue 18; docs/site.md "Found and shared"): canonical URLs, JSON-LD, share meta and cards, -----
+# --- the embeddable claim, the sitemap and the ClaimReview DataFeed -----------------------------------------
+
+CLAIMREVIEW_FEED_PAGE = 100  # reviews per page of /-/claimreview.json (plugins.fact-ledger.claimreview_feed_page)
+CARD_CACHE_ENTRIES = 512  # share cards kept in memory (about 40 kB each)
+_card_cache: "OrderedDict[tuple, bytes]" = OrderedDict()
+
+
+def canonical_base(datasette, request) -> str:
+    """The site's public URL with a trailing '/' (``_base_url``: ``--base-url``); without one "/", so URLs stay
+    root-relative: never the request's Host header, never a placeholder (docs/site.md, "Found and shared")."""
+    configured = _base_url(datasette)
+    return configured.rstrip("/") + "/" if configured else "/"
+
+
+def json_ld(node) -> Markup:
+    """``node`` as JSON for a ``<script type="application/ld+json">``: ``<``, ``>`` and ``&`` as JSON escapes, so no
+    value can close the element or open a comment (HTML "Restrictions for contents of script elements")."""
+    text = json.dumps(node, ensure_ascii=False, separators=(",", ":"))
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def _card_key(record: dict, verdict: Optional[dict]) -> str:
+    """The entry hash a page's share card is named by: the newest entry the card shows (the record, or its verdict)."""
+    return verdict["entry_hash"] if verdict and verdict["entry_idx"] > record["entry_idx"] else record["entry_hash"]
+
+
+def _said_by(claim: dict) -> str:
+    return f" Said by {claim['attribution']}." if claim["attribution"] else ""
+
+
+async def claim_share(datasette, request, site, claim: dict, verdict: Optional[dict]) -> dict:
+    """A claim page's canonical URL, ClaimReview JSON-LD (the export's node), share meta and embed URL."""
+    base = canonical_base(datasette, request)
+    url = base + claim_path(claim["id"]).lstrip("/")
+    node = claimreview_node(site.ledger, verdict["id"], base.rstrip("/") or None) if verdict else None
+    gloss = rating_gloss(claim["verdict"])
+    label = f" (the desk's label: {verdict['label']})" if verdict and verdict["label"] != gloss.name else ""
+    return {"share": {
+        "canonical": url, "json_ld": json_ld(node) if node else None, "type": "article",
+        "title": claim["text"], "description": f"Verdict: {gloss.name}{label}.{_said_by(claim)}",
+        "image": base + f"card/{_card_key(claim, verdict)}.png", "image_alt": f"{gloss.name}: {claim['text']}",
+        "site_name": await site.publisher() or datasette.metadata("title") or "Fact ledger", "embed": url + "/embed",
+        # Shown as text in a <textarea>: the HTML to paste, its attribute values escaped once.
+        "snippet": str(Markup('<iframe src="{}" title="Fact check: {}" width="100%" height="300" style="border:0;max-width:640px" '
+                              'loading="lazy"></iframe>').format(url + "/embed", claim["text"])),
+    }}
+
+
+async def source_share(datasette, request, site, source: dict) -> dict:
+    base = canonical_base(datasette, request)
+    about = " · ".join(v for v in (source["type"], source["publisher"], source["published"]) if v)
+    return {"share": {
+        "canonical": base + source_path(source["id"]).lstrip("/"), "json_ld": None, "type": "website",
+        "title": source["title"], "description": f"A source in the fact ledger: {about}.",
+        "image": base + f"card/{source['entry_hash']}.png", "image_alt": source["title"],
+        "site_name": await site.publisher() or datasette.metadata("title") or "Fact ledger", "embed": None,
+    }}
+
+
+async def _card_subject(db, entry_hash: str) -> Optional[dict]:
+    """What the card named ``entry_hash`` shows (a claim with its verdict, or a source) and the page's current card hash."""
+    found = await _rows(db, "select record_id from record_versions where entry_hash = :h", {"h": entry_hash})
+    record_id = found[0]["record_id"] if found else None
+    if record_id and record_id.startswith("review:"):
+        record_id = (await _rows(db, "select claim_id from reviews where id = :id", {"id": record_id}) or [{}])[0].get("claim_id")
+    if record_id and record_id.startswith("source:"):
+        source = await _record_row(db, "sources", record_id)
+        return {"key": source["entry_hash"], "path": source_path(record_id), "kind": "Source", "text": source["title"],
+                "language": source["language"], "verdict_key": "", "verdict_name": ""}
+    claim = await _record_row(db, "claims", record_id) if record_id and record_id.startswith("claim:") else None
+    if claim is None:
+        return None
+    verdict = await _record_row(db, "reviews", claim["review_id"]) if claim["review_id"] else None
+    gloss = rating_gloss(claim["verdict"])
+    return {"key": _card_key(claim, verdict), "path": claim_path(record_id), "kind": "Claim", "text": claim["text"],
+            "language": claim["language"], "verdict_key": gloss.key, "verdict_name": gloss.name}
+
+
+def _png(body: bytes, entry_hash: str) -> Response:
+    # Named by the entry hash of what it shows: the bytes for a name never change.
+    return Response(body, content_type="image/png", headers={
+        "Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"{entry_hash}"'})
+
+
+async def share_card(datasette, request):
+    """The PNG share card named by an entry hash (ledger/share_card.py): made once, then served from memory."""
+    site = await ledger_site(datasette)
+    entry_hash = request.url_vars["hash"]
+    cache_key = (site.db.path, entry_hash)
+    if cache_key in _card_cache:
+        _card_cache.move_to_end(cache_key)
+        return _png(_card_cache[cache_key], entry_hash)
+    subject = await _card_subject(site.db, entry_hash) if SHA256_HEX.fullmatch(entry_hash) else None
+    if subject is None:
+        return _error(404, f"no claim or source entry has the hash {entry_hash!r}")
+    if subject["key"] != entry_hash:
+        # A card of an older version: the page's current card shows what the page shows now.
+        return Response.redirect(f"/card/{subject['key']}.png", status=302)
+    site_name = await site.publisher() or datasette.metadata("title") or "Fact ledger"
+    body = await asyncio.to_thread(render_card, site_name=site_name, text=subject["text"], language=subject["language"],
+                                   verdict_key=subject["verdict_key"], verdict_name=subject["verdict_name"], kind=subject["kind"])
+    _card_cache[cache_key] = body
+    while len(_card_cache) > CARD_CACHE_ENTRIES:
+        _card_cache.popitem(last=False)
+    return _png(body, entry_hash)
+
+
+async def claim_embed(datasette, request):
+    """``/claim/<slug>/embed``: the claim as a small card for an iframe, checking itself as the claim page does."""
+    # With a configured base URL, the card names the site absolutely (script, style, proofs): the same bytes then
+    # work as a static file on any host (``ledger publish`` writes them, ledger/embed_cards.py).
+    site_base = (_config(datasette).get("base_url") or "").rstrip("/")
+    return await _claim_page(datasette, request, "ledger_embed.html", site_base=site_base)
+
+
+async def auditor_robots_lines(datasette, request) -> list[str]:
+    """robots.txt lines that keep auditor pages (tables, rows, SQL, JSON, proofs) out of crawls, let the ClaimReview
+    feed and the share cards in, and name the sitemap (RFC 9309: the longest matching rule wins)."""
+    try:
+        database = datasette.urls.database((await ledger_site(datasette)).db.name)
+    except NotFoundError:
+        return []
+    return ["Allow: /-/claimreview.json", "Disallow: /-/", f"Disallow: {database}$", f"Disallow: {database}/",
+            f"Disallow: {database}.", "Disallow: /*.json", "Disallow: /*?sql=", "Allow: /card/",
+            f"Sitemap: {canonical_base(datasette, request)}sitemap.xml"]
+
+
+def _sitemap_limit(datasette) -> int:
+    """URLs per sitemap: ``plugins.fact-ledger.sitemap_urls`` (the protocol's 50,000 at most, the default)."""
+    return max(1, min(int(_config(datasette).get("sitemap_urls", URLS_PER_SITEMAP)), URLS_PER_SITEMAP))
+
+
+SITEMAP_SQL = {
+    # lastmod: the newest entry the page shows (the claim's version, its verdict, a notice about it). A part starts
+    # where claims_entry's covering index says (an OFFSET over the table itself would read every row before it).
+    "claims": """select c.id, max(c.created, coalesce(r.created, ''),
+                                 coalesce((select max(n.created) from notices n where n.target_id = c.id), '')) as lastmod
+                   from claims c left join reviews r on r.id = c.review_id
+                  where c.entry_idx >= (select entry_idx from claims order by entry_idx limit 1 offset :offset)
+                  order by c.entry_idx limit :limit""",
+    "sources": """select s.id, max(s.created, coalesce((select max(n.created) from notices n where n.target_id = s.id), ''))
+                         as lastmod from sources s order by s.rowid limit :limit offset :offset""",
+}
+
+
+async def _sitemap_urls(site, base: str, kind: str, limit: int, offset: int = 0) -> list:
+    prefix = base + ("claim/" if kind == "claims" else "source/")
+    # A part of 50,000 URLs reads that many rows (about 0.5-1 s at 100,000 claims on 2 busy cores): more than the
+    # readers' SQL time limit, which Datasette lets a query lower but not raise, so it runs as a function of its own.
+    rows = await site.db.execute_fn(lambda conn: conn.execute(SITEMAP_SQL[kind], {"limit": limit, "offset": offset}).fetchall())
+    # IDs the routes serve are slugs, which need no percent-encoding (claim_path quotes any other, as here).
+    return [(prefix + (slug if SLUG_ONLY.fullmatch(slug) else quote(slug, safe="")), lastmod)
+            for slug, lastmod in ((record_id.split(":", 1)[1], lastmod) for record_id, lastmod in rows)]
+
+
+def _xml(body: bytes) -> Response:
+    # The file is served immutable: a sitemap changes only when a new file is served, so caches may keep it an hour.
+    return Response(body, content_type="application/xml; charset=utf-8", headers={"Cache-Control": "public, max-age=3600"})
+
+
+async def sitemap(datasette, request):
+    """``/sitemap.xml``: every claim and source page; a sitemap index of numbered parts past ``sitemap_urls`` URLs."""
+    site, base, limit = await ledger_site(datasette), canonical_base(datasette, request), _sitemap_limit(datasette)
+    counts = {kind: (await site.db.execute(f"select count(*) from {kind}")).first()[0] for kind in KINDS}
+    if sum(counts.values()) <= limit:
+        return _xml(urlset([url for kind in KINDS for url in await _sitemap_urls(site, base, kind, limit)]))
+    return _xml(sitemap_index(base + part.path.lstrip("/") for part in sitemap_parts(counts, limit)))
+
+
+async def sitemap_part(datasette, request):
+    site, base, limit = await ledger_site(datasette), canonical_base(datasette, request), _sitemap_limit(datasette)
+    kind, page = request.url_vars["kind"], int(request.url_vars["page"])
+    urls = await _sitemap_urls(site, base, kind, limit, (page - 1) * limit) if page >= 1 else []
+    if not urls:
+        return _error(404, f"no sitemap {request.path}: see /sitemap.xml")
+    return _xml(urlset(urls))
+
+
+async def claimreview_feed(datasette, request):
+    """``/-/claimreview.json``: a schema.org DataFeed of every current review's ClaimReview node, the export's own,
+    ``CLAIMREVIEW_FEED_PAGE`` reviews a page; ``?after=N`` and the ``Link: rel="next"`` header page on."""
+    try:
+        site = await ledger_site(datasette)
+        after = _optional_uint(request, "after") or 0
+    except LedgerError as e:
+        return _error(404 if isinstance(e, NotFoundError) else 400, str(e))
+    base, size = canonical_base(datasette, request), int(_config(datasette).get("claimreview_feed_page", CLAIMREVIEW_FEED_PAGE))
+    rows = await _rows(site.db, "select rowid, id from reviews where rowid > :after order by rowid limit :n",
+                       {"after": after, "n": size + 1})
+    nodes = [claimreview_node(site.ledger, r["id"], base.rstrip("/") or None) for r in rows[:size]]
+    feed_url = base + "-/claimreview.json"
+    body = {"@context": "https://schema.org", "@type": "DataFeed", "url": feed_url,
+            "name": f"{await site.publisher() or datasette.metadata('title') or 'Fact ledger'}: fact-checks (ClaimReview)",
+            "dataFeedElement": [{"@type": "DataFeedItem", "item": node} for node in nodes if node]}
+    headers = {"Cache-Control": "public, max-age=300"}
+    if len(rows) > size:
+        headers["Link"] = f'<{feed_url}?after={rows[size - 1]["rowid"]}>; rel="next"'
+    return Response(json.dumps(body, ensure_ascii=False), content_type="application/ld+json; charset=utf-8", headers=headers)
 
 
 async def _not_found(datasette, request, message):
@@ -895,6 +1110,11 @@ def register_routes():
         (r"^/-/databases(\.json)?$", databases),
         (r"^/-/threads(\.json)?$", threads_hidden),
         (r"^/how-to-verify$", how_to_verify),
+        (rf"^/claim/(?P<slug>{SLUG})/embed$", claim_embed),
+        (r"^/card/(?P<hash>[^/]+)\.png$", share_card),
+        (r"^/sitemap\.xml$", sitemap),
+        (r"^/sitemap-(?P<kind>claims|sources)-(?P<page>[0-9]{1,9})\.xml$", sitemap_part),
+        (r"^/-/claimreview\.json$", claimreview_feed),
     ]
 
 
@@ -1315,6 +1535,14 @@ CSP = "; ".join([
     "frame-ancestors 'none'",
 ])
 HTML_HEADERS = ((b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DENY"))
+# The embeddable claim (/claim/<slug>/embed) is the one page any site may frame: same policy, frame-ancestors *.
+EMBED_PATH = re.compile(rf"/claim/{SLUG}/embed")
+EMBED_HTML_HEADERS = ((b"content-security-policy", CSP.replace("frame-ancestors 'none'", "frame-ancestors *").encode()),)
+
+
+def html_headers(path: str) -> tuple:
+    """The security headers of an HTML page at ``path``: every page refuses framing but the embed."""
+    return EMBED_HTML_HEADERS if EMBED_PATH.fullmatch(path) else HTML_HEADERS
 ALL_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"strict-origin-when-cross-origin"))
 CORS_HEADERS = ((b"access-control-allow-origin", b"*"), (b"access-control-allow-methods", b"GET, HEAD, OPTIONS"))
 
@@ -1586,7 +1814,7 @@ def asgi_wrapper(datasette):
                         headers = _with_cache_headers(headers, etag, scope["path"])
                     present = {k.lower() for k, _ in headers}
                     content_type = dict((k.lower(), v) for k, v in headers).get(b"content-type", b"")
-                    add = extra + (HTML_HEADERS if content_type.startswith(b"text/html") else ())
+                    add = extra + (html_headers(scope["path"]) if content_type.startswith(b"text/html") else ())
                     headers += [(k, v) for k, v in add if k not in present]
                     event = {**event, "headers": headers}
                 if record:

@@ -236,6 +236,30 @@ def ledger_server(db_path, *serve_args):
         log.close()
 
 
+@contextlib.contextmanager
+def static_server(directory):
+    """``python -m http.server`` on a free 127.0.0.1 port serving ``directory`` (another origin than a site's);
+    yields its base URL (with a trailing '/')."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(base, timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("http.server did not answer within 20 s")
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 # --- Chromium (browser tests) -----------------------------------------------------------------
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

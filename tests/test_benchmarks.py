@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 ROWS = ("1. bulk append", "2. verify", "3. proofs", "4. site", "5. CLI", "5. disk", "6. witnesses", "7. tiles", "8. monitor",
-        "9. import", "10. load", "10. memory")
+        "9. import", "10. share", "11. load", "11. memory")
 SITE_PAGES = ("home", "claim page", "table page", "facet", "search, rare word", "search, word in every claim",
               "search, word in every claim, best match first", "search, Arabic word with folding",
               "search, word in every claim, in Arabic claims", "table search, common term")
@@ -38,7 +38,7 @@ def test_benchmark_command_writes_a_well_formed_table(tmp_path):
     assert {row[1].split(" proof")[0] for row in rows if row[0] == "3. proofs"} == {"inclusion", "consistency"}
     assert [row[1].split(" of ")[0] for row in rows if row[0] == "9. import"] == ["`ledger import`", "the same feed again, 5%"]
     assert all(row[6] in ("met", "**missed**", "—") for row in rows)
-    load = [row for row in rows if row[0] == "10. load"]
+    load = [row for row in rows if row[0] == "11. load"]
     assert [row[1].split("`")[1] for row in load] == ["ledger serve --workers 1", "ledger serve --workers 2"]
     assert all(" 0 errors" in row[2] for row in load), load
 

@@ -133,3 +133,30 @@ def test_check_quote_non_text():
 ])
 def test_snapshot_text(content, media_type, expected):
     assert snapshot_text(content, media_type) == expected
+
+
+def test_snapshot_cache_reads_and_decodes_each_snapshot_once():
+    # Issue 17: a batch (or a replay) of claims quoting one source read and
+    # decoded its snapshot once per claim; the cache does it once per batch.
+    from ledger.quotes import SnapshotCache, stored_snapshot_text
+
+    stored = {"a" * 64: ("text/plain; charset=utf-8", "Le ministère a dit.".encode()),
+              "b" * 64: ("image/png", b"\x89PNG")}
+    reads = []
+
+    def read(sha256):
+        reads.append(sha256)
+        return stored.get(sha256)
+
+    cache = SnapshotCache(read)
+    for _ in range(3):
+        assert cache("a" * 64) == stored["a" * 64]
+        assert stored_snapshot_text(cache, "a" * 64) == "Le ministère a dit."
+        assert cache("c" * 64) is None  # not stored: asked once too
+        assert cache.text("b" * 64) is None  # not text
+    assert reads == ["a" * 64, "c" * 64, "b" * 64]
+    assert cache.read_so_far == {"a" * 64: stored["a" * 64], "c" * 64: None, "b" * 64: stored["b" * 64]}
+    text = cache.text("a" * 64)
+    assert cache.text("a" * 64) is text  # decoded once
+    # A plain reader is read and decoded every time, with the same result.
+    assert stored_snapshot_text(read, "a" * 64) == text and reads[-1] == "a" * 64

@@ -22,6 +22,7 @@ from ledger.envelope import Entry
 from ledger.errors import FormatError, RecordError, SignatureError
 from ledger.note import Verifier, parse_verifier_key_untrusted
 from ledger.projection import Projection
+from ledger.quotes import SnapshotCache
 from ledger.records import KeyRecord
 from ledger.rules import check_entry
 from ledger.verify.report import Report, key_fingerprint
@@ -58,18 +59,15 @@ class Replay:
         self._stored_hashes = iter(file.stored_hash_rows()) if file is not None else None
         self.origin: Optional[str] = None
         self.log_verifier: Optional[Verifier] = None
-        self.snapshots: dict[str, Optional[tuple[str, bytes]]] = {}
+        # Each snapshot read once and decoded once, however many claims quote it.
+        self.read_snapshot = SnapshotCache(source.snapshot)
+        self.snapshots: dict[str, Optional[tuple[str, bytes]]] = self.read_snapshot.read_so_far
 
     def __enter__(self) -> "Replay":
         return self
 
     def __exit__(self, *exc) -> None:
         self.db.close()
-
-    def read_snapshot(self, sha256: str) -> Optional[tuple[str, bytes]]:
-        if sha256 not in self.snapshots:
-            self.snapshots[sha256] = self.source.snapshot(sha256)
-        return self.snapshots[sha256]
 
     def run(self, progress: Optional[Callable[[int], None]] = None) -> None:
         """Replay every leaf (steps 1, 2 and 3), then fill in the report's figures."""
