@@ -387,6 +387,9 @@ async def test_only_the_embed_may_be_framed_and_it_checks_itself_like_the_claim_
     assert f'<script type="module" src="{BASE}/ledger-assets/ledger-verify.js"></script>' in body
     assert f'data-base="{BASE}/"' in body and f'href="{BASE}/ledger-assets/ledger.css"' in body
     assert f'href="{BASE}{claim_url_path(claim_id)}"' in body
+    # Without JavaScript the card sends the reader to the command on the claim page (it shows none itself).
+    assert f'<a href="{BASE}{claim_url_path(claim_id)}#check" target="_blank" rel="noopener">' in body
+    assert 'href="#check"' not in body and 'href="#check"' in page.text
     snippet = html_module.unescape(re.search(r'<textarea class="embed-code"[^>]*>(.*?)</textarea>', page.text, re.S)[1])
     assert snippet.startswith(f'<iframe src="{BASE}{claim_url_path(claim_id)}/embed" title="Fact check: ')
     assert snippet.endswith('loading="lazy"></iframe>') and snippet.count('"') == 12
