@@ -12,11 +12,8 @@ import hashlib
 import json
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 
@@ -198,7 +195,7 @@ def serve_unchecked(db, *settings: str):
     """The site of a hostile operator: Datasette on the file, configured as ``ledger serve`` configures it,
     without the start-up check that refuses a tampered file, and with any other ``settings``
     (``"max_returned_rows", "7"``, ...). Yields its base URL."""
-    from conftest import free_port
+    from conftest import free_port, running
     from ledger.site import datasette_args, site_metadata
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -206,20 +203,7 @@ def serve_unchecked(db, *settings: str):
         metadata.write_text(json.dumps(site_metadata(db)))
         port = free_port()
         extra = [arg for name, value in zip(settings[::2], settings[1::2]) for arg in ("--setting", name, value)]
-        proc = subprocess.Popen([sys.executable, "-m", "datasette", "serve", *datasette_args(db, port=port, metadata_file=metadata), *extra],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}/"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(base + "-/ledger.json", timeout=1):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise AssertionError("datasette did not start")
-                    time.sleep(0.1)
+        with running([sys.executable, "-m", "datasette", "serve", *datasette_args(db, port=port, metadata_file=metadata), *extra],
+                     base + "-/ledger.json", timeout=30):
             yield base
-        finally:
-            proc.terminate()
-            proc.wait(10)

@@ -205,35 +205,41 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def ledger_server(db_path, *serve_args):
-    """Run `python -m ledger serve DB [SERVE_ARGS]` on a free port; yields its base URL (with a trailing '/')."""
-    port = free_port()
-    # The log goes to a file: a pipe nobody reads would stall the server once full.
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-m", "ledger", "serve", str(db_path), "--port", str(port), *map(str, serve_args)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/"
+def running(args: list[str], probe_url: str, timeout: float = 60):
+    """Run ``args`` (a server on 127.0.0.1) until ``probe_url`` answers; yields the process; stops it afterwards."""
+    # Output goes to a file: a pipe nobody reads would stall the server once full.
+    output = tempfile.TemporaryFile()
+    proc = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                log.seek(0)
-                raise AssertionError(f"ledger serve exited: {log.read().decode(errors='replace')}")
+                output.seek(0)
+                raise AssertionError(f"{args[:4]} exited: {output.read().decode(errors='replace')}")
             try:
-                with urllib.request.urlopen(base + "-/ledger.json", timeout=1):
-                    break
+                urllib.request.urlopen(probe_url, timeout=1).close()
+                break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise AssertionError("ledger serve did not answer within 60 s")
-                time.sleep(0.1)
-        yield base
+                    raise AssertionError(f"{args[:4]} did not answer within {timeout:.0f} s")
+                time.sleep(0.05)
+        yield proc
     finally:
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
+        output.close()
+
+
+@contextlib.contextmanager
+def ledger_server(db_path, *serve_args):
+    """Run `python -m ledger serve DB [SERVE_ARGS]` on a free port; yields its base URL (with a trailing '/')."""
+    base = f"http://127.0.0.1:{free_port()}/"
+    args = [sys.executable, "-m", "ledger", "serve", str(db_path), "--port", base.split(":")[-1].rstrip("/"), *map(str, serve_args)]
+    with running(args, base + "-/ledger.json"):
+        yield base
 
 
 @contextlib.contextmanager
@@ -241,23 +247,9 @@ def static_server(directory):
     """``python -m http.server`` on a free 127.0.0.1 port serving ``directory`` (another origin than a site's);
     yields its base URL (with a trailing '/')."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(base, timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("http.server did not answer within 20 s")
-                time.sleep(0.1)
+    with running([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)], base):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 # --- Chromium (browser tests) -----------------------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import chromium, ledger_server
+from conftest import chromium, ledger_server, static_server
 from ledger.canonical import canonical_bytes
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.demo import build_demo
@@ -643,11 +643,7 @@ def tiled(demo, tmp_path_factory):
     demo's tiles, the tiles of the demo plus 600 sources (three level-0 tiles, a level-1
     tile), and of a synthetic 70,000-leaf log (the tlog-tiles spec's example size)."""
     import shutil
-    import subprocess
-    import sys
-    import time
 
-    from conftest import free_port
     from ledger.api import Ledger
 
     root = tmp_path_factory.mktemp("tiles")
@@ -679,25 +675,10 @@ def tiled(demo, tmp_path_factory):
     synthetic = [b"leaf %d" % i for i in range(70_000)]
     synthetic_counts = write_tiles(root / "synthetic" / "tlog", synthetic)
 
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(base + "/blank.html", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    with static_server(root) as served:
+        base = served.rstrip("/")
         yield {"base": base, "root": root, "big_leaves": big_leaves, "synthetic": synthetic,
                "big_counts": big_counts, "synthetic_counts": synthetic_counts}
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def tiles_call(page, tiled, expression, arg=None):

@@ -4,41 +4,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from conftest import free_port, ledger_server
+from conftest import free_port, ledger_server, static_server
 from ledger.demo import DEMO_ORIGIN, _signer, build_demo
 from ledger.site import publish_bundle
-
-
-@contextlib.contextmanager
-def static_server(directory):
-    """`python -m http.server` on a free port, serving ``directory``; yields its base URL."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(base + "tlog/checkpoint", timeout=1):
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "http.server did not start"
-                time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def ledger_json(*args):

@@ -8,22 +8,17 @@ every proof computed from them must equal the one computed from the log.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import random
 import shutil
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import free_port
+from conftest import free_port, running
 from ledger import tree
 from ledger.api import Ledger
 from ledger.errors import FormatError, NotFoundError, ProofError, RecordError
@@ -404,39 +399,13 @@ def test_tiles_of_another_tree_are_refused(tmp_path, log_70000):
 # --- over HTTP, from Python's own http.server ----------------------------------------------------------
 
 
-@contextlib.contextmanager
-def serving(args: list[str], probe_url: str):
-    """Run ``args`` (a server on 127.0.0.1) until ``probe_url`` answers; stop it afterwards."""
-    # Output goes to a file: a pipe nobody reads would stall the server once full.
-    output = tempfile.TemporaryFile()
-    proc = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                output.seek(0)
-                raise AssertionError(f"{args[:3]} exited: {output.read().decode(errors='replace')}")
-            try:
-                urllib.request.urlopen(probe_url, timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{args[:3]} did not answer within 30 s")
-                time.sleep(0.05)
-        yield
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        output.close()
-
-
 @pytest.fixture
 def http_server(log_70000):
     """Python's own http.server serving the 70,000-leaf log's tile directory."""
     hashes, leaves, directory = log_70000
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
-    with serving([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)],
+    with running([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)],
                  base + "tile/2/000.p/1"):
         yield base
 
