@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
-from test_tiles import serving
+from conftest import free_port, running
 from ledger import tree
 from ledger.api import Ledger
 from ledger.checkpoint import parse_checkpoint_untrusted
@@ -123,7 +122,7 @@ def test_proofs_from_the_published_tiles_equal_ledger_prove(published, run):
     path, out, sizes = published
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
-    with serving([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(out / "tlog")],
+    with running([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(out / "tlog")],
                  base + "checkpoint"):
         fetch = http_fetcher(base, timeout=10)
         checkpoint = parse_checkpoint_untrusted(fetch("checkpoint").decode().split("\n\n")[0] + "\n")

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, ledger_server
-from test_tiles import serving
+from conftest import free_port, ledger_server, running
 from ledger.api import Ledger
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.cosignature import Cosignature, CosignatureSigner, parse_signature_lines_untrusted
@@ -192,7 +191,7 @@ def mirror(witnessed, tmp_path_factory):
     out = publish_bundle(directory / "desk.db", tmp_path_factory.mktemp("mirror") / "bundle")
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
-    with serving([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(out)],
+    with running([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(out)],
                  base + "tlog/checkpoint"):
         yield out, base
 

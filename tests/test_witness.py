@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEST_CREATED, TEST_ORIGIN, free_port, test_signer
-from test_tiles import serving
+from conftest import TEST_CREATED, TEST_ORIGIN, free_port, running, test_signer
 from ledger import tree
 from ledger.api import Ledger
 from ledger.checkpoint import Checkpoint, sign_checkpoint
@@ -329,7 +328,7 @@ def witness_process(directory: Path, log_vkeys: list[str], port: int | None = No
     port = port or free_port()
     url = f"http://127.0.0.1:{port}/"
     code = "import sys; from ledger.witness import serve; serve(sys.argv[1], '127.0.0.1', int(sys.argv[2]), sys.argv[3:])"
-    with serving([sys.executable, "-c", code, str(directory), str(port), *log_vkeys], url):
+    with running([sys.executable, "-c", code, str(directory), str(port), *log_vkeys], url):
         yield url
 
 

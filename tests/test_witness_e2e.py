@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEST_ORIGIN, free_port, ledger_server, run_ledger_process, test_signer
-from test_tiles import serving
+from conftest import TEST_ORIGIN, free_port, ledger_server, run_ledger_process, running, test_signer
 from ledger.witness import origin_hash
 
 LOG = test_signer(TEST_ORIGIN)
@@ -51,7 +50,7 @@ class World:
         w = self.witnesses[name]
         url = f"http://127.0.0.1:{w['port']}/"
         w["stack"] = contextlib.ExitStack()
-        w["stack"].enter_context(serving([sys.executable, "-m", "ledger", "witness", "serve", str(folder), "--port",
+        w["stack"].enter_context(running([sys.executable, "-m", "ledger", "witness", "serve", str(folder), "--port",
                                           str(w["port"]), "--log", LOG.vkey], url))
         w["url"] = url
         return w["vkey"]
@@ -211,7 +210,7 @@ def test_a_split_view(world, tmp_path):
     port = free_port()
     proxy = f"http://127.0.0.1:{port}/"
     try:
-        with serving([sys.executable, str(PROXY), str(port), pages, tiles], proxy + "-/ledger.json"):
+        with running([sys.executable, str(PROXY), str(port), pages, tiles], proxy + "-/ledger.json"):
             # Readers of the pages see the honest history; the monitor, reading tiles, is shown the fork.
             assert verify_quorum(world, proxy).exit_code == 0
             failed = monitor(world, proxy, state, ok=False)
