@@ -44,6 +44,7 @@ from ledger.note import (
     Verifier,
     b64decode_canonical,
     b64encode,
+    check_named_key,
     is_valid_name,
     open_note_untrusted,
 )
@@ -120,11 +121,7 @@ class CosignatureVerifier:
     public_key: bytes = attrs.field(repr=_hex_repr)
 
     def __attrs_post_init__(self) -> None:
-        if len(self.public_key) != PUBLIC_KEY_SIZE:
-            raise FormatError(f"Ed25519 public key: expected {PUBLIC_KEY_SIZE} bytes, found {len(self.public_key)}")
-        want = cosigner_key_id(self.name, self.public_key)
-        if self.key_id != want:
-            raise FormatError(f"key ID of cosigner {self.name}: expected {want.hex()}, found {bytes(self.key_id).hex()}")
+        check_named_key(self.name, self.public_key, self.key_id, cosigner_key_id, kind="cosigner ")
 
     @property
     def vkey(self) -> str:

@@ -85,6 +85,16 @@ def _check_name(instance, attribute, value) -> None:
         raise FormatError(f"key name: expected non-empty text without spaces or '+', found {value!r}")
 
 
+def check_named_key(name: str, public_key: bytes, given_key_id: bytes, key_id_of, kind: str = "") -> None:
+    """An Ed25519 public key of 32 bytes whose key ID is ``key_id_of(name, public_key)``: signed-note
+    "Signatures" for a note key, tlog-cosignature "Format" for a cosigner's (``kind`` names it in errors)."""
+    if len(public_key) != PUBLIC_KEY_SIZE:
+        raise FormatError(f"Ed25519 public key: expected {PUBLIC_KEY_SIZE} bytes, found {len(public_key)}")
+    want = key_id_of(name, public_key)
+    if given_key_id != want:
+        raise FormatError(f"key ID of {kind}{name}: expected {want.hex()}, found {bytes(given_key_id).hex()}")
+
+
 @attrs.frozen
 class Verifier:
     """A known Ed25519 public key under a name: checks note signatures."""
@@ -94,11 +104,7 @@ class Verifier:
     public_key: bytes = attrs.field(repr=_hex_repr)
 
     def __attrs_post_init__(self) -> None:
-        if len(self.public_key) != PUBLIC_KEY_SIZE:
-            raise FormatError(f"Ed25519 public key: expected {PUBLIC_KEY_SIZE} bytes, found {len(self.public_key)}")
-        want = key_id(self.name, self.public_key)
-        if self.key_id != want:
-            raise FormatError(f"key ID of {self.name}: expected {want.hex()}, found {bytes(self.key_id).hex()}")
+        check_named_key(self.name, self.public_key, self.key_id, key_id)
 
     @property
     def signer_id(self) -> str:
