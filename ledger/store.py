@@ -298,9 +298,10 @@ class Store:
             raise NotFoundError(f"stored tree hash {missing[0]} is missing from {self.path}")
         return [bytes(found[i]) for i in indexes]
 
-    def stored_hash_rows(self) -> Iterator[tuple[int, bytes]]:
+    def stored_hash_rows(self) -> Iterator[tuple[int, Optional[bytes]]]:
+        """Every stored (index, hash), in order, as verify compares them; a NULL (only a hostile file holds one) is None."""
         for idx, h in self.conn.execute("SELECT idx, CAST(hash AS BLOB) FROM tree_hashes ORDER BY idx"):
-            yield idx, bytes(h)
+            yield idx, None if h is None else bytes(h)
 
     # --- checkpoints --------------------------------------------------------------
     def add_checkpoint(self, tree_size: int, note: str) -> None:

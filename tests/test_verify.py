@@ -139,6 +139,21 @@ def test_changed_stored_tree_hash(demo):
                for f in report.failures), failures(report)
 
 
+@pytest.mark.parametrize("value", ["NULL", "'text'", "3"])
+def test_stored_tree_hash_of_another_type_fails_without_a_crash(demo, value):
+    # A NULL hash (a flipped byte in a record header, in the tamper suite) once crashed the replay with
+    # bytes(None); every stored value that is not the hash fails the same way. NOT NULL is lifted the way an
+    # attacker would, by editing the schema text, and put back.
+    declared = "CREATE TABLE tree_hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL)"
+    sql(demo, "PRAGMA writable_schema = ON",
+        f"UPDATE sqlite_master SET sql = '{declared.replace(' NOT NULL', '')}' WHERE name = 'tree_hashes'")
+    sql(demo, "DROP TRIGGER tree_hashes_no_update", f"UPDATE tree_hashes SET hash = {value} WHERE idx = 2",
+        "PRAGMA writable_schema = ON", f"UPDATE sqlite_master SET sql = '{declared}' WHERE name = 'tree_hashes'")
+    report = verify(demo)
+    assert any(f.where.startswith("entry ") and f.message == "stored tree hash 2 differs from the hash recomputed from the leaves"
+               for f in report.failures), failures(report)
+
+
 def test_changed_checkpoint_note(demo):
     conn = sqlite3.connect(demo)
     size, note = conn.execute("SELECT tree_size, note FROM checkpoints ORDER BY tree_size LIMIT 1 OFFSET 2").fetchone()
