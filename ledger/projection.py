@@ -343,6 +343,9 @@ class Projection:
         # and heads, keys and source rows by ID.
         self._claims_next_rowid: Optional[int] = None
         self._heads: Optional[dict] = None
+        # Inside ``cached()``: record_heads was empty when it began (a replay
+        # from the first entry), so ``_heads`` holds every head there is.
+        self._heads_complete = False
         self._keys: Optional[dict] = None
         self._sources: Optional[dict] = None  # ("title" or "links", source ID) -> rows; ("chain", (source, attribution)) -> chain
         self._counts: Optional[collections.Counter] = None  # site_counts changes not yet written (inside ``cached()``)
@@ -388,6 +391,9 @@ class Projection:
         if had_trigger:
             self.conn.execute(f"DROP TRIGGER {FTS_INSERT_TRIGGER}")
         self._heads, self._keys, self._sources = {}, {}, {}
+        # apply() keeps _heads in step with every head it writes: when there
+        # were none before, a record _heads lacks has none (no query per new record).
+        self._heads_complete = self._db.execute("SELECT 1 FROM record_heads LIMIT 1").fetchone() is None
         self._rows, self._claims_next_rowid = _HeldRows(self._db, index_claims=had_trigger), None
         self._counts = collections.Counter()
         try:
@@ -396,6 +402,7 @@ class Projection:
             _write_site_counts(self._db, self._counts)
         finally:
             self._heads = self._keys = self._sources = self._counts = None
+            self._heads_complete = False
             self._rows, self._claims_next_rowid = _RowsNow(self._db), None
             # A rolled-back transaction already brought the trigger back.
             if had_trigger and not self._has_claims_trigger():
@@ -448,8 +455,11 @@ class Projection:
 
     # --- state the rules read ---------------------------------------------
     def head(self, record_id: str) -> Optional[Head]:
-        if self._heads is not None and record_id in self._heads:
-            return self._heads[record_id]
+        if self._heads is not None:
+            if record_id in self._heads:
+                return self._heads[record_id]
+            if self._heads_complete:
+                return None  # every head there is was written inside cached(), so it is in the cache
         row = self._db.execute(
             "SELECT id, kind, version, entry_idx, entry_hash, first_idx, status FROM record_heads WHERE id = ?", (record_id,)
         ).fetchone()
@@ -815,7 +825,8 @@ class Projection:
     def _set_status(self, target, status, reason):
         self.conn.execute("UPDATE record_heads SET status = ? WHERE id = ?", (status, target.id))
         if self._heads is not None:
-            self._heads.pop(target.id, None)
+            # The row just updated; the cache stays complete (``_heads_complete``).
+            self._heads[target.id] = attrs.evolve(target, status=status)
         table = {"claim": "claims", "source": "sources", "review": "reviews"}.get(target.kind)
         if target.kind == "claim":
             self._refacet(target.id, status=status)
