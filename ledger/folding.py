@@ -309,7 +309,43 @@ def index_terms(text: Optional[str], language: Optional[str]) -> str:
     space-separated, word after word (each word's terms sorted)."""
     if not text:
         return ""
+    ahead = _folded_ahead.pop((text, language), None)
+    if ahead is not None:
+        return ahead
     return " ".join([terms for terms in map(_indexed_word, _words(text), itertools.repeat(primary_language(language))) if terms])
+
+
+# index_terms results a bulk append's signing worker computed ahead of the
+# appending process (ledger.signing), by (text, language), each taken once.
+# index_terms is a pure function and the worker runs this same code, so an
+# entry is what this process would compute; it saves the process that writes
+# the search index that work (benchmarks/RESULTS.md).
+_folded_ahead: dict[tuple[str, Optional[str]], str] = {}
+
+
+def claim_index_texts(record: dict) -> list[tuple[str, Optional[str]]]:
+    """The (text, language) pairs the search index folds for a claim given as a dict
+    (``projection._terms_row``: its text, translation and quote); [] for anything else."""
+    if record.get("kind") != "claim" or not isinstance(record.get("text"), str):
+        return []
+    language = record.get("language")
+    pairs = [(record["text"], language)]
+    translation, quote = record.get("translation"), record.get("quote")
+    if isinstance(translation, dict) and isinstance(translation.get("text"), str):
+        pairs.append((translation["text"], translation.get("language")))
+    if isinstance(quote, dict) and isinstance(quote.get("exact"), str):
+        pairs.append((quote["exact"], language))
+    return pairs
+
+
+def fold_ahead(pairs: list[tuple[tuple[str, Optional[str]], str]]) -> None:
+    """Keep index_terms results computed elsewhere (``((text, language), terms)``) until asked for."""
+    _folded_ahead.update(pairs)
+
+
+def forget_folded_ahead() -> None:
+    """Drop what ``fold_ahead`` kept and nobody asked for (a batch that stopped early)."""
+    _folded_ahead.clear()
 
 
 def query_languages(word: str, published: Iterable[str]) -> tuple[str, ...]:

@@ -7,7 +7,10 @@ next is signed. Both steps are deterministic (RFC 8032 §5.1.6), so a
 worker's entry is byte for byte the one this process would make. Workers
 sign with libsodium, which gives OpenSSL's signatures faster; verifying
 stays with OpenSSL (tests/test_signing.py). Small batches are prepared in
-the calling process: a worker costs more to start than they take.
+the calling process: a worker costs more to start than they take. The
+workers also fold what the search index stores of each claim they prepare
+(``folding.fold_ahead``): the appending process, the pipeline's slower
+stage, then only looks it up.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import attrs
 from ledger.canonical import canonical_bytes, parse_json_untrusted
 from ledger.envelope import Entry, EntrySigner, Prepared
 from ledger.errors import FormatError, LedgerError, RecordError
+from ledger.folding import claim_index_texts, fold_ahead, forget_folded_ahead, index_terms
 from ledger.records import Record, complete_defaults, quote_to_anchor, utc_now
 
 # Below this many records a batch is prepared in the calling process.
@@ -118,6 +122,15 @@ def prepare_texts(texts: list[tuple[int, bytes, str, int]], created: str, prepar
     return out
 
 
+def _prepare_texts_folding(texts: list[tuple[int, bytes, str, int]], created: str) -> tuple[list, list]:
+    """``prepare_texts`` in a worker, and the search-index folding of each prepared claim
+    (``folding.claim_index_texts``), which the appending process then need not do."""
+    results = prepare_texts(texts, created)
+    folded = [(pair, index_terms(*pair)) for result in results if isinstance(result, Prepared) and result.data is not None
+              for pair in claim_index_texts(result.data)]
+    return results, folded
+
+
 def libsodium_signer(seed: bytes) -> Callable[[bytes], bytes]:
     """Ed25519 signing with libsodium for the RFC 8032 seed ``seed``: the same
     signatures as OpenSSL (RFC 8032 §5.1.6: signing is deterministic), made faster."""
@@ -184,6 +197,7 @@ class BatchPreparer:
         return self
 
     def __exit__(self, *exc) -> None:
+        forget_folded_ahead()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -295,17 +309,18 @@ class BatchPreparer:
         if not texts:
             return [], []
         created = utc_now()
-        return texts, (self._pool.submit(prepare_texts, texts, created) if self._pool is not None
-                       else prepare_texts(texts, created, self._here))
+        return texts, (self._pool.submit(_prepare_texts_folding, texts, created) if self._pool is not None
+                       else (prepare_texts(texts, created, self._here), []))
 
     @staticmethod
     def _parsed(parsing) -> dict:
         # Record index -> Prepared, Parsed or Refused, for the window's RecordText
         # items (waits for the workers).
-        texts, results = parsing
+        texts, done = parsing
         if not texts:
             return {}
-        results = results if isinstance(results, list) else results.result()
+        results, folded = done if isinstance(done, tuple) else done.result()
+        fold_ahead(folded)
         return {text[0] - 1: result for text, result in zip(texts, results)}
 
 

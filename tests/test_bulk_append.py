@@ -16,7 +16,7 @@ import sqlite3
 import pytest
 
 from conftest import TEST_CREATED, TEST_EDITOR, TEST_ORIGIN, test_signer
-from ledger import api, signing
+from ledger import api, folding, signing
 from ledger.api import Ledger
 from ledger.canonical import canonical_bytes
 from ledger.envelope import EntrySigner, Prepared, envelope_bytes, signed_message
@@ -228,6 +228,10 @@ def test_records_as_json_text_give_the_same_ledger_as_dicts(tmp_path, monkeypatc
     # Parsed by the workers a window ahead (large batch), or here (small one): the same rows either way.
     snapshots = [(SNAPSHOT_1.encode(), "text/plain; charset=utf-8")]
     records = [source("source:s1", SNAPSHOT_1)] + [claim(i) for i in range(2300)]
+    # The workers also fold what the search index stores of each claim they prepare (text, translation,
+    # quote; folding.fold_ahead): Arabic ones with an English translation among them.
+    records += [claim(i, language="ar", text=f"الوزارة قالت إنّ الصادرات ارتفعت {i}",
+                      translation={"language": "en", "text": f"The ministry said exports rose {i}"}) for i in range(3000, 3040)]
     records.append(claim(9000, quote={"exact": "90% of the microelectronics"}))  # anchored here, at its turn
     results = {}
     for mode in ("dicts", "texts", "texts-here"):
@@ -238,7 +242,10 @@ def test_records_as_json_text_give_the_same_ledger_as_dicts(tmp_path, monkeypatc
         ledger.append(records if mode == "dicts" else _as_texts(records), ANA, LOG, snapshots=snapshots)
         ledger.close()
         results[mode] = fingerprint(path)
+        assert folding._folded_ahead == {}  # every folding done ahead was used, or dropped with the batch
     assert results["texts"] == results["dicts"] == results["texts-here"]
+    # The Arabic claims' folded text and their translations' are in the index.
+    assert sum(1 for row in results["texts"]["claim_terms"] if "وزار" in row[2] and "ministri" in row[3]) == 40
 
 
 @pytest.mark.parametrize("workers", ["parallel", "here"])
