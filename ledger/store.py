@@ -78,6 +78,10 @@ def _roll_back_hot_journal(path: Path) -> None:
                           f"cannot be repaired here ({e}); open it once with write access, e.g. 'ledger log {path}' as its owner") from e
 
 
+# The SQLite page size of a new ledger file (an older file keeps its own).
+PAGE_SIZE = 8192
+
+
 class Store:
     """One ledger file. Use ``Store.create`` or ``Store.open``."""
 
@@ -144,6 +148,11 @@ class Store:
         try:
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None, check_same_thread=False)
             store = cls(path, conn)
+            # Set before the first table exists (it cannot change afterwards
+            # without a VACUUM). 8 KiB pages hold a claims row's ~400 bytes with
+            # less left over at each page's end than 4 KiB ones: 2.2% smaller
+            # files (2,484 -> 2,429 bytes an entry at 100,000; benchmarks/RESULTS.md).
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             store._configure()
             conn.execute("BEGIN")
             for ddl in SCHEMA:

@@ -163,3 +163,23 @@ def test_insert_rows_keeps_within_the_parameter_limit():
     rows = [tuple(range(i, i + 30)) for i in range(25)]  # 3 rows per statement at most
     store.insert_rows(conn, "INSERT INTO t VALUES (" + ", ".join("?" * 30) + ")", rows)
     assert conn.execute("SELECT * FROM t ORDER BY rowid").fetchall() == rows
+
+
+def test_new_files_get_the_page_size_and_an_older_file_keeps_its_own(tmp_path, monkeypatch):
+    from ledger import store as store_module
+    from ledger.verify import open_source, verify_ledger
+
+    log, ana = _signer(DEMO_ORIGIN), _signer("ana@demo.fact-ledger.example")
+    key = {"kind": "key", "id": "key:ana", "vkey": ana.vkey, "display_name": "Ana", "role": "editor", "status": "active"}
+    sizes, default = {}, store_module.PAGE_SIZE
+    for name, page_size in (("new", None), ("older", 4096)):  # 4,096: the page size of every file before 8,192
+        if page_size:
+            monkeypatch.setattr(store_module, "PAGE_SIZE", page_size)
+        path = tmp_path / f"{name}.db"
+        ledger = Ledger.create(path, log)
+        ledger.append([key], log, log)
+        ledger.append([{"kind": "source", "id": f"source:{i}", "type": "other", "title": f"t{i}"} for i in range(300)], ana, log)
+        ledger.close()
+        sizes[name] = sqlite3.connect(path).execute("PRAGMA page_size").fetchone()[0]
+        assert verify_ledger(open_source(str(path)), vkey=log.vkey).ok
+    assert sizes == {"new": default, "older": 4096} and default == 8192
