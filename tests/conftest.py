@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -118,6 +119,22 @@ def demo_db(tmp_path, _demo_build, ledger_env) -> Path:
     path = tmp_path / "demo.db"
     shutil.copyfile(_demo_build / "demo.db", path)
     return path
+
+
+def demo_copies(demo_build: Path, directory: Path, altered: dict[str, str] | None = None) -> tuple[Path, Path | None]:
+    """A copy of the session's demo (``_demo_build``) in ``directory``, and, given ``altered`` (claim ID -> text),
+    a second copy whose claims rows have that text, changed in place as an attacker would (no record signs it)."""
+    path = directory / "demo.db"
+    shutil.copyfile(demo_build / "demo.db", path)
+    if altered is None:
+        return path, None
+    changed = directory / "altered.db"
+    shutil.copyfile(path, changed)
+    conn = sqlite3.connect(changed)
+    with conn:
+        conn.executemany("UPDATE claims SET text = ? WHERE id = ?", [(text, claim_id) for claim_id, text in altered.items()])
+    conn.close()
+    return path, changed
 
 
 # --- running the CLI --------------------------------------------------------------------------

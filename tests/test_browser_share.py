@@ -6,13 +6,11 @@ by `python -m http.server` on another (a different origin, and both secure conte
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 
 import pytest
 
-from conftest import chromium, ledger_server, static_server
-from ledger.demo import build_demo
+from conftest import chromium, demo_copies, ledger_server, static_server
 
 pytestmark = pytest.mark.browser
 CLAIM = "/claim/ro-microelectronics-90pct"
@@ -20,17 +18,12 @@ SETTLED = "[data-verification=verified], [data-verification=failed]"
 
 
 @pytest.fixture(scope="module")
-def sites(tmp_path_factory):
+def sites(tmp_path_factory, _demo_build):
     """The demo, and the same file with the claim's text changed in place (the embed must then fail)."""
-    tmp = tmp_path_factory.mktemp("browser-share")
-    build_demo(tmp / "demo.db", tmp / "keys").close()
-    shutil.copyfile(tmp / "demo.db", tmp / "altered.db")
-    with sqlite3.connect(tmp / "altered.db") as conn:
-        conn.execute("UPDATE claims SET text = 'În 2023, aproximativ 10% din microelectronica Rusiei a venit din China.' "
-                     "WHERE id = 'claim:ro-microelectronics-90pct'")
-    conn.close()
-    with ledger_server(tmp / "demo.db") as demo, ledger_server(tmp / "altered.db") as altered:
-        yield {"demo": demo.rstrip("/"), "altered": altered.rstrip("/"), "path": tmp / "demo.db"}
+    path, altered_path = demo_copies(_demo_build, tmp_path_factory.mktemp("browser-share"), {
+        "claim:ro-microelectronics-90pct": "În 2023, aproximativ 10% din microelectronica Rusiei a venit din China."})
+    with ledger_server(path) as demo, ledger_server(altered_path) as altered:
+        yield {"demo": demo.rstrip("/"), "altered": altered.rstrip("/"), "path": path}
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,9 @@ import sqlite3
 
 import pytest
 
+from conftest import demo_copies
 from ledger.api import Ledger
-from ledger.demo import ANA, DEMO_ORIGIN, _signer, build_demo
+from ledger.demo import ANA, DEMO_ORIGIN, _signer
 from ledger.records import Claim
 from ledger.site import make_datasette
 
@@ -23,10 +24,8 @@ PAGE = "public, max-age=60"
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("caching")
-    build_demo(tmp / "demo.db", tmp / "keys").close()
-    return tmp / "demo.db"
+def demo_db(tmp_path_factory, _demo_build):
+    return demo_copies(_demo_build, tmp_path_factory.mktemp("caching"))[0]
 
 
 @pytest.fixture

@@ -12,8 +12,6 @@ import json
 import os
 import re
 import shlex
-import shutil
-import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -22,25 +20,18 @@ from pathlib import Path
 import pytest
 import rfc8785
 
-from conftest import ledger_server
+from conftest import demo_copies, ledger_server
 from ledger.api import Ledger
 from ledger.checkpoint import open_checkpoint_untrusted
-from ledger.demo import build_demo
 
 CLAIM = "claim:ro-microelectronics-90pct"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, _demo_build):
     """The demo served, and a copy of it whose claims row text was changed in place, served too."""
-    tmp = tmp_path_factory.mktemp("site-live")
-    build_demo(tmp / "demo.db", tmp / "keys").close()
-    shutil.copyfile(tmp / "demo.db", tmp / "altered.db")
-    with sqlite3.connect(tmp / "altered.db") as conn:
-        conn.execute("UPDATE claims SET text = 'Altered.' WHERE id = ?", (CLAIM,))
-    conn.close()
-    with ledger_server(tmp / "demo.db") as base, ledger_server(tmp / "altered.db") as altered, \
-            Ledger.open(tmp / "demo.db", readonly=True) as ledger:
+    path, altered_path = demo_copies(_demo_build, tmp_path_factory.mktemp("site-live"), {CLAIM: "Altered."})
+    with ledger_server(path) as base, ledger_server(altered_path) as altered, Ledger.open(path, readonly=True) as ledger:
         yield {"base": base, "altered": altered, "ledger": ledger}
 
 
